@@ -1,0 +1,34 @@
+# Two commands on a fresh machine (see README.md):
+#   make demo   -- set up .venv and run the demo on sklearn's bundled digits
+#   make test   -- set up .venv and run the test suite
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.skdml-installed
+JOBS   ?= 2
+
+.PHONY: demo test docs bench clean
+
+# torch==2.13.0 first: it is the CPU build that lies on this machine's disk. Installing the
+# package afterwards finds `torch>=2.3` satisfied, so no CUDA wheels are ever pulled.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test,plot,docs]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m skdml demo --output skdml_demo.png
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -p no:cacheprovider
+
+docs: $(STAMP)
+	$(MAKE) -C docs html SPHINXBUILD=$(abspath $(VENV))/bin/sphinx-build
+
+bench: $(STAMP)
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info docs/_build docs/auto_examples docs/generated

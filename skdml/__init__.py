@@ -1,0 +1,12 @@
+"""skdml: classical, deep and Hamming metric learning with the scikit-learn API.
+
+``import skdml`` stays light: the classical learners never import torch, and the deep
+learners (when present) are handed out lazily.
+"""
+
+from . import constraints, kernels, metrics
+from .linear import KISSME, LDA, PCA, Covariance
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["KISSME", "LDA", "PCA", "Covariance", "constraints", "kernels", "metrics"]

@@ -1,0 +1,226 @@
+"""Input checks shared by every learner: one place, one voice.
+
+Each check raises a ``ValueError`` whose message names what was expected and what came,
+and never modifies its input. Estimators call these *before* they change any state.
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.utils import check_array
+from sklearn.utils.multiclass import type_of_target
+
+__all__ = [
+    "check_classification_labels",
+    "check_continuous_target",
+    "check_n_components",
+    "check_pair_labels",
+    "check_tuples",
+]
+
+_CLASS_TARGETS = ("binary", "multiclass")
+
+
+def _describe(y):
+    """A short description of a target for error messages."""
+    y = np.asarray(y)
+    kind = type_of_target(y) if y.size else "empty"
+    return f"a {kind!r} target of shape {y.shape} and dtype {y.dtype}"
+
+
+def check_classification_labels(y, *, min_classes=2, estimator=None):
+    """Validate class labels and encode them as integers.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Class labels of any hashable type (ints, strings, ...).
+    min_classes : int, default=2
+        The fewest distinct classes the learner can use.
+    estimator : estimator instance or str, default=None
+        Named in error messages.
+
+    Returns
+    -------
+    classes : ndarray of shape (n_classes,)
+        The sorted distinct labels.
+    y_encoded : ndarray of shape (n_samples,), dtype=intp
+        ``classes[y_encoded] == y``.
+    """
+    name = _name(estimator)
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(
+            f"{name} expects class labels y of shape (n_samples,), got an array of shape "
+            f"{y.shape}."
+        )
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError(f"{name} expects finite class labels, got NaN or infinity in y.")
+    kind = type_of_target(y)
+    if kind not in _CLASS_TARGETS:
+        raise ValueError(
+            f"{name} is a classification learner and expects discrete class labels "
+            f"(binary or multiclass), got {_describe(y)}. For a continuous target use a "
+            "regression metric learner such as MLKR."
+        )
+    classes, y_encoded = np.unique(y, return_inverse=True)
+    if len(classes) < min_classes:
+        raise ValueError(
+            f"{name} needs at least {min_classes} distinct classes in y, got "
+            f"{len(classes)} ({classes[:5].tolist()})."
+        )
+    return classes, y_encoded.astype(np.intp, copy=False)
+
+
+def check_continuous_target(y, n_samples, *, estimator=None):
+    """Validate a real-valued target of shape (n_samples,) or (n_samples, n_outputs).
+
+    Returns the target as a float64 array with the same shape.
+    """
+    name = _name(estimator)
+    y_arr = np.asarray(y)
+    if y_arr.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} expects a real-valued target, got {_describe(y_arr)}. Class labels "
+            "belong to a classification metric learner."
+        )
+    if y_arr.ndim not in (1, 2):
+        raise ValueError(
+            f"{name} expects y of shape (n_samples,) or (n_samples, n_outputs), got {y_arr.shape}."
+        )
+    if y_arr.shape[0] != n_samples:
+        raise ValueError(f"{name}: X has {n_samples} samples but y has {y_arr.shape[0]}.")
+    y_arr = y_arr.astype(np.float64)
+    if not np.all(np.isfinite(y_arr)):
+        raise ValueError(f"{name} expects a finite target, got NaN or infinity in y.")
+    return y_arr
+
+
+def check_n_components(n_components, n_features, *, max_components=None, estimator=None):
+    """Resolve ``n_components`` against the data.
+
+    ``None`` means as many as possible (``max_components`` or ``n_features``).
+    """
+    name = _name(estimator)
+    limit = n_features if max_components is None else min(max_components, n_features)
+    if n_components is None:
+        return limit
+    if n_components > limit:
+        why = (
+            f"n_features={n_features}"
+            if max_components is None or max_components >= n_features
+            else f"at most {max_components} for this data"
+        )
+        raise ValueError(
+            f"{name}: n_components={n_components} is larger than possible here ({why}); "
+            f"choose n_components <= {limit}."
+        )
+    return int(n_components)
+
+
+def check_tuples(
+    tuples, *, tuple_size, preprocessor=None, n_features=None, estimator=None, dtype="numeric"
+):
+    """Validate pairs (``tuple_size=2``) or triplets (``tuple_size=3``).
+
+    Parameters
+    ----------
+    tuples : array-like of shape (n_tuples, tuple_size, n_features) or (n_tuples, tuple_size)
+        The tuples themselves, or -- when ``preprocessor`` is given -- integer indices into it.
+    tuple_size : {2, 3}
+    preprocessor : array-like of shape (n_samples, n_features), default=None
+        A dataset the integer tuples index into, so a million pairs do not copy a million rows.
+    n_features : int, default=None
+        Expected number of features (a fitted estimator's ``n_features_in_``).
+
+    Returns
+    -------
+    tuples : ndarray of shape (n_tuples, tuple_size, n_features), float
+    """
+    name = _name(estimator)
+    what = {2: "pairs", 3: "triplets"}[tuple_size]
+    if preprocessor is not None:
+        data = check_array(preprocessor, dtype=dtype, input_name="preprocessor")
+        idx = np.asarray(tuples)
+        if idx.ndim != 2 or idx.shape[1] != tuple_size or idx.dtype.kind not in "iu":
+            raise ValueError(
+                f"{name} with a preprocessor expects {what} as integer indices of shape "
+                f"(n_{what}, {tuple_size}), got an array of shape {idx.shape} and dtype "
+                f"{idx.dtype}."
+            )
+        if idx.size and (idx.min() < 0 or idx.max() >= data.shape[0]):
+            raise ValueError(
+                f"{name}: {what} index rows 0..{data.shape[0] - 1} of the preprocessor, got "
+                f"indices in [{idx.min()}, {idx.max()}]."
+            )
+        tuples = data[idx]
+    else:
+        arr = np.asarray(tuples)
+        if arr.ndim != 3 or arr.shape[1] != tuple_size:
+            raise ValueError(
+                f"{name} expects {what} as an array of shape (n_{what}, {tuple_size}, "
+                f"n_features), got an array of shape {arr.shape}."
+            )
+        if arr.shape[0] == 0:
+            raise ValueError(f"{name} expects at least one of the {what}, got 0.")
+        flat = check_array(
+            arr.reshape(arr.shape[0] * tuple_size, arr.shape[2]),
+            dtype=dtype,
+            input_name=what,
+        )
+        tuples = flat.reshape(arr.shape[0], tuple_size, -1)
+    if n_features is not None and tuples.shape[2] != n_features:
+        raise ValueError(
+            f"{name}: {what} have {tuples.shape[2]} features, but the estimator was fitted "
+            f"with {n_features} features."
+        )
+    return tuples
+
+
+def check_pair_labels(y, n_pairs, *, require_both=True, estimator=None):
+    """Validate pair labels: +1 for similar, -1 for dissimilar.
+
+    Returns an int8 array of shape (n_pairs,).
+    """
+    name = _name(estimator)
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n_pairs:
+        raise ValueError(
+            f"{name} expects one label per pair, an array of shape ({n_pairs},), got shape "
+            f"{y.shape}."
+        )
+    if y.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} expects pair labels in {{-1, +1}}, got values of dtype {y.dtype}."
+        )
+    bad = ~np.isin(y, (-1, 1))
+    if bad.any():
+        found = np.unique(y[bad])[:5].tolist()
+        raise ValueError(
+            f"{name} expects pair labels in {{-1, +1}} (+1 similar, -1 dissimilar), got "
+            f"{found}."
+        )
+    y = y.astype(np.int8)
+    if require_both and len(np.unique(y)) < 2:
+        raise ValueError(
+            f"{name} needs both similar (+1) and dissimilar (-1) pairs, got only "
+            f"{int(y[0]):+d}."
+        )
+    return y
+
+
+def check_positive_int(value, name, *, estimator=None):
+    """Raise unless ``value`` is an integer >= 1."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{_name(estimator)}: {name} must be an integer >= 1, got {value!r}.")
+    return int(value)
+
+
+def _name(estimator):
+    if estimator is None:
+        return "skdml"
+    if isinstance(estimator, str):
+        return estimator
+    return type(estimator).__name__

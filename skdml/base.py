@@ -1,0 +1,271 @@
+"""Base classes and mixins shared by every skdml learner.
+
+The contract (see the design notes):
+
+- ``transform(X)``: the embedding in which Euclidean distance is the learned distance;
+- ``pair_distance(pairs)`` / ``pair_score(pairs)``: the learned distance (similarity) of pairs
+  given as an array of shape (n_pairs, 2, n_features);
+- ``get_metric()``: a picklable callable ``d(u, v)`` usable as
+  ``KNeighborsClassifier(metric=...)``;
+- linear learners add ``components_`` (``L``) and ``get_mahalanobis_matrix()`` (``M = L.T L``);
+- learners fitted on pairs add a verification classifier: ``decision_function``, ``predict``
+  with ``threshold_``, ``calibrate_threshold`` and ``score``.
+"""
+
+import functools
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import _fit_context
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _threshold
+from ._validation import check_pair_labels, check_tuples
+from .kernels import paired_distances
+
+__all__ = [
+    "BaseMetricLearner",
+    "EmbeddingDistance",
+    "MahalanobisDistance",
+    "MahalanobisMixin",
+    "PairClassifierMixin",
+    "fit_context",
+]
+
+
+def fit_context(fit):
+    """Decorate ``fit``: validate parameters, and roll back every change if fit fails.
+
+    A fitted estimator whose ``fit`` raises (bad input, a solver error, an interrupt) keeps
+    exactly the fitted state it had before the call.
+    """
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        state = self.__dict__.copy()
+        try:
+            return _fit_context(prefer_skip_nested_validation=True)(fit)(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+
+    return wrapper
+
+
+class MahalanobisDistance:
+    """The distance ``d(u, v) = ||L (u - v)||``, as a picklable callable.
+
+    Use it wherever scikit-learn takes a callable metric, e.g.
+    ``KNeighborsClassifier(metric=MahalanobisDistance(L))``.
+
+    Parameters
+    ----------
+    components : ndarray of shape (n_components, n_features)
+        The linear map ``L``; the Mahalanobis matrix is ``L.T @ L``.
+    """
+
+    def __init__(self, components):
+        self.components = np.asarray(components, dtype=np.float64)
+
+    def __call__(self, u, v):
+        diff = np.asarray(u, dtype=np.float64) - np.asarray(v, dtype=np.float64)
+        z = self.components @ diff
+        return float(np.sqrt(z @ z))
+
+    def __repr__(self):
+        k, d = self.components.shape
+        return f"MahalanobisDistance(components of shape ({k}, {d}))"
+
+
+class EmbeddingDistance:
+    """The distance ``d(u, v) = ||f(u) - f(v)||`` for a fitted transformer ``f``.
+
+    A picklable callable for learners that are not linear maps.
+    """
+
+    def __init__(self, transformer):
+        self.transformer = transformer
+
+    def __call__(self, u, v):
+        z = self.transformer.transform(np.vstack([u, v]))
+        diff = np.asarray(z[0] - z[1], dtype=np.float64)
+        return float(np.sqrt(diff @ diff))
+
+
+class BaseMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class of every skdml learner.
+
+    Subclasses implement ``fit`` and ``transform``; this class derives the learned distance
+    on pairs, the similarity and the callable metric from ``transform``.
+    """
+
+    def pair_distance(self, pairs, *, preprocessor=None):
+        """The learned distance between the two members of each pair.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+            Or integer indices of shape (n_pairs, 2) into ``preprocessor``.
+        preprocessor : array-like of shape (n_samples, n_features), default=None
+            A dataset the pairs index into.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_pairs,)
+        """
+        check_is_fitted(self)
+        pairs = check_tuples(
+            pairs, tuple_size=2, preprocessor=preprocessor, n_features=self.n_features_in_,
+            estimator=self,
+        )
+        return self._pair_distance(pairs)
+
+    def _pair_distance(self, pairs):
+        return paired_distances(self.transform(pairs[:, 0]), self.transform(pairs[:, 1]))
+
+    def pair_score(self, pairs, *, preprocessor=None):
+        """The learned similarity of each pair: ``-pair_distance(pairs)``; larger is closer."""
+        return -self.pair_distance(pairs, preprocessor=preprocessor)
+
+    def get_metric(self):
+        """A picklable callable ``d(u, v)`` computing the learned distance of two samples.
+
+        Works as ``KNeighborsClassifier(metric=learner.get_metric())``.
+        """
+        check_is_fitted(self)
+        return EmbeddingDistance(self)
+
+
+class MahalanobisMixin:
+    """Linear metric learners: ``transform(X) = X @ components_.T``.
+
+    The learned distance is ``d(x, y) = sqrt((x - y)^T M (x - y))`` with ``M = L.T @ L``
+    positive semi-definite by construction, ``L = components_``.
+    """
+
+    def transform(self, X):
+        """Map ``X`` into the space where Euclidean distance is the learned distance.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_embedded : ndarray of shape (n_samples, n_components)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return X @ self.components_.T.astype(X.dtype, copy=False)
+
+    def _pair_distance(self, pairs):
+        diff = pairs[:, 0] - pairs[:, 1]
+        z = diff @ self.components_.T
+        return np.sqrt(np.einsum("ij,ij->i", z, z))
+
+    def get_mahalanobis_matrix(self):
+        """The Mahalanobis matrix ``M = components_.T @ components_`` (PSD).
+
+        Returns
+        -------
+        M : ndarray of shape (n_features, n_features)
+        """
+        check_is_fitted(self)
+        return self.components_.T @ self.components_
+
+    def get_metric(self):
+        """A picklable callable ``d(u, v) = ||L (u - v)||``.
+
+        Works as ``KNeighborsClassifier(metric=learner.get_metric())``.
+        """
+        check_is_fitted(self)
+        return MahalanobisDistance(self.components_)
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+
+class PairClassifierMixin:
+    """Verification on pairs for learners that can be fitted on pairs.
+
+    A pair is called similar (+1) when its learned distance is at most ``threshold_``,
+    dissimilar (-1) otherwise. ``decision_function`` is ``threshold_ - distance``, so it is
+    positive exactly for the pairs called similar (scikit-learn's convention).
+    """
+
+    _threshold_strategy = "accuracy"
+
+    def decision_function(self, pairs, *, preprocessor=None):
+        """``threshold_ - pair_distance(pairs)``: positive for pairs predicted similar.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_pairs,)
+        """
+        check_is_fitted(self, "threshold_")
+        return self.threshold_ - self.pair_distance(pairs, preprocessor=preprocessor)
+
+    def predict(self, pairs, *, preprocessor=None):
+        """Predict +1 (similar) or -1 (dissimilar) for each pair.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_pairs,), values in {-1, +1}
+        """
+        scores = self.decision_function(pairs, preprocessor=preprocessor)
+        return np.where(scores >= 0, 1, -1)
+
+    def score(self, pairs, y, *, preprocessor=None):
+        """Verification accuracy of ``predict(pairs)`` against ``y`` in {-1, +1}."""
+        pred = self.predict(pairs, preprocessor=preprocessor)
+        y = check_pair_labels(y, len(pred), require_both=False, estimator=self)
+        return float(np.mean(pred == y))
+
+    def calibrate_threshold(
+        self, pairs, y, *, strategy="accuracy", beta=1.0, max_fpr=0.01, preprocessor=None
+    ):
+        """Set ``threshold_`` to the distance that best separates labeled pairs.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+            Validation pairs (calibrating on the training pairs is optimistic).
+        y : array-like of shape (n_pairs,)
+            +1 for similar, -1 for dissimilar pairs.
+        strategy : {'accuracy', 'f_beta', 'tpr_at_fpr'}, default='accuracy'
+            What to maximize: accuracy; the F-beta score of the similar class; or the
+            true positive rate among thresholds whose false positive rate is <= ``max_fpr``.
+        beta : float, default=1.0
+            Used by ``'f_beta'``.
+        max_fpr : float, default=0.01
+            Used by ``'tpr_at_fpr'``.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self)
+        if strategy not in _threshold.STRATEGIES:
+            raise ValueError(
+                f"strategy must be one of {_threshold.STRATEGIES}, got {strategy!r}."
+            )
+        if not 0.0 <= max_fpr <= 1.0:
+            raise ValueError(f"max_fpr must be in [0, 1], got {max_fpr!r}.")
+        if not beta > 0:
+            raise ValueError(f"beta must be > 0, got {beta!r}.")
+        distances = self.pair_distance(pairs, preprocessor=preprocessor)
+        y = check_pair_labels(y, len(distances), estimator=self)
+        self.threshold_, _ = _threshold.best_threshold(
+            distances, y, strategy, beta=beta, max_fpr=max_fpr
+        )
+        return self

@@ -1,0 +1,78 @@
+"""From class labels to the constraints weakly supervised learners use: pairs and triplets."""
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ._validation import check_classification_labels, check_positive_int
+
+__all__ = ["pairs_from_labels"]
+
+
+def pairs_from_labels(y, n_pairs, *, similar_fraction=0.5, random_state=None):
+    """Sample labeled pairs of sample indices from class labels.
+
+    Similar pairs join two different samples of one class; dissimilar pairs join samples of
+    two classes. Pairs are drawn uniformly with replacement: the first member uniformly among
+    the eligible samples, the second uniformly among its eligible partners.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Class labels of any type.
+    n_pairs : int
+        Total number of pairs.
+    similar_fraction : float in [0, 1], default=0.5
+        Fraction of the pairs that are similar.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    pairs : ndarray of shape (n_pairs, 2), dtype=intp
+        Indices into ``y``.
+    labels : ndarray of shape (n_pairs,), dtype=int8
+        +1 for similar, -1 for dissimilar.
+
+    Examples
+    --------
+    >>> from skdml.constraints import pairs_from_labels
+    >>> pairs, labels = pairs_from_labels(["a", "a", "b", "b"], 4, random_state=0)
+    >>> pairs.shape, sorted(set(labels.tolist()))
+    ((4, 2), [-1, 1])
+    """
+    n_pairs = check_positive_int(n_pairs, "n_pairs", estimator="pairs_from_labels")
+    if not 0.0 <= similar_fraction <= 1.0:
+        raise ValueError(f"similar_fraction must be in [0, 1], got {similar_fraction!r}.")
+    _, y_enc = check_classification_labels(y, estimator="pairs_from_labels")
+    rng = check_random_state(random_state)
+    order = np.argsort(y_enc, kind="stable")
+    counts = np.bincount(y_enc)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))
+
+    n_similar = int(round(n_pairs * similar_fraction))
+    n_dissimilar = n_pairs - n_similar
+
+    # Similar: first member from a class with >= 2 members, partner another member of it.
+    eligible = np.flatnonzero(counts[y_enc] >= 2)
+    if n_similar and not eligible.size:
+        raise ValueError(
+            "pairs_from_labels needs a class with at least 2 members to form similar pairs; "
+            "every class has a single member."
+        )
+    first = rng.choice(eligible, size=n_similar) if n_similar else np.empty(0, np.intp)
+    c = y_enc[first]
+    offset = rng.randint(0, np.maximum(counts[c] - 1, 1))
+    offset += offset >= position[first] - starts[c]  # skip the first member itself
+    similar = np.column_stack([first, order[starts[c] + offset]])
+
+    # Dissimilar: partner drawn among the samples outside the first member's class.
+    first = rng.randint(0, len(y_enc), size=n_dissimilar)
+    c = y_enc[first]
+    r = rng.randint(0, len(y_enc) - counts[c]) if n_dissimilar else np.empty(0, np.intp)
+    r = r + np.where(r >= starts[c], counts[c], 0)
+    dissimilar = np.column_stack([first, order[r]])
+
+    pairs = np.vstack([similar, dissimilar]).astype(np.intp)
+    labels = np.r_[np.ones(n_similar, np.int8), -np.ones(n_dissimilar, np.int8)]
+    return pairs, labels

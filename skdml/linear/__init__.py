@@ -1,0 +1,8 @@
+"""Classical Mahalanobis metric learners, one module per algorithm."""
+
+from .covariance import Covariance
+from .kissme import KISSME
+from .lda import LDA
+from .pca import PCA
+
+__all__ = ["KISSME", "LDA", "PCA", "Covariance"]
