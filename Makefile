@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.skdml-installed
+PEERS  := .venv-peers
 JOBS   ?= 2
 
-.PHONY: demo test docs bench clean
+.PHONY: demo test docs bench peers clean
 
 # torch==2.13.0 first: it is the CPU build that lies on this machine's disk. Installing the
 # package afterwards finds `torch>=2.3` satisfied, so no CUDA wheels are ever pulled.
@@ -27,8 +28,19 @@ test: $(STAMP)
 docs: $(STAMP)
 	$(MAKE) -C docs html SPHINXBUILD=$(abspath $(VENV))/bin/sphinx-build
 
-bench: $(STAMP)
-	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+bench: $(STAMP) $(PEERS)/.installed
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; \
+	  SKDML_PEER_PYTHON=$(abspath $(PEERS))/bin/python $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info docs/_build docs/auto_examples docs/generated
+
+# Peers for the benchmarks, in their own venv: metric-learn 0.7.0 needs scikit-learn < 1.6.
+# Benchmarks find it through SKDML_PEER_PYTHON (set by `make bench`) and say so when absent.
+$(PEERS)/.installed:
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install --quiet --upgrade pip
+	$(PEERS)/bin/pip install --quiet 'scikit-learn<1.6' 'metric-learn==0.7.0' faiss-cpu 'numpy<2.3'
+	touch $@
+
+peers: $(PEERS)/.installed

@@ -59,6 +59,11 @@ def check_classification_labels(y, *, min_classes=2, estimator=None):
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError(f"{name} expects finite class labels, got NaN or infinity in y.")
     kind = type_of_target(y)
+    if kind == "unknown":
+        raise ValueError(
+            f"Unknown label type: {name} expects class labels of one hashable type, got "
+            f"{_describe(y)}."
+        )
     if kind not in _CLASS_TARGETS:
         raise ValueError(
             f"{name} is a classification learner and expects discrete class labels "

@@ -17,6 +17,7 @@ import functools
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.base import _fit_context
+from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _threshold
@@ -187,16 +188,28 @@ class MahalanobisMixin:
         return self.components_.shape[0]
 
 
+def _has_threshold(estimator):
+    if not hasattr(estimator, "threshold_"):
+        raise AttributeError(
+            f"{type(estimator).__name__} has no verification threshold yet: fit it on pairs, "
+            "or call calibrate_threshold(pairs, y) after a fit on class labels."
+        )
+    return True
+
+
 class PairClassifierMixin:
     """Verification on pairs for learners that can be fitted on pairs.
 
     A pair is called similar (+1) when its learned distance is at most ``threshold_``,
     dissimilar (-1) otherwise. ``decision_function`` is ``threshold_ - distance``, so it is
     positive exactly for the pairs called similar (scikit-learn's convention).
+
+    ``threshold_`` is set by a fit on pairs, or by :meth:`calibrate_threshold`; until then the
+    learner is a transformer only, and ``decision_function``, ``predict`` and ``score`` are not
+    available (``hasattr`` says False), as for a learner fitted from class labels.
     """
 
-    _threshold_strategy = "accuracy"
-
+    @available_if(_has_threshold)
     def decision_function(self, pairs, *, preprocessor=None):
         """``threshold_ - pair_distance(pairs)``: positive for pairs predicted similar.
 
@@ -211,6 +224,7 @@ class PairClassifierMixin:
         check_is_fitted(self, "threshold_")
         return self.threshold_ - self.pair_distance(pairs, preprocessor=preprocessor)
 
+    @available_if(_has_threshold)
     def predict(self, pairs, *, preprocessor=None):
         """Predict +1 (similar) or -1 (dissimilar) for each pair.
 
@@ -225,6 +239,7 @@ class PairClassifierMixin:
         scores = self.decision_function(pairs, preprocessor=preprocessor)
         return np.where(scores >= 0, 1, -1)
 
+    @available_if(_has_threshold)
     def score(self, pairs, y, *, preprocessor=None):
         """Verification accuracy of ``predict(pairs)`` against ``y`` in {-1, +1}."""
         pred = self.predict(pairs, preprocessor=preprocessor)

@@ -111,7 +111,7 @@ def recall_at_k(X, y, k=1, *, X_ref=None, y_ref=None):
     Examples
     --------
     >>> from skdml.metrics import recall_at_k
-    >>> recall_at_k([[0.0], [0.3], [0.1], [5.0]], [0, 0, 1, 1], k=1)
+    >>> recall_at_k([[0.0], [0.2], [0.3], [5.0]], [0, 0, 1, 1], k=1)
     0.5
     """
     k = check_positive_int(k, "k", estimator="recall_at_k")
@@ -320,9 +320,9 @@ def make_retrieval_scorer(metric="map_at_r", **kwargs):
     >>> from skdml.metrics import make_retrieval_scorer
     >>> X, y = load_iris(return_X_y=True)
     >>> search = GridSearchCV(LDA(), {"n_components": [1, 2]},
-    ...                       scoring=make_retrieval_scorer("precision_at_k", k=1)).fit(X, y)
-    >>> search.best_params_
-    {'n_components': 2}
+    ...                       scoring=make_retrieval_scorer("map_at_r")).fit(X, y)
+    >>> search.best_params_, round(float(search.best_score_), 3)
+    ({'n_components': 1}, 0.99)
     """
     if metric not in _RETRIEVAL:
         raise ValueError(f"metric must be one of {sorted(_RETRIEVAL)}, got {metric!r}.")

@@ -5,7 +5,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import linalg
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_random_state, validate_data
+from sklearn.utils.validation import validate_data
 
 from .. import _threshold
 from ..base import BaseMetricLearner, MahalanobisMixin, PairClassifierMixin, fit_context
@@ -15,7 +15,6 @@ from .._validation import (
     check_pair_labels,
     check_tuples,
 )
-from ..constraints import pairs_from_labels
 from ._psd import components_from_psd, feature_scales
 
 
@@ -30,10 +29,10 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
     Fitted either from labeled pairs, ``fit(pairs, y)`` with pairs of shape
     (n_pairs, 2, n_features) and ``y`` in {+1 similar, -1 dissimilar}, or from class labels,
     ``fit(X, y)``; with labels the two covariances are computed in closed form over *all*
-    within-class and between-class pairs, with no sampling. The verification threshold
-    ``threshold_`` is calibrated for accuracy on the training pairs (with labels, on
-    ``n_calibration_pairs`` sampled pairs); re-calibrate on held-out pairs with
-    :meth:`calibrate_threshold`.
+    within-class and between-class pairs, with no sampling. A fit on pairs also calibrates
+    the verification threshold ``threshold_`` for accuracy on those pairs; after a fit on
+    labels, :meth:`calibrate_threshold` on labeled pairs sets it. Either way, calibrating
+    on held-out pairs gives the honest threshold.
 
     Parameters
     ----------
@@ -42,17 +41,14 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
     regularization : float, default=1e-3
         Ridge added to both covariances (relative to their mean eigenvalue, on standardized
         features) so that they invert even with few pairs, constant or collinear features.
-    n_calibration_pairs : int, default=2000
-        Pairs sampled from the class labels to calibrate ``threshold_`` (label fits only).
-    random_state : int, RandomState instance or None, default=None
-        Seeds the calibration pairs.
 
     Attributes
     ----------
     components_ : ndarray of shape (n_components_, n_features_in_)
         The linear map ``L`` with ``L.T @ L = M``.
     threshold_ : float
-        Pairs at a learned distance ``<= threshold_`` are predicted similar.
+        Pairs at a learned distance ``<= threshold_`` are predicted similar. Set by a fit on
+        pairs or by :meth:`calibrate_threshold`.
     n_components_ : int
         Number of output dimensions.
     n_features_in_ : int
@@ -69,27 +65,21 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
     >>> from sklearn.datasets import load_iris
     >>> from skdml import KISSME
     >>> X, y = load_iris(return_X_y=True)
-    >>> kissme = KISSME(random_state=0).fit(X, y)
-    >>> pairs = np.stack([X[[0, 0]], X[[1, 100]]], axis=1)  # (same class, other class)
-    >>> kissme.predict(pairs).tolist()
-    [1, -1]
+    >>> kissme = KISSME().fit(X, y)
+    >>> pairs = np.stack([X[[0, 0, 50, 50]], X[[1, 100, 51, 120]]], axis=1)
+    >>> labels = [1, -1, 1, -1]  # same class / different classes
+    >>> kissme.calibrate_threshold(pairs, labels).predict(pairs).tolist()
+    [1, -1, 1, -1]
     """
 
     _parameter_constraints = {
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "regularization": [Interval(Real, 0, None, closed="left")],
-        "n_calibration_pairs": [Interval(Integral, 2, None, closed="left")],
-        "random_state": ["random_state"],
     }
 
-    def __init__(
-        self, n_components=None, *, regularization=1e-3, n_calibration_pairs=2000,
-        random_state=None,
-    ):
+    def __init__(self, n_components=None, *, regularization=1e-3):
         self.n_components = n_components
         self.regularization = regularization
-        self.n_calibration_pairs = n_calibration_pairs
-        self.random_state = random_state
 
     @fit_context
     def fit(self, X, y, *, preprocessor=None):
@@ -109,7 +99,8 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         -------
         self : KISSME
         """
-        if preprocessor is not None or np.ndim(X) == 3:
+        ndim = getattr(X, "ndim", None)
+        if preprocessor is not None or (np.asarray(X).ndim if ndim is None else ndim) == 3:
             return self._fit_pairs(X, y, preprocessor)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = X.astype(np.float64, copy=False)
@@ -119,12 +110,7 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         Z = X[:, scales > 0] / scales[scales > 0]
         cov_s, cov_d = _label_pair_covariances(Z, y_enc)
         self._set_components(cov_s, cov_d, scales, n_components)
-        idx, labels = pairs_from_labels(
-            y_enc, self.n_calibration_pairs, random_state=check_random_state(self.random_state)
-        )
-        self.threshold_, _ = _threshold.best_threshold(
-            self._pair_distance(X[idx]), labels, "accuracy"
-        )
+        self.__dict__.pop("threshold_", None)  # a label fit leaves calibration to the user
         return self
 
     def _fit_pairs(self, pairs, y, preprocessor):
@@ -138,8 +124,7 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         cov_d = diff[y == -1].T @ diff[y == -1] / max(1, np.sum(y == -1))
         self._set_components(cov_s, cov_d, scales, n_components)
         self.n_features_in_ = n_features
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        self.__dict__.pop("feature_names_in_", None)
         self.threshold_, _ = _threshold.best_threshold(self._pair_distance(pairs), y, "accuracy")
         return self
 
