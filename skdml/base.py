@@ -138,8 +138,11 @@ class BaseMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         return EmbeddingDistance(self)
 
 
-class MahalanobisMixin:
+class MahalanobisMixin(BaseMetricLearner):
     """Linear metric learners: ``transform(X) = X @ components_.T``.
+
+    A subclass of :class:`BaseMetricLearner` (so ``set_output`` wraps its ``transform``);
+    subclasses set ``components_`` in ``fit``.
 
     The learned distance is ``d(x, y) = sqrt((x - y)^T M (x - y))`` with ``M = L.T @ L``
     positive semi-definite by construction, ``L = components_``.

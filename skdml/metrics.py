@@ -66,6 +66,11 @@ def _ranked_relevance(X, y, X_ref, y_ref, k):
     counts = np.bincount(r_codes, minlength=codes.max() + 1)
     R = counts[q_codes] - (1 if loo else 0)
     n_ref = len(r_codes) - (1 if loo else 0)
+    if k is not None and k > n_ref:
+        raise ValueError(
+            f"k must be an integer in [1, {n_ref}] (the number of references"
+            f"{' other than the query' if loo else ''}), got {k}."
+        )
     depth = min(int(R.max()) if k is None else k, n_ref)
     if depth < 1:
         return np.zeros((len(q_codes), 0), dtype=bool), R

@@ -1,0 +1,332 @@
+"""Neighborhood Components Analysis (NCA).
+
+Also home of the pieces the softmax-neighbor learners share (NCA, MLKR, MCML): the
+initialization of ``L``, the Laplacian form of their gradients, and the L-BFGS-B driver.
+"""
+
+import sys
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from numba import njit, prange
+from scipy.optimize import minimize
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
+
+from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
+from .._validation import check_classification_labels, check_n_components
+from ..kernels import pairwise_distances
+
+__all__ = ["NCA"]
+
+
+class NCA(MahalanobisMixin, BaseMetricLearner):
+    """Neighborhood Components Analysis: maximize the expected leave-one-out accuracy.
+
+    Each sample ``i`` picks a neighbor ``j`` at random with the softmax probability
+    ``p_ij = exp(-||L x_i - L x_j||^2) / sum_{k != i} exp(-||L x_i - L x_k||^2)``; NCA
+    learns the linear map ``L`` that maximizes the expected number of samples whose picked
+    neighbor has their class, ``sum_i sum_{j in C_i} p_ij``. The objective is smooth but not
+    convex; it is optimized by L-BFGS-B from ``init`` with the exact gradient, computed as
+    two matrix products with the ``n x n`` softmax weights (memory ``O(n^2)``).
+
+    Use it when k-nearest-neighbor classification is the goal and the data fit in an
+    ``n x n`` matrix (up to a few ten thousand samples); ``n_components`` below the number
+    of features also gives a supervised dimensionality reduction.
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        Dimension of the embedding; ``None`` keeps ``n_features`` (or the rows of an ``init``
+        array).
+    init : {'auto', 'pca', 'lda', 'identity', 'random'} or ndarray of shape \
+(n_components, n_features), default='auto'
+        Starting ``L``. ``'auto'``: ``'lda'`` when ``n_components <= n_classes - 1``, else
+        ``'pca'`` when ``n_components < min(n_samples, n_features)``, else ``'identity'``.
+        ``'pca'``: the leading principal axes (completed by an orthonormal basis of the rest
+        when more are asked than the data span); ``'lda'``: the discriminant axes (at most
+        ``n_classes - 1``); ``'identity'``: the first ``n_components`` rows of the identity;
+        ``'random'``: standard normal entries drawn with ``random_state``.
+    max_iter : int, default=100
+        Maximum number of L-BFGS-B iterations.
+    tol : float, default=1e-5
+        Stop when the largest entry of the gradient (of the objective divided by
+        ``n_samples``) is below ``tol``, or when an iteration improves it by less than
+        about machine precision.
+    verbose : int, default=0
+        Print the objective after every iteration when ``verbose >= 1``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds ``init='random'``.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components_, n_features_in_)
+        The linear map ``L``.
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in fit.
+    n_components_ : int
+        Number of output dimensions.
+    n_iter_ : int
+        Number of L-BFGS-B iterations run.
+    objective_ : float
+        The final expected leave-one-out accuracy, ``sum_i p_i / n_samples``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string feature names.
+
+    See Also
+    --------
+    sklearn.neighbors.NeighborhoodComponentsAnalysis : The same objective in scikit-learn.
+
+    References
+    ----------
+    .. [1] J. Goldberger, S. Roweis, G. Hinton and R. Salakhutdinov, "Neighbourhood
+       components analysis", NIPS 2004.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skdml import NCA
+    >>> X, y = load_iris(return_X_y=True)
+    >>> model = make_pipeline(NCA(n_components=2, random_state=0),
+    ...                       KNeighborsClassifier(n_neighbors=3)).fit(X, y)
+    >>> model[0].components_.shape
+    (2, 4)
+    >>> model.score(X, y) > 0.95
+    True
+    """
+
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "init": [StrOptions({"auto", "pca", "lda", "identity", "random"}), np.ndarray],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self, n_components=None, *, init="auto", max_iter=100, tol=1e-5, verbose=0,
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+
+    @fit_context
+    def fit(self, X, y):
+        """Learn ``L`` from class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels of any type, at least two distinct ones.
+
+        Returns
+        -------
+        self : NCA
+        """
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = X.astype(np.float64, copy=False)
+        classes, y_enc = check_classification_labels(y, estimator=self)
+        n_components = resolve_n_components(self.n_components, self.init, X.shape[1], self)
+        L0 = initial_components(
+            self.init, X, n_components, y=y_enc, random_state=self.random_state, estimator=self
+        )
+        loss = _NCALoss(X, y_enc)
+        L, n_iter, value = minimize_lbfgs(loss, L0, self.max_iter, self.tol, self.verbose, self)
+        self.components_ = L
+        self.classes_ = classes
+        self.n_components_ = L.shape[0]
+        self.n_iter_ = n_iter
+        self.objective_ = -value
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+
+class _NCALoss:
+    """``-sum_i p_i / n`` and its gradient in ``L``, for L-BFGS-B."""
+
+    def __init__(self, X, y):
+        self.X = X
+        self.y = np.ascontiguousarray(y, dtype=np.intp)
+
+    def __call__(self, L):
+        Z = self.X @ L.T
+        W = pairwise_distances(Z, metric="sqeuclidean")
+        p = _nca_weights(W, self.y)  # W now holds p_ij (same_ij - p_i)
+        n = self.X.shape[0]
+        # d(sum_i p_i)/d d_ik = -W_ik, d d_ik / dL = 2 L (x_i - x_k)(x_i - x_k)^T.
+        grad = 2.0 * laplacian_product(W, Z, self.X) / n
+        return -p.sum() / n, grad
+
+
+@njit(parallel=True, cache=True)
+def _nca_weights(D, y):
+    """In place: squared distances ``D`` -> ``W_ij = p_ij (same_ij - p_i)``; returns ``p``.
+
+    ``p_ij`` is the softmax of ``-D_ij`` over ``j != i``, shifted by the row minimum (the
+    logsumexp trick), so no row underflows to 0 / 0 however large the distances.
+    """
+    n = D.shape[0]
+    p = np.empty(n)
+    for i in prange(n):
+        row = D[i]
+        m = np.inf
+        for j in range(n):
+            if j != i and row[j] < m:
+                m = row[j]
+        s = 0.0
+        for j in range(n):
+            if j == i:
+                row[j] = 0.0
+            else:
+                e = np.exp(m - row[j])
+                row[j] = e
+                s += e
+        inv = 1.0 / s
+        pi = 0.0
+        for j in range(n):
+            row[j] *= inv
+            if y[j] == y[i]:
+                pi += row[j]
+        for j in range(n):
+            if y[j] == y[i]:
+                row[j] *= 1.0 - pi
+            else:
+                row[j] *= -pi
+        p[i] = pi
+    return p
+
+
+def laplacian_product(W, Z, X):
+    """``Z^T Lap(W) X`` with ``Lap(W) = diag(W 1 + W^T 1) - W - W^T``.
+
+    ``Z^T Lap(W) X = sum_ij W_ij (z_i - z_j)(x_i - x_j)^T``: the gradients of every
+    softmax-neighbor objective take this form, computed here by two BLAS products with
+    ``W`` and no ``n x n`` temporary.
+    """
+    degree = W.sum(axis=0) + W.sum(axis=1)
+    T = (Z * degree[:, None]).T - Z.T @ W - (W @ Z).T
+    return T @ X
+
+
+# ---------------------------------------------------------------------------------------
+# Shared by NCA, MLKR and MCML.
+
+
+def resolve_n_components(n_components, init, n_features, estimator):
+    """``n_components`` from the parameter, or the rows of an ``init`` array."""
+    if n_components is None and isinstance(init, np.ndarray) and init.ndim == 2:
+        n_components = init.shape[0]
+    return check_n_components(n_components, n_features, estimator=estimator)
+
+
+def initial_components(init, X, n_components, *, y=None, random_state=None, estimator=None):
+    """The starting ``L`` of shape (n_components, n_features).
+
+    ``y`` holds encoded class labels for ``'lda'`` / ``'auto'``; ``None`` for a continuous
+    target, where ``'auto'`` picks ``'pca'`` or ``'identity'``.
+    """
+    name = type(estimator).__name__
+    n_samples, n_features = X.shape
+    if isinstance(init, np.ndarray):
+        L = np.asarray(init, dtype=np.float64)
+        if L.ndim != 2 or L.shape != (n_components, n_features):
+            raise ValueError(
+                f"{name}: init must have shape (n_components, n_features) = "
+                f"({n_components}, {n_features}), got an array of shape {init.shape}."
+            )
+        if not np.all(np.isfinite(L)):
+            raise ValueError(f"{name}: init contains NaN or infinity.")
+        return L.copy()
+    n_classes = None if y is None else int(y.max()) + 1
+    if init == "auto":
+        if n_classes is not None and n_components <= n_classes - 1:
+            init = "lda"
+        elif n_components < min(n_samples, n_features):
+            init = "pca"
+        else:
+            init = "identity"
+    if init == "identity":
+        return np.eye(n_components, n_features)
+    if init == "random":
+        return check_random_state(random_state).standard_normal((n_components, n_features))
+    if init == "pca":
+        # All right singular vectors, so that more axes than the data span still form an
+        # orthonormal basis (the trailing ones span the null space).
+        Xc = X - X.mean(axis=0)
+        _, _, Vt = np.linalg.svd(Xc, full_matrices=True)
+        return np.ascontiguousarray(Vt[:n_components])
+    if init == "lda":
+        if y is None:
+            raise ValueError(f"{name}: init='lda' needs class labels.")
+        if n_components > n_classes - 1:
+            raise ValueError(
+                f"{name}: init='lda' gives at most n_classes - 1 = {n_classes - 1} "
+                f"components, got n_components={n_components}; use init='pca' or 'auto'."
+            )
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+        scalings = LinearDiscriminantAnalysis(solver="svd").fit(X, y).scalings_
+        L = np.zeros((n_components, n_features))
+        k = min(n_components, scalings.shape[1])  # collinear means give fewer axes
+        L[:k] = scalings[:, :k].T
+        return L
+    raise ValueError(f"{name}: unknown init {init!r}.")  # pragma: no cover
+
+
+def minimize_lbfgs(loss, L0, max_iter, tol, verbose, estimator):
+    """Minimize ``loss(L) -> (value, gradient)`` over ``L`` by L-BFGS-B.
+
+    Returns ``(L, n_iter, value)``; warns with a ``ConvergenceWarning`` when it stopped at
+    ``max_iter`` and prints a progress line per iteration when ``verbose``.
+    """
+    name = type(estimator).__name__
+    shape = L0.shape
+    state = {"value": np.nan, "n_iter": 0, "start": time.perf_counter()}
+
+    def fun(flat):
+        value, grad = loss(flat.reshape(shape))
+        if not np.isfinite(value):
+            raise FloatingPointError(f"{name}: the objective became {value}.")
+        state["value"] = value
+        return value, grad.ravel()
+
+    def callback(flat):
+        state["n_iter"] += 1
+        if verbose:
+            elapsed = time.perf_counter() - state["start"]
+            print(
+                f"[{name}] iteration {state['n_iter']:4d}  objective {state['value']:.6e}  "
+                f"time {elapsed:.2f}s",
+                file=sys.stdout,
+            )
+
+    result = minimize(
+        fun, L0.ravel(), jac=True, method="L-BFGS-B", callback=callback,
+        options={"maxiter": max_iter, "gtol": tol},
+    )
+    n_iter = int(result.nit)
+    if n_iter >= max_iter:
+        warnings.warn(
+            f"{name} did not converge within max_iter={max_iter} iterations "
+            f"(objective {result.fun:.6g}); increase max_iter or tol.",
+            ConvergenceWarning,
+        )
+    return result.x.reshape(shape).copy(), n_iter, float(result.fun)
