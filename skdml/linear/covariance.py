@@ -37,15 +37,15 @@ class Covariance(MahalanobisMixin, BaseMetricLearner):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components_, n_features_in_)
+    components_ : ndarray of shape (n_components, n_features)
         The linear map ``L``; ``L.T @ L`` is the pseudo-inverse of ``covariance_``.
-    covariance_ : ndarray of shape (n_features_in_, n_features_in_)
+    covariance_ : ndarray of shape (n_features, n_features)
         The covariance estimate (after shrinkage) in the units of the input.
     n_components_ : int
         The rank kept: the number of output dimensions.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during fit, when ``X`` has string feature names.
 
     See Also

@@ -44,7 +44,7 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components_, n_features_in_)
+    components_ : ndarray of shape (n_components, n_features)
         The linear map ``L`` with ``L.T @ L = M``.
     threshold_ : float
         Pairs at a learned distance ``<= threshold_`` are predicted similar. Set by a fit on

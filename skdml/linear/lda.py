@@ -34,17 +34,17 @@ class LDA(MahalanobisMixin, BaseMetricLearner):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components_, n_features_in_)
+    components_ : ndarray of shape (n_components, n_features)
         The linear map ``L``.
     classes_ : ndarray of shape (n_classes,)
         The class labels seen in fit.
-    explained_variance_ratio_ : ndarray of shape (n_components_,)
+    explained_variance_ratio_ : ndarray of shape (n_components,)
         Between-class variance explained by each axis.
     n_components_ : int
         Number of output dimensions.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during fit, when ``X`` has string feature names.
 
     References

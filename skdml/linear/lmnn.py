@@ -6,6 +6,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from numba import njit, prange
 from scipy import optimize, sparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -14,7 +15,7 @@ from sklearn.utils.validation import validate_data
 
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_n_components
-from ..kernels import knn, paired_distances, pairwise_distances_chunked
+from ..kernels import knn, pairwise_distances_chunked
 
 __all__ = ["LMNN"]
 
@@ -80,7 +81,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components_, n_features_in_)
+    components_ : ndarray of shape (n_components, n_features)
         The learned linear map ``L``.
     classes_ : ndarray of shape (n_classes,)
         The class labels seen in fit.
@@ -90,7 +91,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         Number of optimizer iterations run.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during fit, when ``X`` has string feature names.
 
     See Also
@@ -288,6 +289,59 @@ def _target_neighbors(X, y, n_neighbors, classes):
     return targets
 
 
+@njit(cache=True)
+def _pair_sqdist_kernel(Z, a, b, out):
+    # Serial: it only serves the n * n_neighbors target pairs, too few to pay for threads.
+    for p in range(a.shape[0]):
+        i = a[p]
+        j = b[p]
+        s = 0.0
+        for c in range(Z.shape[1]):
+            t = Z[i, c] - Z[j, c]
+            s += t * t
+        out[p] = s
+
+
+def _pair_sqdist(Z, a, b):
+    """``||Z[a[p]] - Z[b[p]]||^2`` for every p, reading the rows of ``Z`` in place."""
+    out = np.empty(len(a))
+    _pair_sqdist_kernel(Z, a, b, out)
+    return out
+
+
+@njit(parallel=True, cache=True)
+def _hinge_kernel(Z, DT, indptr, others, per_impostor, per_target, push):
+    """The hinge terms of every anchor over its candidate impostors.
+
+    For anchor ``i`` and candidate ``l = others[p]``, ``indptr[i] <= p < indptr[i + 1]``:
+    each target column ``j`` with ``DT[i, j] + 1 - ||Z_i - Z_l||^2 > 0`` is an active
+    triplet. Writes the active triplets per candidate pair (``per_impostor``) and per target
+    pair (``per_target``), and the hinge sum per anchor (``push``). Parallel over anchors, so
+    every output cell has a single writer.
+    """
+    n, k = DT.shape
+    dim = Z.shape[1]
+    for i in prange(n):
+        total = 0.0
+        for j in range(k):
+            per_target[i, j] = 0
+        for p in range(indptr[i], indptr[i + 1]):
+            l = others[p]
+            d = 0.0
+            for c in range(dim):
+                t = Z[i, c] - Z[l, c]
+                d += t * t
+            count = 0
+            for j in range(k):
+                m = DT[i, j] + 1.0 - d
+                if m > 0.0:
+                    total += m
+                    count += 1
+                    per_target[i, j] += 1
+            per_impostor[p] = count
+        push[i] = total
+
+
 class _Objective:
     """The LMNN objective and its gradient in ``L``, on an active set of impostor pairs.
 
@@ -305,15 +359,14 @@ class _Objective:
         self.t_other = targets[self.valid]
         self.cand_a = np.empty(0, dtype=np.intp)
         self.cand_b = np.empty(0, dtype=np.intp)
+        self.cand_ptr = np.zeros(n + 1, dtype=np.intp)
         self.n_active = 0  # active triplets at the last evaluation
         self.n_impostors = 0  # active impostor pairs at the last evaluation
 
     def _target_distances(self, Z):
         """(n, k) squared target distances, -inf where a sample has no such neighbor."""
         DT = np.full((self.n, self.k), -np.inf)
-        DT[self.valid] = paired_distances(
-            Z[self.t_anchor], Z[self.t_other], metric="sqeuclidean"
-        )
+        DT[self.valid] = _pair_sqdist(Z, self.t_anchor, self.t_other)
         return DT
 
     def refresh(self, L):
@@ -338,7 +391,9 @@ class _Objective:
         old = self.cand_a * self.n + self.cand_b
         new = a[active] * self.n + b[active]
         missed = int(np.count_nonzero(~np.isin(new, old, assume_unique=True)))
+        # np.nonzero on row blocks lists the pairs sorted by anchor: store them as CSR.
         self.cand_a, self.cand_b = a.astype(np.intp), b.astype(np.intp)
+        self.cand_ptr = np.searchsorted(self.cand_a, np.arange(self.n + 1)).astype(np.intp)
         return missed
 
     def evaluate(self, L):
@@ -347,18 +402,15 @@ class _Objective:
         Z = X @ L.T
         DT = self._target_distances(Z)
         a, b = self.cand_a, self.cand_b
-        d_imp = paired_distances(Z[a], Z[b], metric="sqeuclidean")
-        margins = DT[a] + (1.0 - d_imp[:, None])  # (n_candidates, k)
-        act = margins > 0
-        push = float(margins[act].sum())
+        per_impostor = np.empty(len(b), dtype=np.int64)
+        per_target = np.empty((n, k), dtype=np.int64)
+        push = np.empty(n)
+        _hinge_kernel(Z, DT, self.cand_ptr, b, per_impostor, per_target, push)
+        push = float(push.sum())
         pull = float(DT[self.valid].sum())
-        self.n_active = int(np.count_nonzero(act))
-        per_impostor = act.sum(axis=1)
         hit = per_impostor > 0
+        self.n_active = int(per_impostor.sum())
         self.n_impostors = int(np.count_nonzero(hit))
-        per_target = np.bincount(
-            (a[:, None] * k + np.arange(k))[act], minlength=n * k
-        ).reshape(n, k)
         # The objective is sum_{pairs (p, q)} w_pq ||L (x_p - x_q)||^2 + mu * n_active, with
         # w = 1 - mu + mu * (active triplets) on target pairs and -mu * (active triplets) on
         # impostor pairs. Its gradient is 2 L X^T C X, C = diag(W_sym 1) - W_sym the graph
@@ -394,7 +446,7 @@ class _Progress:
             self.header = True
         print(
             f"[LMNN] {n_iter:5d} {value:14.6g} {objective.n_active:10d} "
-            f"{objective.n_impostors:10d} {time.perf_counter() - self.start:9.2f}{note}"
+            f"{objective.n_impostors:10d} {len(objective.cand_a):8d} {time.perf_counter() - self.start:9.2f}{note}"
         )
         sys.stdout.flush()
 

@@ -11,6 +11,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from numba import njit, prange
+from scipy import sparse
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -64,7 +65,7 @@ class NCA(MahalanobisMixin, BaseMetricLearner):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components_, n_features_in_)
+    components_ : ndarray of shape (n_components, n_features)
         The linear map ``L``.
     classes_ : ndarray of shape (n_classes,)
         The class labels seen in fit.
@@ -76,7 +77,7 @@ class NCA(MahalanobisMixin, BaseMetricLearner):
         The final expected leave-one-out accuracy, ``sum_i p_i / n_samples``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during fit, when ``X`` has string feature names.
 
     See Also
@@ -164,66 +165,119 @@ class _NCALoss:
 
     def __init__(self, X, y):
         self.X = X
-        self.y = np.ascontiguousarray(y, dtype=np.intp)
+        self.y = np.asarray(y)
 
     def __call__(self, L):
-        Z = self.X @ L.T
-        W = pairwise_distances(Z, metric="sqeuclidean")
-        p = _nca_weights(W, self.y)  # W now holds p_ij (same_ij - p_i)
-        n = self.X.shape[0]
-        # d(sum_i p_i)/d d_ik = -W_ik, d d_ik / dL = 2 L (x_i - x_k)(x_i - x_k)^T.
-        grad = 2.0 * laplacian_product(W, Z, self.X) / n
+        X, y = self.X, self.y
+        n = X.shape[0]
+        Z = X @ L.T
+        P, _ = neighbor_softmax(Z)
+        if sparse.issparse(P):
+            rows = np.repeat(np.arange(n), np.diff(P.indptr))
+            same = y[P.indices] == y[rows]
+            p = np.bincount(rows, weights=P.data * same, minlength=n)
+            # W_ij = p_ij (same_ij - p_i)
+            W = sparse.csr_array((P.data * (same - p[rows]), P.indices, P.indptr), shape=P.shape)
+        else:
+            same = y[:, None] == y[None, :]
+            p = np.einsum("ij,ij->i", P, same)
+            W = P
+            W *= same - p[:, None]
+        # d(sum_i p_i) / d(d_ik) = -W_ik and d(d_ik) / dL = 2 L (x_i - x_k)(x_i - x_k)^T; the
+        # rows of W sum to zero.
+        grad = 2.0 * laplacian_product(W, Z, X, rows_sum_to_zero=True) / n
         return -p.sum() / n, grad
 
 
-@njit(parallel=True, cache=True)
-def _nca_weights(D, y):
-    """In place: squared distances ``D`` -> ``W_ij = p_ij (same_ij - p_i)``; returns ``p``.
+def laplacian_product(W, Z, X, *, rows_sum_to_zero=False):
+    """``Z^T Lap(W) X = sum_ij W_ij (z_i - z_j)(x_i - x_j)^T``.
 
-    ``p_ij`` is the softmax of ``-D_ij`` over ``j != i``, shifted by the row minimum (the
-    logsumexp trick), so no row underflows to 0 / 0 however large the distances.
+    ``Lap(W) = diag(W 1 + W^T 1) - W - W^T``; ``W`` dense or a sparse CSR array. The
+    gradients of every softmax-neighbor objective take this form; it costs two products
+    with ``W`` (BLAS when dense) and no ``n x n`` temporary.
     """
+    degree = np.asarray(W.sum(axis=0)).ravel()
+    if not rows_sum_to_zero:
+        degree = degree + np.asarray(W.sum(axis=1)).ravel()
+    T = (Z * degree[:, None]).T - (W.T @ Z).T - (W @ Z).T
+    return T @ X
+
+
+#: Softmax terms below ``exp(-_CUTOFF)`` times their row's largest are dropped: with fewer
+#: than 2**31 terms a row, together they weigh less than 2e-17 of the row sum (>= 1), below
+#: double precision; so the objectives and gradients are exact to rounding.
+_CUTOFF = 60.0
+#: Above this fraction of kept terms the dense path (BLAS) is faster than the sparse one.
+_DENSE_FRACTION = 0.1
+
+
+def neighbor_softmax(Z):
+    """``p_ij = exp(-||z_i - z_j||^2) / sum_{k != i} exp(-||z_i - z_k||^2)``, ``p_ii = 0``.
+
+    Returns ``(P, lse)`` with ``lse_i = log sum_{k != i} exp(-||z_i - z_k||^2)``. Rows are
+    shifted by their smallest distance before ``exp`` (the logsumexp trick), so no row
+    underflows however far apart the points are. Terms below ``exp(-60)`` of the row's
+    largest are dropped: when most terms are (the usual case once a metric is learned),
+    ``P`` is a sparse CSR array and the products with it cost ``O(nnz)`` instead of
+    ``O(n^2)``; otherwise ``P`` is a dense array.
+    """
+    n = Z.shape[0]
+    D = pairwise_distances(Z, metric="sqeuclidean")
+    mins = np.empty(n)
+    counts = np.empty(n, dtype=np.int64)
+    _row_min_count(D, _CUTOFF, mins, counts)
+    nnz = int(counts.sum())
+    if nnz > _DENSE_FRACTION * n * n:
+        np.subtract(mins[:, None], D, out=D)
+        np.fill_diagonal(D, -np.inf)
+        np.exp(D, out=D)
+        sums = D.sum(axis=1)
+        D /= sums[:, None]
+        return D, np.log(sums) - mins
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.empty(nnz, dtype=np.int64)
+    data = np.empty(nnz)
+    _fill_csr(D, _CUTOFF, mins, indptr, indices, data)
+    np.exp(data, out=data)
+    sums = np.add.reduceat(data, indptr[:-1])
+    data /= np.repeat(sums, counts)
+    P = sparse.csr_array((data, indices, indptr), shape=(n, n))
+    return P, np.log(sums) - mins
+
+
+@njit(parallel=True, cache=True)
+def _row_min_count(D, cutoff, mins, counts):
+    """Per row: the smallest off-diagonal entry, and how many are within ``cutoff`` of it."""
     n = D.shape[0]
-    p = np.empty(n)
     for i in prange(n):
         row = D[i]
         m = np.inf
         for j in range(n):
             if j != i and row[j] < m:
                 m = row[j]
-        s = 0.0
+        limit = m + cutoff
+        c = 0
         for j in range(n):
-            if j == i:
-                row[j] = 0.0
-            else:
-                e = np.exp(m - row[j])
-                row[j] = e
-                s += e
-        inv = 1.0 / s
-        pi = 0.0
-        for j in range(n):
-            row[j] *= inv
-            if y[j] == y[i]:
-                pi += row[j]
-        for j in range(n):
-            if y[j] == y[i]:
-                row[j] *= 1.0 - pi
-            else:
-                row[j] *= -pi
-        p[i] = pi
-    return p
+            if j != i and row[j] <= limit:
+                c += 1
+        mins[i] = m
+        counts[i] = c
 
 
-def laplacian_product(W, Z, X):
-    """``Z^T Lap(W) X`` with ``Lap(W) = diag(W 1 + W^T 1) - W - W^T``.
-
-    ``Z^T Lap(W) X = sum_ij W_ij (z_i - z_j)(x_i - x_j)^T``: the gradients of every
-    softmax-neighbor objective take this form, computed here by two BLAS products with
-    ``W`` and no ``n x n`` temporary.
-    """
-    degree = W.sum(axis=0) + W.sum(axis=1)
-    T = (Z * degree[:, None]).T - Z.T @ W - (W @ Z).T
-    return T @ X
+@njit(parallel=True, cache=True)
+def _fill_csr(D, cutoff, mins, indptr, indices, data):
+    """The kept entries of each row as CSR, with values ``min_i - D_ij`` (<= 0)."""
+    n = D.shape[0]
+    for i in prange(n):
+        row = D[i]
+        limit = mins[i] + cutoff
+        pos = indptr[i]
+        for j in range(n):
+            if j != i and row[j] <= limit:
+                indices[pos] = j
+                data[pos] = mins[i] - row[j]
+                pos += 1
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,56 @@
+"""The README's main job (the demo), the command line and the plotting helpers."""
+
+import matplotlib
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+
+from skdml import LDA
+from skdml import _demo
+from skdml.__main__ import main
+from skdml.plotting import plot_embedding
+
+matplotlib.use("Agg")
+
+
+def test_demo_reproduces_the_protocol_baseline(capsys):
+    assert main(["demo", "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert "Euclidean (no learning)" in out and "LDA" in out
+    rows = {r["method"]: r for r in _demo.run_demo(output=None, stream=lambda line: None)}
+    # Protocol of ../shared/ANCHORS.md: Euclidean 3-NN accuracy 0.9796, MAP@R 0.476.
+    assert rows["Euclidean (no learning)"]["accuracy"] == pytest.approx(0.9796, abs=1e-4)
+    assert rows["Euclidean (no learning)"]["map_at_r"] == pytest.approx(0.476, abs=1e-3)
+    # Supervised learners gather the classes: MAP@R far above the raw features'.
+    assert rows["LDA"]["map_at_r"] > 0.7
+    assert all(0.9 < r["accuracy"] <= 1 for r in rows.values())
+
+
+def test_demo_figure_is_written(tmp_path):
+    X, y = load_iris(return_X_y=True)
+    Z = LDA().fit_transform(X, y)
+    path = tmp_path / "demo.png"
+    _demo._save_figure([("raw", X), ("LDA", Z)], y, path)
+    assert path.stat().st_size > 10_000
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne"])
+def test_plot_embedding_draws_every_point(method):
+    X, y = load_iris(return_X_y=True)
+    ax = plot_embedding(X, np.array(["a", "b", "c"])[y], method=method, title="t")
+    assert sum(len(c.get_offsets()) for c in ax.collections) == len(X)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "c"]
+
+
+def test_plot_embedding_bad_input():
+    with pytest.raises(ValueError, match="method must be"):
+        plot_embedding(np.zeros((3, 2)), method="umap")
+    with pytest.raises(ValueError, match="inconsistent"):
+        plot_embedding(np.zeros((3, 2)), [0, 1])
+
+
+def test_cli_rejects_unknown_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["train"])
+    assert "invalid choice" in capsys.readouterr().err
