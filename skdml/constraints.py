@@ -5,7 +5,7 @@ from sklearn.utils import check_random_state
 
 from ._validation import check_classification_labels, check_positive_int
 
-__all__ = ["pairs_from_labels"]
+__all__ = ["pairs_from_labels", "triplets_from_labels"]
 
 
 def pairs_from_labels(y, n_pairs, *, similar_fraction=0.5, random_state=None):
@@ -76,3 +76,44 @@ def pairs_from_labels(y, n_pairs, *, similar_fraction=0.5, random_state=None):
     pairs = np.vstack([similar, dissimilar]).astype(np.intp)
     labels = np.r_[np.ones(n_similar, np.int8), -np.ones(n_dissimilar, np.int8)]
     return pairs, labels
+
+
+def triplets_from_labels(y, n_triplets, *, random_state=None):
+    """Sample triplets ``(anchor, positive, negative)`` of sample indices from class labels.
+
+    The anchor is drawn uniformly among samples whose class has at least two members, the
+    positive uniformly among the other members of its class, the negative uniformly among the
+    samples of the other classes; with replacement. A learner then asks
+    ``d(anchor, positive) < d(anchor, negative)``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Class labels of any type, at least two classes.
+    n_triplets : int
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    triplets : ndarray of shape (n_triplets, 3), dtype=intp
+        Indices into ``y``.
+
+    Examples
+    --------
+    >>> from skdml.constraints import triplets_from_labels
+    >>> y = ["a", "a", "b", "b", "c"]
+    >>> t = triplets_from_labels(y, 5, random_state=0)
+    >>> all(y[a] == y[p] != y[n] and a != p for a, p, n in t)
+    True
+    """
+    n_triplets = check_positive_int(n_triplets, "n_triplets", estimator="triplets_from_labels")
+    _, y_enc = check_classification_labels(y, estimator="triplets_from_labels")
+    rng = check_random_state(random_state)
+    idx, _ = pairs_from_labels(y_enc, n_triplets, similar_fraction=1.0, random_state=rng)
+    order = np.argsort(y_enc, kind="stable")
+    counts = np.bincount(y_enc)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    c = y_enc[idx[:, 0]]
+    r = rng.randint(0, len(y_enc) - counts[c])
+    r = r + np.where(r >= starts[c], counts[c], 0)
+    return np.column_stack([idx, order[r]]).astype(np.intp)

@@ -256,3 +256,15 @@ def test_pairs_from_labels_errors():
         pairs_from_labels([0, 0, 1], 0)
     with pytest.raises(ValueError, match="at least 2 distinct classes"):
         pairs_from_labels([0, 0, 0], 10)
+
+
+def test_triplets_from_labels_are_what_they_claim():
+    from skdml.constraints import triplets_from_labels
+
+    y = np.array(["a"] * 4 + ["b"] * 3 + ["c"])
+    t = triplets_from_labels(y, 300, random_state=0)
+    assert t.shape == (300, 3)
+    assert np.all(y[t[:, 0]] == y[t[:, 1]]) and np.all(t[:, 0] != t[:, 1])
+    assert np.all(y[t[:, 0]] != y[t[:, 2]])
+    assert "c" in set(y[t[:, 2]])  # singletons still serve as negatives
+    np.testing.assert_array_equal(t, triplets_from_labels(y, 300, random_state=0))
