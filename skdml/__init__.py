@@ -4,9 +4,19 @@
 learners (when present) are handed out lazily.
 """
 
-from . import constraints, kernels, metrics
-from .linear import KISSME, LDA, PCA, Covariance
+from . import constraints, datasets, kernels, metrics
+from .linear import ITML, KISSME, LDA, PCA, Covariance
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["KISSME", "LDA", "PCA", "Covariance", "constraints", "kernels", "metrics"]
+__all__ = [
+    "ITML",
+    "KISSME",
+    "LDA",
+    "PCA",
+    "Covariance",
+    "constraints",
+    "datasets",
+    "kernels",
+    "metrics",
+]

@@ -4,8 +4,9 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ._validation import check_classification_labels, check_positive_int
+from .kernels import knn
 
-__all__ = ["pairs_from_labels", "triplets_from_labels"]
+__all__ = ["neighbor_pairs_from_labels", "pairs_from_labels", "triplets_from_labels"]
 
 
 def pairs_from_labels(y, n_pairs, *, similar_fraction=0.5, random_state=None):
@@ -117,3 +118,57 @@ def triplets_from_labels(y, n_triplets, *, random_state=None):
     r = rng.randint(0, len(y_enc) - counts[c])
     r = r + np.where(r >= starts[c], counts[c], 0)
     return np.column_stack([idx, order[r]]).astype(np.intp)
+
+
+def neighbor_pairs_from_labels(X, y, n_neighbors=3):
+    """Local pairs: each sample with its nearest same-class and other-class samples.
+
+    Similar pairs join each sample to its ``n_neighbors`` nearest neighbors of the same class
+    (fewer in a class with fewer other members); dissimilar pairs join it to its
+    ``n_neighbors`` nearest samples of other classes (the "impostors" of LMNN). These are the
+    constraints a kNN classifier cares about, where uniformly sampled pairs are mostly far
+    apart and already satisfied. Neighbors are found by Euclidean distance in ``X``, with
+    :func:`skdml.kernels.knn`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        Class labels of any type.
+    n_neighbors : int, default=3
+
+    Returns
+    -------
+    pairs : ndarray of shape (n_pairs, 2), dtype=intp
+        Indices into ``X``.
+    labels : ndarray of shape (n_pairs,), dtype=int8
+        +1 for similar, -1 for dissimilar.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdml.constraints import neighbor_pairs_from_labels
+    >>> X = np.array([[0.0], [1.0], [5.0], [6.0]])
+    >>> pairs, labels = neighbor_pairs_from_labels(X, [0, 0, 1, 1], n_neighbors=1)
+    >>> pairs.tolist(), labels.tolist()
+    ([[0, 1], [1, 0], [2, 3], [3, 2], [0, 2], [1, 2], [2, 1], [3, 1]], [1, 1, 1, 1, -1, -1, -1, -1])
+    """
+    n_neighbors = check_positive_int(n_neighbors, "n_neighbors", estimator="neighbor pairs")
+    _, y_enc = check_classification_labels(y, estimator="neighbor_pairs_from_labels")
+    X = np.asarray(X)
+    similar, dissimilar = [], []
+    for c in range(y_enc.max() + 1):
+        members = np.flatnonzero(y_enc == c)
+        others = np.flatnonzero(y_enc != c)
+        k = min(n_neighbors, len(members) - 1)
+        if k > 0:
+            _, ind = knn(X[members], k=k, exclude_self=True)
+            similar.append(np.column_stack([np.repeat(members, k), members[ind.ravel()]]))
+        k = min(n_neighbors, len(others))
+        _, ind = knn(X[members], X[others], k=k)
+        dissimilar.append(np.column_stack([np.repeat(members, k), others[ind.ravel()]]))
+    similar = np.vstack(similar) if similar else np.empty((0, 2), dtype=np.intp)
+    dissimilar = np.vstack(dissimilar)
+    pairs = np.vstack([similar, dissimilar]).astype(np.intp)
+    labels = np.r_[np.ones(len(similar), np.int8), -np.ones(len(dissimilar), np.int8)]
+    return pairs, labels

@@ -1,8 +1,9 @@
 """Classical Mahalanobis metric learners, one module per algorithm."""
 
 from .covariance import Covariance
+from .itml import ITML
 from .kissme import KISSME
 from .lda import LDA
 from .pca import PCA
 
-__all__ = ["KISSME", "LDA", "PCA", "Covariance"]
+__all__ = ["ITML", "KISSME", "LDA", "PCA", "Covariance"]

@@ -1,0 +1,118 @@
+"""Verification protocols built from labeled data that ships with scikit-learn (no download)."""
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils import check_array, check_consistent_length, check_random_state
+
+from ._validation import check_classification_labels, check_positive_int
+from .constraints import pairs_from_labels, triplets_from_labels
+
+__all__ = ["make_pairs", "make_triplets"]
+
+
+def make_pairs(X, y, n_pairs, *, n_folds=None, return_indices=False, random_state=None):
+    """Balanced, reproducible verification pairs from labeled data.
+
+    Half the pairs join two samples of one class (label +1), half join samples of two
+    classes (label -1). With ``n_folds``, the samples are first split into ``n_folds``
+    stratified groups and each fold's pairs are drawn within one group, so no sample appears
+    in two folds -- the protocol of the restricted Labeled Faces in the Wild benchmark
+    (10 folds of disjoint pairs): fit on nine folds, test on the tenth.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        Class labels of any type.
+    n_pairs : int
+        Total number of pairs (split evenly across folds).
+    n_folds : int, default=None
+        Number of sample-disjoint folds; None for a single set of pairs.
+    return_indices : bool, default=False
+        Return index pairs of shape (n_pairs, 2) into ``X`` instead of the pairs themselves
+        (then pass ``preprocessor=X`` to a learner).
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    pairs : ndarray of shape (n_pairs, 2, n_features), or (n_pairs, 2) of indices
+    labels : ndarray of shape (n_pairs,)
+        +1 similar, -1 dissimilar.
+    folds : ndarray of shape (n_pairs,)
+        The fold of each pair (only with ``n_folds``); use it with
+        ``sklearn.model_selection.PredefinedSplit``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skdml.datasets import make_pairs
+    >>> X, y = load_digits(return_X_y=True)
+    >>> pairs, labels, folds = make_pairs(X, y, 6000, n_folds=10, random_state=0)
+    >>> pairs.shape, int(labels.sum()), sorted(set(folds.tolist())) == list(range(10))
+    ((6000, 2, 64), 0, True)
+    """
+    X = check_array(X, dtype=(np.float64, np.float32), input_name="X")
+    check_consistent_length(X, y)
+    _, y_enc = check_classification_labels(y, estimator="make_pairs")
+    n_pairs = check_positive_int(n_pairs, "n_pairs", estimator="make_pairs")
+    rng = check_random_state(random_state)
+    if n_folds is None:
+        idx, labels = pairs_from_labels(y_enc, n_pairs, random_state=rng)
+        folds = None
+    else:
+        n_folds = check_positive_int(n_folds, "n_folds", estimator="make_pairs")
+        if n_folds < 2 or n_pairs < 2 * n_folds:
+            raise ValueError(
+                f"make_pairs: n_folds must be >= 2 with at least 2 pairs per fold, got "
+                f"n_folds={n_folds} for n_pairs={n_pairs}."
+            )
+        splitter = StratifiedKFold(n_folds, shuffle=True, random_state=rng)
+        per_fold = np.full(n_folds, n_pairs // n_folds)
+        per_fold[: n_pairs % n_folds] += 1
+        parts, part_labels, part_folds = [], [], []
+        for f, (_, group) in enumerate(splitter.split(X, y_enc)):
+            if len(np.unique(y_enc[group])) < 2:
+                raise ValueError(
+                    f"make_pairs: fold {f} holds a single class; use fewer folds."
+                )
+            i, lab = pairs_from_labels(y_enc[group], int(per_fold[f]), random_state=rng)
+            parts.append(group[i])
+            part_labels.append(lab)
+            part_folds.append(np.full(len(lab), f))
+        idx = np.vstack(parts)
+        labels = np.concatenate(part_labels)
+        folds = np.concatenate(part_folds)
+    pairs = idx if return_indices else X[idx]
+    return (pairs, labels) if folds is None else (pairs, labels, folds)
+
+
+def make_triplets(X, y, n_triplets, *, return_indices=False, random_state=None):
+    """Reproducible triplets ``(anchor, positive, negative)`` from labeled data.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        Class labels of any type.
+    n_triplets : int
+    return_indices : bool, default=False
+        Return indices of shape (n_triplets, 3) instead of the triplets themselves.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    triplets : ndarray of shape (n_triplets, 3, n_features), or (n_triplets, 3) of indices
+        In each, the first sample shares its class with the second and not with the third.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skdml.datasets import make_triplets
+    >>> X, y = load_iris(return_X_y=True)
+    >>> make_triplets(X, y, 100, random_state=0).shape
+    (100, 3, 4)
+    """
+    X = check_array(X, dtype=(np.float64, np.float32), input_name="X")
+    check_consistent_length(X, y)
+    idx = triplets_from_labels(y, n_triplets, random_state=random_state)
+    return idx if return_indices else X[idx]
