@@ -77,8 +77,9 @@ def print_table(rows, columns):
         [_fmt(row.get(c, "")) for c in columns] for row in rows
     ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    for j, r in enumerate(cells):
-        print("  ".join(v.rjust(w) if j else v.ljust(w) for v, w in zip(r, widths)))
+    for r in cells:  # first column left-aligned, the figures right-aligned
+        print("  ".join(v.ljust(w) if i == 0 else v.rjust(w)
+                        for i, (v, w) in enumerate(zip(r, widths))))
 
 
 def _fmt(v):
