@@ -5,7 +5,7 @@ learners (when present) are handed out lazily.
 """
 
 from . import constraints, datasets, kernels, metrics
-from .linear import ITML, KISSME, LDA, PCA, Covariance
+from .linear import ITML, KISSME, LDA, LMNN, PCA, Covariance
 
 __version__ = "0.1.0.dev0"
 
@@ -13,6 +13,7 @@ __all__ = [
     "ITML",
     "KISSME",
     "LDA",
+    "LMNN",
     "PCA",
     "Covariance",
     "constraints",

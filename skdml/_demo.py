@@ -9,7 +9,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
 from . import metrics
-from .linear import KISSME, LDA, PCA, Covariance
+from .linear import ITML, KISSME, LDA, LMNN, PCA, Covariance
 
 
 def demo_learners():
@@ -18,6 +18,8 @@ def demo_learners():
         ("Covariance (Ledoit-Wolf)", Covariance(shrinkage="ledoit_wolf")),
         ("PCA (32, whitened)", PCA(n_components=32, whiten=True, random_state=0)),
         ("LDA", LDA()),
+        ("LMNN", LMNN(random_state=0)),
+        ("ITML", ITML(random_state=0)),
         ("KISSME (PCA 32 first)", _pca_then(KISSME())),
     ]
 
