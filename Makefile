@@ -35,12 +35,13 @@ bench: $(STAMP) $(PEERS)/.installed
 clean:
 	rm -rf $(VENV) build *.egg-info docs/_build docs/auto_examples docs/generated
 
-# Peers for the benchmarks, in their own venv: metric-learn 0.7.0 needs scikit-learn < 1.6.
+# Peers for the benchmarks, in their own venv: metric-learn 0.7.0 needs scikit-learn < 1.6;
+# faiss-cpu (Hamming search) and mlpack (C++ LMNN) come along.
 # Benchmarks find it through SKDML_PEER_PYTHON (set by `make bench`) and say so when absent.
 $(PEERS)/.installed:
 	$(PYTHON) -m venv $(PEERS)
 	$(PEERS)/bin/pip install --quiet --upgrade pip
-	$(PEERS)/bin/pip install --quiet 'scikit-learn<1.6' 'metric-learn==0.7.0' faiss-cpu 'numpy<2.3'
+	$(PEERS)/bin/pip install --quiet 'scikit-learn<1.6' 'metric-learn==0.7.0' faiss-cpu mlpack 'numpy<2.3'
 	touch $@
 
 peers: $(PEERS)/.installed
