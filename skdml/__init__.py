@@ -4,8 +4,8 @@
 learners (when present) are handed out lazily.
 """
 
-from . import constraints, datasets, kernels, metrics
-from .linear import ITML, KISSME, LDA, LMNN, PCA, Covariance
+from . import constraints, datasets, hashing, kernels, metrics
+from .linear import ITML, KISSME, LDA, LFDA, LMNN, MCML, MLKR, NCA, PCA, Covariance
 
 __version__ = "0.1.0.dev0"
 
@@ -13,11 +13,16 @@ __all__ = [
     "ITML",
     "KISSME",
     "LDA",
+    "LFDA",
     "LMNN",
+    "MCML",
+    "MLKR",
+    "NCA",
     "PCA",
     "Covariance",
     "constraints",
     "datasets",
+    "hashing",
     "kernels",
     "metrics",
 ]

@@ -9,16 +9,22 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
 from . import metrics
-from .linear import ITML, KISSME, LDA, LMNN, PCA, Covariance
+from .linear import ITML, KISSME, LDA, LFDA, LMNN, NCA, PCA, Covariance
 
 
 def demo_learners():
-    """(name, unfitted learner) pairs shown by the demo, in order."""
+    """(name, unfitted learner) pairs shown by the demo, in order.
+
+    Left out: MLKR (a regression learner: digits has classes, not a continuous target) and
+    MCML (its convex solver needs minutes on 64 features; see benchmarks/).
+    """
     return [
         ("Covariance (Ledoit-Wolf)", Covariance(shrinkage="ledoit_wolf")),
         ("PCA (32, whitened)", PCA(n_components=32, whiten=True, random_state=0)),
         ("LDA", LDA()),
         ("LMNN", LMNN(random_state=0)),
+        ("NCA", NCA(random_state=0)),
+        ("LFDA", LFDA()),
         ("ITML", ITML(random_state=0)),
         ("KISSME (PCA 32 first)", _pca_then(KISSME())),
     ]

@@ -229,3 +229,73 @@ def _name(estimator):
     if isinstance(estimator, str):
         return estimator
     return type(estimator).__name__
+
+
+def check_quadruplets(quadruplets, *, preprocessor=None, n_features=None, estimator=None):
+    """Validate quadruplets ``(a, b, c, d)`` meaning ``d(a, b) < d(c, d)``.
+
+    Accepts an array of shape (n_quadruplets, 4, n_features) or, with ``preprocessor``,
+    integer indices of shape (n_quadruplets, 4). Returns a float array of shape
+    (n_quadruplets, 4, n_features).
+    """
+    name = _name(estimator)
+    if preprocessor is not None:
+        data = check_array(preprocessor, dtype="numeric", input_name="preprocessor")
+        idx = np.asarray(quadruplets)
+        if idx.ndim != 2 or idx.shape[1] != 4 or idx.dtype.kind not in "iu":
+            raise ValueError(
+                f"{name} with a preprocessor expects quadruplets as integer indices of shape "
+                f"(n_quadruplets, 4), got an array of shape {idx.shape} and dtype {idx.dtype}."
+            )
+        if idx.size and (idx.min() < 0 or idx.max() >= data.shape[0]):
+            raise ValueError(
+                f"{name}: quadruplets index rows 0..{data.shape[0] - 1} of the preprocessor, "
+                f"got indices in [{idx.min()}, {idx.max()}]."
+            )
+        out = data[idx]
+    else:
+        arr = np.asarray(quadruplets)
+        if arr.ndim != 3 or arr.shape[1] != 4:
+            raise ValueError(
+                f"{name} expects quadruplets as an array of shape (n_quadruplets, 4, "
+                f"n_features), got an array of shape {arr.shape}."
+            )
+        if arr.shape[0] == 0:
+            raise ValueError(f"{name} expects at least one of the quadruplets, got 0.")
+        flat = check_array(arr.reshape(-1, arr.shape[2]), dtype="numeric",
+                           input_name="quadruplets")
+        out = flat.reshape(arr.shape[0], 4, -1)
+    if n_features is not None and out.shape[2] != n_features:
+        raise ValueError(
+            f"{name}: quadruplets have {out.shape[2]} features, but the estimator was fitted "
+            f"with {n_features} features."
+        )
+    return out
+
+
+def input_ndim(X):
+    """The number of dimensions of ``X`` without copying arrays that have ``ndim``."""
+    ndim = getattr(X, "ndim", None)
+    return np.asarray(X, dtype=object).ndim if ndim is None else ndim
+
+
+def check_regression_target(y, n_samples, *, estimator=None):
+    """Validate the target of a regression metric learner (MLKR); float64, same shape.
+
+    Numbers of any dtype are real values (integer counts, ratings and grades are
+    legitimate targets); strings, objects and other non-numeric labels are class labels
+    and raise a ``ValueError`` naming the classification learners instead.
+    """
+    name = _name(estimator)
+    if y is None:
+        raise ValueError(
+            f"{name} requires y to be passed, but the target y is None."
+        )
+    y_arr = np.asarray(y)
+    if y_arr.dtype.kind not in "biuf":
+        raise ValueError(
+            f"Unknown label type: {name} is a regression metric learner and expects a "
+            f"real-valued target, got {_describe(y_arr)}. For class labels use a "
+            "classification metric learner such as NCA, LFDA or MCML."
+        )
+    return check_continuous_target(y_arr, n_samples, estimator=estimator)

@@ -1,3 +1,5 @@
+import inspect
+
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
@@ -6,12 +8,20 @@ import skdml
 
 
 def public_estimators():
-    """Every public estimator class of skdml, discovered from its public names."""
+    """Every public estimator class of skdml, discovered from its public names.
+
+    Looks in ``skdml.__all__`` and in the ``__all__`` of the public submodules it names
+    (``skdml.hashing.HammingNeighbors``, ...), so a new estimator cannot be forgotten.
+    """
     found = []
     for name in skdml.__all__:
         obj = getattr(skdml, name)
-        if isinstance(obj, type) and issubclass(obj, BaseEstimator):
-            found.append(obj)
+        candidates = [obj]
+        if inspect.ismodule(obj):
+            candidates = [getattr(obj, n) for n in getattr(obj, "__all__", [])]
+        for cand in candidates:
+            if isinstance(cand, type) and issubclass(cand, BaseEstimator) and cand not in found:
+                found.append(cand)
     return found
 
 
@@ -26,3 +36,14 @@ def make_instance(cls, **params):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+#: Learners of a continuous target (a real-valued y is what they want).
+REGRESSION = {"MLKR"}
+
+
+def target_for(cls, y):
+    """``y`` as the learner wants it: class labels, or their codes as a real target."""
+    if cls.__name__ in REGRESSION:
+        return np.unique(np.asarray(y), return_inverse=True)[1].astype(np.float64)
+    return y

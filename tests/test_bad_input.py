@@ -7,12 +7,14 @@ import pytest
 from sklearn.datasets import load_iris
 
 from skdml import LDA
-from skdml.base import MahalanobisMixin, PairClassifierMixin
+from skdml.base import BaseMetricLearner, MahalanobisMixin, PairClassifierMixin
 
-from .conftest import make_instance, public_estimators
+from .conftest import REGRESSION, make_instance, public_estimators
 
-ESTIMATORS = public_estimators()
+# Metric learners; the binary-code index HammingNeighbors has its own (tests/test_hamming.py).
+ESTIMATORS = [cls for cls in public_estimators() if issubclass(cls, BaseMetricLearner)]
 SUPERVISED = [cls for cls in ESTIMATORS if make_instance(cls).__sklearn_tags__().target_tags.required]
+CLASSIFICATION = [cls for cls in SUPERVISED if cls.__name__ not in REGRESSION]
 
 WITH_N_COMPONENTS = [cls for cls in ESTIMATORS if "n_components" in cls().get_params()]
 
@@ -80,7 +82,7 @@ def test_wrong_number_of_features(cls):
         est.pair_distance(np.stack([X_IRIS[:5, :3], X_IRIS[5:10, :3]], axis=1))
 
 
-@pytest.mark.parametrize("cls", SUPERVISED, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", CLASSIFICATION, ids=lambda c: c.__name__)
 def test_single_class(cls):
     est = make_instance(cls).fit(X_IRIS, Y_IRIS)
     before = _state(est)
@@ -89,17 +91,23 @@ def test_single_class(cls):
     assert _state(est) == before
 
 
-@pytest.mark.parametrize("cls", SUPERVISED, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", CLASSIFICATION, ids=lambda c: c.__name__)
 def test_continuous_target_to_a_classification_learner(cls):
     with pytest.raises(ValueError, match="continuous"):
         make_instance(cls).fit(X_IRIS, X_IRIS[:, 0] + 0.5)
+
+
+@pytest.mark.parametrize("cls", [c for c in SUPERVISED if c.__name__ in REGRESSION])
+def test_class_labels_to_a_regression_learner(cls):
+    with pytest.raises(ValueError, match="Unknown label type|real-valued"):
+        make_instance(cls).fit(X_IRIS, np.array(["a", "b", "c"])[Y_IRIS])
 
 
 @pytest.mark.parametrize("cls", SUPERVISED, ids=lambda c: c.__name__)
 def test_missing_or_misshaped_y(cls):
     with pytest.raises(ValueError, match="requires y|y should be"):
         make_instance(cls).fit(X_IRIS, None)
-    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+    with pytest.raises(ValueError, match="inconsistent numbers of samples|150 samples but y has 149"):
         make_instance(cls).fit(X_IRIS, Y_IRIS[:-1])
 
 

@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skdml.base import MahalanobisMixin
 
-from .conftest import make_instance, public_estimators
+from .conftest import make_instance, public_estimators, target_for
 
 LINEAR = [cls for cls in public_estimators() if issubclass(cls, MahalanobisMixin)]
 
@@ -31,7 +31,8 @@ def fitted():
     """Each linear learner fitted once on wine (labels as strings, to be awkward)."""
     X, y = _wine()
     labels = np.array(["barolo", "grignolino", "barbera"])[y]
-    return {cls: make_instance(cls).fit(X, labels) for cls in LINEAR}, X, labels
+    learners = {cls: make_instance(cls).fit(X, target_for(cls, labels)) for cls in LINEAR}
+    return learners, X, labels
 
 
 @pytest.mark.parametrize("cls", LINEAR, ids=lambda c: c.__name__)
@@ -135,7 +136,7 @@ def _awkward_datasets():
     "name, X, y", [pytest.param(*case, id=case[0]) for case in _awkward_datasets()]
 )
 def test_awkward_but_legal_input_gives_a_finite_metric(cls, name, X, y):
-    est = make_instance(cls).fit(X, y)
+    est = make_instance(cls).fit(X, target_for(cls, y))
     Z = est.transform(X)
     assert np.all(np.isfinite(Z)), name
     assert np.all(np.isfinite(est.get_mahalanobis_matrix()))

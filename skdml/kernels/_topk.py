@@ -1,12 +1,15 @@
-"""Exact top-k selection over rows of a distance block, ties broken by index.
+"""Exact top-k selection over blocks of a distance matrix, ties broken by index.
 
 Hand-written because neither NumPy nor SciPy selects the k smallest with a deterministic
 tie rule: ``np.argpartition`` picks an arbitrary member of a tie at the k-th place. A bounded
 max-heap per row keyed on ``(distance, index)`` keeps the k best in O(m log k) and is exact.
+The heaps persist across column blocks, so a search streams the database in cache-sized
+tiles (:func:`topk_update` per tile, :func:`topk_finalize` once) and never holds a row of
+the full matrix.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
 @njit(inline="always")
@@ -35,27 +38,35 @@ def _sift_down(hd, hi, start, size):
             break
 
 
-@njit(parallel=True, cache=True)
-def topk_rows(D, k, skip, out_d, out_i):
-    """Write the k smallest entries of each row of ``D`` into ``out_d``/``out_i``, sorted.
+@njit(nogil=True, cache=True)
+def topk_update(D, col_offset, diag, exclude_diag, heap_d, heap_i, sizes):
+    """Push the entries of block ``D`` into the per-row heaps.
 
-    ``skip[r] >= 0`` excludes column ``skip[r]`` from row ``r`` (a query's own index in a
-    leave-one-out search). Slots left unfilled (fewer than k candidates) hold inf and -1.
+    ``D[r, c]`` is the distance of row ``r`` to database point ``col_offset + c``. For rows
+    with ``diag[r] >= 0`` (a search of a set in itself), the point ``diag[r]`` is the query
+    itself: it is skipped when ``exclude_diag`` and otherwise counted at distance exactly 0,
+    whatever the rounding of the block. ``heap_d/heap_i`` (n_rows, k) and ``sizes``
+    (n_rows,) carry the heaps from block to block.
     """
     n_rows, n_cols = D.shape
-    for r in prange(n_rows):
-        hd = out_d[r]
-        hi = out_i[r]
-        size = 0
+    k = heap_d.shape[1]
+    for r in range(n_rows):
+        hd = heap_d[r]
+        hi = heap_i[r]
+        size = sizes[r]
+        own = diag[r] - col_offset
         for c in range(n_cols):
-            if c == skip[r]:
-                continue
             d = D[r, c]
+            if c == own:
+                if exclude_diag:
+                    continue
+                d = 0.0
+            idx = col_offset + c
             if size < k:
                 # Insert at the end and sift up.
                 pos = size
                 hd[pos] = d
-                hi[pos] = c
+                hi[pos] = idx
                 size += 1
                 while pos > 0:
                     parent = (pos - 1) // 2
@@ -65,11 +76,22 @@ def topk_rows(D, k, skip, out_d, out_i):
                         pos = parent
                     else:
                         break
-            elif _worse(hd[0], hi[0], d, c):
+            elif _worse(hd[0], hi[0], d, idx):
                 hd[0] = d
-                hi[0] = c
+                hi[0] = idx
                 _sift_down(hd, hi, 0, size)
-        # Heap sort in place: repeatedly move the worst to the end.
+        sizes[r] = size
+
+
+@njit(nogil=True, cache=True)
+def topk_finalize(heap_d, heap_i, sizes):
+    """Sort each heap in place (ascending); slots left unfilled hold inf and -1."""
+    n_rows, k = heap_d.shape
+    for r in range(n_rows):
+        hd = heap_d[r]
+        hi = heap_i[r]
+        size = sizes[r]
+        # Heap sort: repeatedly move the worst to the end.
         for end in range(size - 1, 0, -1):
             hd[0], hd[end] = hd[end], hd[0]
             hi[0], hi[end] = hi[end], hi[0]
