@@ -9,7 +9,24 @@ from .linear import ITML, KISSME, LDA, LFDA, LMNN, MCML, MLKR, NCA, PCA, Covaria
 
 __version__ = "0.1.0.dev0"
 
+# Deep learners import torch: hand them out on first access only (PEP 562).
+_LAZY = {"DDML": "skdml.deep", "DeepMetricLearner": "skdml.deep"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'skdml' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 __all__ = [
+    "DDML",
+    "DeepMetricLearner",
     "ITML",
     "KISSME",
     "LDA",

@@ -26,11 +26,27 @@ def public_estimators():
 
 
 def make_instance(cls, **params):
-    """A default instance, seeded where it takes a random_state."""
+    """A default instance, seeded where it takes a random_state.
+
+    Deep learners train for a few epochs only: the checks test the estimator's behaviour,
+    not the quality of its metric (tests/test_deep_learners.py does that).
+    """
     est = cls(**params)
-    if "random_state" in est.get_params():
+    defaults = est.get_params()
+    if "random_state" in defaults:
         est.set_params(random_state=0)
+    if "max_epochs" in defaults and "max_epochs" not in params:
+        est.set_params(max_epochs=3)
     return est
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """torch on one thread: two pytest-xdist workers share the two cores, and torch's
+    own pool on a busy machine is slower than one thread by orders of magnitude."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -45,7 +45,21 @@ _BINARY_INPUT_ONLY = [
 ]
 
 
+# Deep learners (skorch): the signature carries **kwargs for skorch's module__/loss__/
+# miner__ sub-parameters, which the check takes for a parameter named "kwargs"; and the
+# float32 network's results differ by ~4e-7 with the batch size (BLAS blocking), above the
+# subset-invariance check's 1e-7 tolerance.
+_DEEP_REASONS = {
+    "check_do_not_raise_errors_in_init_or_set_params":
+        "**kwargs carries skorch's module__/loss__/miner__ sub-parameters",
+    "check_methods_subset_invariance":
+        "float32 network: results differ by ~4e-7 with the batch size, tolerance is 1e-7",
+}
+
+
 def expected_failed_checks(estimator):
+    if type(estimator).__module__.startswith("skdml.deep"):
+        return _DEEP_REASONS
     if isinstance(estimator, HammingNeighbors):
         return dict.fromkeys(
             _BINARY_INPUT_ONLY, "fits binary codes only; the check feeds real-valued X"

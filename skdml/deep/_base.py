@@ -1,0 +1,612 @@
+"""The skorch estimator every deep metric learner derives from, and its batch sampler."""
+
+import contextlib
+import inspect
+import math
+from numbers import Integral, Real
+from types import MappingProxyType
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.dataset import Dataset
+from skorch.utils import to_tensor
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch.utils.data import DataLoader, Sampler, Subset
+
+from ..base import BaseMetricLearner, fit_context
+from .._validation import check_classification_labels
+from ._modules import MLP
+from .losses import ContrastiveLoss
+
+__all__ = ["ClassBalancedBatchSampler", "DeepMetricLearner"]
+
+
+class ClassBalancedBatchSampler(Sampler):
+    """Batches of ``m`` samples from each of several classes, so every batch has positives.
+
+    Each batch draws ``classes_per_batch = min(n_classes, max(2, batch_size // m))`` distinct
+    classes uniformly at random and ``m`` samples of each; within a class, samples are taken
+    in a fresh random order, cycling, so every sample is seen about once per
+    ``len(sampler)`` batches. A class with ``m`` members or fewer contributes all of them
+    (no sample is repeated within a batch). An epoch has ``ceil(n_samples / (classes_per_batch
+    * m))`` batches, about one pass over the data.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n_samples,)
+        Class labels of the dataset.
+    batch_size : int
+        The largest batch wanted; a batch holds ``classes_per_batch * m`` samples (at least
+        two classes, so it may exceed ``batch_size`` when ``m > batch_size / 2``).
+    samples_per_class : int or None, default=None
+        ``m``. ``None`` picks ``max(2, batch_size // n_classes)``: every class in each batch
+        when the classes fit, two samples of each of ``batch_size // 2`` classes otherwise.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draws.
+    """
+
+    def __init__(self, labels, batch_size, samples_per_class=None, random_state=None):
+        labels = np.asarray(labels)
+        classes, y = np.unique(labels, return_inverse=True)
+        if len(labels) == 0:
+            raise ValueError("ClassBalancedBatchSampler needs at least one sample.")
+        n_classes = len(classes)
+        m = samples_per_class if samples_per_class is not None else max(2, batch_size // n_classes)
+        self.samples_per_class = int(m)
+        self.classes_per_batch = min(n_classes, max(2, batch_size // self.samples_per_class))
+        self.members = [np.flatnonzero(y == c) for c in range(n_classes)]
+        per_batch = self.classes_per_batch * self.samples_per_class
+        self.n_batches = max(1, math.ceil(len(labels) / per_batch))
+        seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+        self._rng = np.random.default_rng(seed)
+        self._order = [None] * n_classes
+        self._pos = [0] * n_classes
+
+    def __len__(self):
+        return self.n_batches
+
+    def _take(self, c):
+        members, m = self.members[c], self.samples_per_class
+        if len(members) <= m:
+            return self._rng.permutation(members)
+        order, pos = self._order[c], self._pos[c]
+        if order is None or pos + m > len(order):
+            # start a new cycle with the samples this one has not shown yet, so that no
+            # sample appears twice in a batch and every one is seen once per cycle
+            rest = order[pos:] if order is not None else members[:0]
+            order = np.concatenate([rest, self._rng.permutation(np.setdiff1d(members, rest))])
+            pos = 0
+        self._order[c], self._pos[c] = order, pos + m
+        return order[pos:pos + m]
+
+    def __iter__(self):
+        n_classes = len(self.members)
+        for _ in range(self.n_batches):
+            chosen = self._rng.choice(n_classes, self.classes_per_batch, replace=False)
+            yield np.concatenate([self._take(c) for c in chosen])
+
+
+class _ArrayDataset(Dataset):
+    """skorch's Dataset, indexing NumPy arrays directly by a whole batch of indices.
+
+    skorch turns an index array into a list and inspects it element by element; with the
+    batch fetched in one call, plain NumPy fancy indexing is what is wanted.
+    """
+
+    def __getitem__(self, i):
+        if isinstance(self.X, np.ndarray) and (self.y is None or isinstance(self.y, np.ndarray)):
+            return self.transform(self.X[i], None if self.y is None else self.y[i])
+        return super().__getitem__(i)
+
+
+def _not_a_predictor(estimator):
+    raise AttributeError(
+        f"{type(estimator).__name__} is a transformer: use transform(X) for embeddings, and "
+        "a classifier (e.g. KNeighborsClassifier) after it in a Pipeline to predict."
+    )
+
+
+class _SequentialBatches(Sampler):
+    """Consecutive slices ``[i, i + batch_size)``: one cheap indexing per batch."""
+
+    def __init__(self, n_samples, batch_size):
+        self.n_samples, self.batch_size = n_samples, batch_size
+
+    def __len__(self):
+        return math.ceil(self.n_samples / self.batch_size)
+
+    def __iter__(self):
+        for start in range(0, self.n_samples, self.batch_size):
+            yield slice(start, min(start + self.batch_size, self.n_samples))
+
+
+def _init_params(obj):
+    try:
+        return inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return {}
+
+
+def _dataset_labels(dataset):
+    """The class labels of a skorch Dataset, or of a Subset of one (a train/valid split)."""
+    if isinstance(dataset, Subset):
+        return _dataset_labels(dataset.dataset)[np.asarray(dataset.indices)]
+    if isinstance(dataset, Dataset) and dataset.y is not None:
+        return np.asarray(dataset.y)
+    raise ValueError(
+        "The class-balanced sampler needs the labels of the training data: pass X and y as "
+        "arrays, or give your own iterator_train__batch_sampler."
+    )
+
+
+def _is_mlp(module):
+    return module is MLP or isinstance(module, MLP) or (
+        isinstance(module, type) and issubclass(module, MLP)
+    )
+
+
+@contextlib.contextmanager
+def _seeded_torch(seed, device):
+    """Seed torch's generators for the block and restore the caller's state after it."""
+    dev = torch.device(device)
+    devices = []
+    if dev.type == "cuda":
+        devices = [dev.index if dev.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+class DeepMetricLearner(NeuralNet, BaseMetricLearner):
+    """Deep metric learning as a scikit-learn transformer: a network, a loss and a miner.
+
+    A skorch :class:`~skorch.NeuralNet` joining three separate pieces:
+
+    - ``module``: the network (a ``torch.nn.Module``; default :class:`~skdml.deep.MLP`),
+      mapping a sample to its embedding;
+    - ``loss``: a module computing a scalar from embeddings, labels and (optionally) the
+      tuples a miner selected -- any of :mod:`skdml.deep.losses`;
+    - ``miner``: which pairs or triplets of a batch the loss sees -- any of
+      :mod:`skdml.deep.miners`, or ``None`` for all of them.
+
+    ``fit(X, y)`` trains on class labels with class-balanced batches (``samples_per_class``
+    samples of each of several classes, so every batch holds positive pairs);
+    ``transform(X)`` returns the embeddings as a NumPy array (eval mode, no gradients), in
+    which Euclidean distance is the learned distance. The learner clones, pickles, and works
+    in ``Pipeline`` and ``GridSearchCV`` like any scikit-learn transformer. Sub-parameters
+    follow skorch: ``module__hidden_sizes=(256, 64)``, ``loss__margin=0.5``,
+    ``miner__margin=0.1``, ``optimizer__weight_decay=1e-4``, ``callbacks__<name>__<param>``,
+    ``iterator_train__<param>``. Classes given for ``module``, ``loss`` and ``miner``
+    are built at fit time with what the data tells: the module receives ``n_features`` and a
+    loss with class vectors (center, ArcFace, CosFace, SphereFace) ``n_classes`` and
+    ``embedding_dim``, when their constructors take them and you did not set them.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, default=MLP
+        The network. A class is instantiated at each fit (fresh weights); an instance is
+        trained as it is (its weights carry over from fit to fit).
+    loss : torch.nn.Module class or instance, default=ContrastiveLoss
+        Called as ``loss(embeddings, labels, tuples)``.
+    miner : class, instance or None, default=None
+        Called as ``miner(embeddings, labels)``; ``None`` lets the loss use every tuple.
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+    lr : float, default=1e-3
+    max_epochs : int, default=30
+    batch_size : int, default=128
+        Largest training batch (see :class:`ClassBalancedBatchSampler`) and the batch size
+        of ``transform``.
+    samples_per_class : int or None, default=None
+        ``m`` samples per class in a batch; ``None``: ``max(2, batch_size // n_classes)``.
+    train_split : callable or None, default=None
+        skorch's internal validation split, e.g. ``skorch.dataset.ValidSplit(0.2,
+        stratified=True)``: its loss is recorded as ``valid_loss`` in ``history_``, which
+        ``callbacks=[skorch.callbacks.EarlyStopping(patience=5)]`` watches for early
+        stopping. Off by default: all data trains.
+    callbacks : list or None, default=None
+        skorch callbacks, added to the defaults (timer, losses, the progress table).
+    device : str or torch.device, default='cpu'
+        ``'cuda'`` trains on a GPU; ``transform`` always returns NumPy arrays.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialization, the batch sampler, any random miner and torch's
+        generators during fit (restored afterwards), so a fit is deterministic on the CPU.
+    verbose : int, default=0
+        ``> 0`` prints skorch's table of losses and times per epoch.
+    warm_start : bool, default=False
+        Continue training the current network on the next ``fit``.
+    **kwargs
+        skorch sub-parameters with a double underscore (``module__...``, ``loss__...``,
+        ``miner__...``, ``optimizer__...``, ``iterator_train__...``, ``callbacks__...``).
+
+    Attributes
+    ----------
+    module_, loss_, miner_, optimizer_ : the initialized network, loss, miner and optimizer
+    history_ : skorch.History
+        Per-epoch record (``train_loss``, ``valid_loss``, ``dur``).
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in fit.
+    embedding_dim_ : int
+        Dimension of the embedding ``transform`` returns.
+    n_iter_ : int
+        Number of epochs trained in the last fit.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined when ``X`` has feature names that are all strings.
+
+    See Also
+    --------
+    DDML : the generalized logistic loss on an MLP, with the paper's parameters named.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skdml.deep import DeepMetricLearner, SemiHardMiner, TripletMarginLoss
+    >>> X, y = load_iris(return_X_y=True)
+    >>> learner = DeepMetricLearner(loss=TripletMarginLoss, miner=SemiHardMiner,
+    ...                             module__hidden_sizes=(16, 8), max_epochs=5,
+    ...                             random_state=0)
+    >>> learner.fit(X, y).transform(X[:3]).shape
+    (3, 8)
+    """
+
+    prefixes_ = NeuralNet.prefixes_ + ["module", "loss", "miner", "optimizer"]
+    cuda_dependent_attributes_ = ["module_", "loss_", "optimizer_"]
+    _modules = ["module"]
+    _criteria = ["loss"]
+    _optimizers = ["optimizer"]
+
+    # skorch's unfitted state, as class attributes (initialize() sets instance ones)
+    history_ = None
+    initialized_ = False
+    virtual_params_ = MappingProxyType({})
+
+    _parameter_constraints = {
+        "module": [callable],
+        "loss": [callable],
+        "miner": [callable, None],
+        "optimizer": [callable],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "samples_per_class": [Interval(Integral, 2, None, closed="left"), None],
+        "train_split": [callable, None],
+        "callbacks": [list, None],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        module=MLP,
+        loss=ContrastiveLoss,
+        miner=None,
+        *,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=30,
+        batch_size=128,
+        samples_per_class=None,
+        train_split=None,
+        callbacks=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        **kwargs,
+    ):
+        # set before NeuralNet.__init__: skorch refuses torch modules as attributes later
+        self.loss = loss
+        self.miner = miner
+        self.samples_per_class = samples_per_class
+        self.random_state = random_state
+        super().__init__(
+            module=module,
+            criterion=None,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            callbacks=callbacks,
+            predict_nonlinearity=None,
+            dataset=_ArrayDataset,
+            warm_start=warm_start,
+            verbose=verbose,
+            device=device,
+            **kwargs,
+        )
+        # The loss takes the criterion's place; NeuralNet.__init__ requires the name. Plain
+        # deletions (skorch's __delattr__ would unregister a component): scikit-learn wants
+        # nothing but parameters set in __init__, and the class-level defaults below give
+        # skorch the same unfitted state.
+        for name in ("criterion", "history_", "initialized_", "virtual_params_"):
+            object.__delattr__(self, name)
+
+    # --- scikit-learn's parameter interface ------------------------------------------------
+
+    def _get_param_names(self):
+        """The constructor's named parameters plus the skorch sub-parameters (``a__b``)."""
+        names = [
+            p.name
+            for p in inspect.signature(type(self).__init__).parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+        extra = [k for k in self.__dict__ if "__" in k and not k.startswith("_")
+                 and not k.endswith("_")]
+        return sorted(set(names) | set(extra))
+
+    def _validate_params(self):
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            self.get_params(deep=False),
+            caller_name=type(self).__name__,
+        )
+        super()._validate_params()
+
+    __repr__ = BaseEstimator.__repr__
+
+    # --- skorch hooks ----------------------------------------------------------------------
+
+    def initialize_module(self):
+        kwargs = self.get_params_for("module")
+        if (
+            isinstance(self.module, type)
+            and "n_features" in _init_params(self.module)
+            and "n_features" not in kwargs
+        ):
+            if not hasattr(self, "n_features_in_"):
+                raise ValueError(
+                    f"{type(self).__name__}: the module learns its input size from the data; "
+                    "call fit(X, y) rather than initialize()."
+                )
+            kwargs["n_features"] = self.n_features_in_
+        self.module_ = self.initialized_instance(self.module, kwargs)
+        return self
+
+    def _embedding_dim(self):
+        module = self.module_
+        param = next(module.parameters(), None)
+        dtype = param.dtype if param is not None else torch.float32
+        shape = getattr(self, "_sample_shape", (self.n_features_in_,))
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            out = module(torch.zeros((2, *shape), dtype=dtype, device=self.device))
+        module.train(was_training)
+        if out.dim() != 2:
+            raise ValueError(
+                f"{type(self).__name__}: the module must return embeddings of shape "
+                f"(n_samples, embedding_dim), it returned shape {tuple(out.shape[1:])} per "
+                "batch of 2."
+            )
+        return int(out.shape[1])
+
+    def initialize_criterion(self):
+        """Build the loss (with ``n_classes`` / ``embedding_dim`` when it takes them) and the
+        miner (seeded when it takes a ``random_state``)."""
+        self.embedding_dim_ = self._embedding_dim()
+        kwargs = self.get_params_for("loss")
+        if isinstance(self.loss, type):
+            params = _init_params(self.loss)
+            if "n_classes" in params and "n_classes" not in kwargs:
+                kwargs["n_classes"] = len(self.classes_)
+            if "embedding_dim" in params and "embedding_dim" not in kwargs:
+                kwargs["embedding_dim"] = self.embedding_dim_
+        self.loss_ = self.initialized_instance(self.loss, kwargs)
+
+        kwargs = self.get_params_for("miner")
+        miner = self.miner
+        if miner is None:
+            if kwargs:
+                raise ValueError(
+                    f"{type(self).__name__}: miner__ parameters {sorted(kwargs)} were given "
+                    "but miner is None."
+                )
+            self.miner_ = None
+        elif isinstance(miner, type):
+            if "random_state" in _init_params(miner) and "random_state" not in kwargs:
+                kwargs["random_state"] = int(self._seeds[2])
+            self.miner_ = miner(**kwargs)
+        elif kwargs:
+            self.miner_ = type(miner)(**{**miner.get_params(), **kwargs})
+        else:
+            self.miner_ = miner
+        return self
+
+    def get_iterator(self, dataset, training=False):
+        """Class-balanced batches for training; plain batches in order otherwise.
+
+        Both fetch a whole batch with one indexing of the dataset (an index array or a slice),
+        rather than one ``__getitem__`` per sample. Give
+        ``iterator_train__batch_sampler`` (or ``__sampler``, ``__shuffle``,
+        ``__batch_size``) to use skorch's default iterator with your settings instead.
+        """
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        own = {"sampler", "batch_sampler", "shuffle", "batch_size"}
+        if getattr(self, prefix) is not DataLoader or own & set(kwargs):
+            return super().get_iterator(dataset, training=training)
+        if isinstance(dataset, Subset) and not isinstance(dataset.indices, np.ndarray):
+            # index arrays (not lists) keep each batch a single NumPy indexing
+            dataset = Subset(dataset.dataset, np.asarray(dataset.indices))
+        if training:
+            sampler = ClassBalancedBatchSampler(
+                _dataset_labels(dataset),
+                self.batch_size,
+                self.samples_per_class,
+                random_state=int(self._seeds[1]),
+            )
+        else:
+            sampler = _SequentialBatches(len(dataset), self.batch_size)
+        return DataLoader(dataset, sampler=sampler, batch_size=None, **kwargs)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """The loss of a batch: mine tuples (if a miner is set), then apply the loss.
+
+        Raises ``FloatingPointError`` naming the epoch when the loss is not finite.
+        """
+        labels = to_tensor(y_true, device=self.device).long()
+        tuples = None if self.miner_ is None else self.miner_(y_pred, labels)
+        loss = self.loss_(y_pred, labels, tuples)
+        if not bool(torch.isfinite(loss.detach()).all()):
+            epoch = len(self.history_) if self.history_ is not None else 0
+            raise FloatingPointError(
+                f"{type(self).__name__}: the {'training' if training else 'validation'} loss "
+                f"is {loss.detach().cpu().tolist()} in epoch {epoch}; training stopped. Lower "
+                "lr, standardize X, or check the loss parameters."
+            )
+        return loss
+
+    # --- scikit-learn's estimator interface ------------------------------------------------
+
+    def _check_X(self, X, reset):
+        ndim = getattr(X, "ndim", None)
+        if ndim is None:
+            try:
+                ndim = np.asarray(X).ndim
+            except (TypeError, ValueError):  # ragged input: validate_data explains
+                ndim = 2
+        if _is_mlp(self.module) and ndim > 2:
+            raise ValueError(
+                f"{type(self).__name__}: the MLP expects X of shape (n_samples, n_features), "
+                f"got an array with {ndim} dimensions. Flatten the samples, or give "
+                "a module that takes this shape."
+            )
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=[np.float32, np.float64],
+            allow_nd=not _is_mlp(self.module),
+            ensure_min_samples=2 if reset else 1,
+        )
+        return X
+
+    def _check_fit_input(self, X, y):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        X = self._check_X(X, reset=True)
+        if len(np.asarray(y)) != X.shape[0]:
+            raise ValueError(
+                f"{type(self).__name__}: X has {X.shape[0]} samples but y has "
+                f"{len(np.asarray(y))}."
+            )
+        classes, y_enc = check_classification_labels(y, estimator=self)
+        if np.bincount(y_enc).max() < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs a class with at least two samples to form a "
+                "positive pair; every class in y has a single sample."
+            )
+        return X, classes, y_enc
+
+    @fit_context
+    def fit(self, X, y, **fit_params):
+        """Train the network on class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (any shape the module takes, for a custom module).
+        y : array-like of shape (n_samples,)
+            Class labels of any hashable type.
+        **fit_params
+            Passed to the module's ``forward`` and ``train_split`` (skorch's convention).
+
+        Returns
+        -------
+        self
+        """
+        X, classes, y_enc = self._check_fit_input(X, y)
+        warm = self.warm_start and self.initialized_
+        if warm and not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"{type(self).__name__} with warm_start=True needs the classes of the "
+                f"previous fit, {self.classes_.tolist()}, got {classes.tolist()}."
+            )
+        self.classes_ = classes
+        self._sample_shape = X.shape[1:]
+        self._seeds = check_random_state(self.random_state).randint(
+            np.iinfo(np.int32).max, size=3
+        )
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        with _seeded_torch(int(self._seeds[0]), self.device):
+            if not warm:
+                self.initialize()
+            NeuralNet.partial_fit(self, X32, y_enc, _routing_method="fit", **fit_params)
+        self.n_iter_ = sum(1 for row in self.history_ if "train_loss" in row)
+        return self
+
+    def partial_fit(self, X, y, classes=None, **fit_params):
+        """One more ``max_epochs`` of training on ``(X, y)``, keeping the network.
+
+        The first call (on an unfitted learner) is ``fit``; later calls must use the
+        classes of that first call.
+        """
+        if not self.initialized_ or not hasattr(self, "classes_"):
+            return self.fit(X, y, **fit_params)
+        X = self._check_X(X, reset=False)
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != X.shape[0]:
+            raise ValueError(
+                f"{type(self).__name__}: expected y of shape ({X.shape[0]},), got {y.shape}."
+            )
+        known = np.isin(y, self.classes_)
+        if not known.all():
+            raise ValueError(
+                f"{type(self).__name__}: y holds classes unseen in the first fit: "
+                f"{np.unique(y[~known])[:5].tolist()}."
+            )
+        y_enc = np.searchsorted(self.classes_, y)
+        NeuralNet.partial_fit(self, np.ascontiguousarray(X, dtype=np.float32), y_enc,
+                              **fit_params)
+        self.n_iter_ = sum(1 for row in self.history_ if "train_loss" in row)
+        return self
+
+    def transform(self, X):
+        """Embed ``X``: the network's output in eval mode, without gradients.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_embedded : ndarray of shape (n_samples, embedding_dim_)
+            Same float dtype as ``X`` (float32 or float64).
+        """
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        Z = self.forward(np.ascontiguousarray(X, dtype=np.float32), training=False,
+                         device="cpu")
+        return Z.numpy().astype(X.dtype, copy=False)
+
+    # skorch's predictors make no sense for a metric learner: hide them (hasattr is False)
+    @available_if(_not_a_predictor)
+    def predict(self, X):
+        """Not available: a metric learner is a transformer."""
+
+    @available_if(_not_a_predictor)
+    def predict_proba(self, X):
+        """Not available: a metric learner is a transformer."""
+
+    @property
+    def _n_features_out(self):
+        return self.embedding_dim_
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "embedding_dim_") and hasattr(self, "n_iter_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

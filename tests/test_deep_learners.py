@@ -1,0 +1,262 @@
+"""DeepMetricLearner and DDML: the scikit-learn contract, determinism, learning, bad input."""
+
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("skorch")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import load_iris  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from skorch.callbacks import EarlyStopping  # noqa: E402
+from skorch.dataset import ValidSplit  # noqa: E402
+
+from skdml.base import EmbeddingDistance  # noqa: E402
+from skdml.deep import (  # noqa: E402
+    DDML,
+    MLP,
+    ArcFaceLoss,
+    CenterLoss,
+    DeepMetricLearner,
+    DistanceWeightedMiner,
+    MarginLoss,
+    SemiHardMiner,
+    TripletMarginLoss,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def small(cls=DDML, **params):
+    defaults = dict(max_epochs=4, batch_size=32, random_state=0)
+    if cls is DDML:
+        defaults["hidden_sizes"] = (8, 4)
+    else:
+        defaults["module__hidden_sizes"] = (8, 4)
+    return cls(**{**defaults, **params})
+
+
+def test_import_skdml_does_not_import_torch():
+    code = "import sys, skdml; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_fit_transform_shapes_and_dtypes(iris):
+    X, y = iris
+    model = small().fit(X, y)
+    Z = model.transform(X)
+    assert Z.shape == (150, 4) and Z.dtype == np.float64
+    assert model.transform(X.astype(np.float32)).dtype == np.float32
+    assert model.embedding_dim_ == 4 and model.n_features_in_ == 4 and model.n_iter_ == 4
+    assert list(model.classes_) == [0, 1, 2]
+    assert model.get_feature_names_out().tolist() == [f"ddml{i}" for i in range(4)]
+    assert not model.module_.training  # transform left the network in eval mode
+    assert model.history_[-1, "train_loss"] > 0
+
+
+def test_fit_is_deterministic_under_random_state(iris):
+    X, y = iris
+    for cls, params in [(DDML, {}), (DeepMetricLearner, {"loss": TripletMarginLoss,
+                                                        "miner": DistanceWeightedMiner})]:
+        Z1 = small(cls, **params).fit(X, y).transform(X)
+        Z2 = small(cls, **params).fit(X, y).transform(X)
+        np.testing.assert_array_equal(Z1, Z2)
+        fitted = small(cls, random_state=1, **params).fit(X, y)
+        assert not np.allclose(Z1, fitted.transform(X))
+        restored = pickle.loads(pickle.dumps(fitted))
+        np.testing.assert_array_equal(restored.transform(X), fitted.transform(X))
+    # fitting does not disturb torch's global generator
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    small().fit(X, y)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_learned_embedding_beats_raw_features():
+    # 2 informative dimensions hidden among 18 noisy ones of larger scale
+    rng = np.random.default_rng(0)
+    n = 300
+    y = rng.integers(0, 3, n)
+    centers = np.array([[0, 0], [3, 0], [0, 3]])
+    X = np.hstack([centers[y] + 0.5 * rng.normal(size=(n, 2)), 3 * rng.normal(size=(n, 18))])
+    knn = KNeighborsClassifier(n_neighbors=5)
+    raw = cross_val_score(knn, X, y, cv=3).mean()
+    learned = cross_val_score(
+        make_pipeline(DDML(hidden_sizes=(32, 8), max_epochs=40, lr=3e-3, batch_size=64,
+                           random_state=0), knn), X, y, cv=3
+    ).mean()
+    assert raw < 0.6  # 0.51 here: the noise dominates Euclidean distances
+    assert learned > 0.85  # 0.92 here
+
+
+def test_clone_pickle_metric_and_pairs(iris):
+    X, y = iris
+    model = small(tau=2.5, module__activation="relu")
+    params = model.get_params()
+    assert params["tau"] == 2.5 and params["module__activation"] == "relu"
+    assert "module" not in params and "criterion" not in params
+    twin = clone(model)
+    assert twin.get_params(deep=False) == model.get_params(deep=False)
+    model.fit(X, y)
+    assert isinstance(model.module_.net[1], torch.nn.ReLU)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.transform(X), model.transform(X))
+    metric = pickle.loads(pickle.dumps(model.get_metric()))
+    assert isinstance(metric, EmbeddingDistance)
+    Z = model.transform(X)
+    assert metric(X[0], X[60]) == pytest.approx(np.linalg.norm(Z[0] - Z[60]), rel=1e-6)
+    pairs = np.stack([X[:5], X[50:55]], axis=1)
+    np.testing.assert_allclose(model.pair_distance(pairs),
+                               np.linalg.norm(Z[:5] - Z[50:55], axis=1), rtol=1e-6)
+    np.testing.assert_allclose(model.pair_score(pairs), -model.pair_distance(pairs))
+    knn = KNeighborsClassifier(n_neighbors=3, metric=model.get_metric()).fit(X[::3], y[::3])
+    assert knn.score(X[1::3], y[1::3]) > 0.7
+    # a clone of a fitted learner is unfitted
+    assert not hasattr(clone(model), "module_")
+
+
+def test_grid_search_over_tau_and_lambda_in_a_pipeline(iris):
+    X, y = iris
+    pipe = make_pipeline(small(max_epochs=3), KNeighborsClassifier(n_neighbors=3))
+    grid = GridSearchCV(pipe, {"ddml__tau": [1.0, 3.0], "ddml__weight_decay": [0.0, 1e-2]},
+                        cv=2).fit(X, y)
+    assert set(grid.best_params_) == {"ddml__tau", "ddml__weight_decay"}
+    best = grid.best_estimator_.named_steps["ddml"]
+    assert best.loss_.tau == grid.best_params_["ddml__tau"]
+    assert best.optimizer_.param_groups[0]["weight_decay"] == grid.best_params_[
+        "ddml__weight_decay"]
+    assert grid.best_score_ > 0.7
+
+
+def test_sub_parameters_reach_loss_miner_and_optimizer(iris):
+    X, y = iris
+    model = small(DeepMetricLearner, loss=TripletMarginLoss, miner=SemiHardMiner,
+                  loss__margin=0.3, miner__margin=0.3, optimizer__weight_decay=0.01)
+    model.fit(X, y)
+    assert model.loss_.margin == 0.3 and model.miner_.margin == 0.3
+    assert model.optimizer_.param_groups[0]["weight_decay"] == 0.01
+    model.set_params(loss__margin=0.7, miner__squared=False).fit(X, y)
+    assert model.loss_.margin == 0.7 and model.miner_.squared is False
+    # a miner instance and its sub-parameters
+    model = small(DeepMetricLearner, loss=TripletMarginLoss, miner=SemiHardMiner(margin=0.5))
+    assert model.get_params()["miner__margin"] == 0.5
+    model.set_params(miner__margin=0.25).fit(X, y)
+    assert model.miner_.margin == 0.25
+    with pytest.raises(ValueError, match="miner is None"):
+        small(DeepMetricLearner, miner__margin=0.1).fit(X, y)
+
+
+def test_class_losses_learn_their_size_from_the_data(iris):
+    X, y = iris
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    for loss in (ArcFaceLoss, CenterLoss, MarginLoss):
+        model = small(DeepMetricLearner, loss=loss).fit(X, labels)
+        assert list(model.classes_) == ["setosa", "versicolor", "virginica"]
+        params = dict(model.get_all_learnable_params())
+        if loss is not MarginLoss:
+            assert model.loss_.n_classes == 3 and model.loss_.embedding_dim == 4
+            assert "weight" in params  # the class vectors are trained
+        else:
+            assert "beta" in params
+
+
+def test_early_stopping_on_a_validation_split(iris):
+    X, y = iris
+    model = small(max_epochs=50, lr=1e-5, train_split=ValidSplit(0.2, stratified=True),
+                  callbacks=[EarlyStopping(patience=2, threshold=0.5)])
+    model.fit(X, y)
+    assert model.n_iter_ < 50
+    assert "valid_loss" in model.history_[-1]
+
+
+def test_verbose_prints_the_epoch_table(iris, capsys):
+    X, y = iris
+    small(max_epochs=2, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "epoch" in out
+    small(max_epochs=2).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
+def test_partial_fit_and_warm_start(iris):
+    X, y = iris
+    model = small(max_epochs=2).fit(X, y)
+    before = model.transform(X)
+    model.partial_fit(X, y)
+    assert model.n_iter_ == 4 and not np.allclose(model.transform(X), before)
+    with pytest.raises(ValueError, match="unseen"):
+        model.partial_fit(X[:4], [0, 1, 2, 7])
+    warm = small(max_epochs=2, warm_start=True).fit(X, y)
+    module = warm.module_
+    warm.fit(X, y)
+    assert warm.module_ is module and warm.n_iter_ == 4
+
+
+class _Exploding(torch.nn.Module):
+    def forward(self, embeddings, labels, tuples=None):
+        return embeddings.sum() * 0 + float("inf")
+
+
+def test_bad_input_leaves_the_fitted_state_alone(iris):
+    X, y = iris
+    model = small().fit(X, y)
+    Z = model.transform(X)
+    state = model.module_
+    with pytest.raises(ValueError, match="discrete class labels"):
+        model.fit(X, np.linspace(0, 1, 150))
+    with pytest.raises(ValueError, match=r"MLP expects X of shape \(n_samples, n_features\)"):
+        model.fit(X[:, :, None], y)
+    with pytest.raises(ValueError, match="two samples"):
+        model.fit(X[:3], [0, 1, 2])
+    with pytest.raises(ValueError, match="requires y"):
+        model.fit(X, None)
+    with pytest.raises(ValueError, match="lr"):
+        model.set_params(lr=-1.0).fit(X, y)
+    model.set_params(lr=1e-3)
+    with pytest.raises(ValueError, match="4 features"):
+        model.transform(X[:, :3])
+    assert model.module_ is state
+    np.testing.assert_array_equal(model.transform(X), Z)
+
+
+def test_non_finite_loss_stops_with_the_epoch(iris):
+    X, y = iris
+    with pytest.raises(FloatingPointError, match="epoch 1"):
+        small(DeepMetricLearner, loss=_Exploding).fit(X, y)
+
+
+def test_custom_module_and_unfitted_errors(iris):
+    X, y = iris
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        small().transform(X)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    model = DeepMetricLearner(module=net, max_epochs=2, random_state=0).fit(X, y)
+    assert model.transform(X).shape == (150, 3)
+    # a custom module class taking n_features receives it
+    model = DeepMetricLearner(module=MLP, module__hidden_sizes=(5,), max_epochs=1,
+                              random_state=0).fit(X, y)
+    assert model.module_.n_features == 4
