@@ -5,7 +5,23 @@ learners (when present) are handed out lazily.
 """
 
 from . import constraints, datasets, hashing, kernels, metrics
-from .linear import ITML, KISSME, LDA, LFDA, LMNN, MCML, MLKR, NCA, PCA, Covariance
+from .linear import (
+    ITML,
+    KISSME,
+    LDA,
+    LFDA,
+    LMNN,
+    LSML,
+    MCML,
+    MLKR,
+    MMC,
+    NCA,
+    PCA,
+    RCA,
+    SCML,
+    SDML,
+    Covariance,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -32,10 +48,15 @@ __all__ = [
     "LDA",
     "LFDA",
     "LMNN",
+    "LSML",
     "MCML",
     "MLKR",
+    "MMC",
     "NCA",
     "PCA",
+    "RCA",
+    "SCML",
+    "SDML",
     "Covariance",
     "constraints",
     "datasets",

@@ -9,7 +9,9 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
 from . import metrics
-from .linear import ITML, KISSME, LDA, LFDA, LMNN, NCA, PCA, Covariance
+from .linear import (
+    ITML, KISSME, LDA, LFDA, LMNN, LSML, MMC, NCA, PCA, RCA, SCML, SDML, Covariance,
+)
 
 
 def demo_learners():
@@ -26,6 +28,11 @@ def demo_learners():
         ("NCA", NCA(random_state=0)),
         ("LFDA", LFDA()),
         ("ITML", ITML(random_state=0)),
+        ("SDML", SDML()),
+        ("RCA", RCA(random_state=0)),
+        ("LSML", LSML(random_state=0)),
+        ("SCML", SCML(random_state=0)),
+        ("MMC", MMC(random_state=0)),
         ("KISSME (PCA 32 first)", _pca_then(KISSME())),
     ]
 

@@ -15,7 +15,9 @@ __all__ = [
     "check_continuous_target",
     "check_n_components",
     "check_pair_labels",
+    "check_regression_target",
     "check_tuples",
+    "input_ndim",
 ]
 
 _CLASS_TARGETS = ("binary", "multiclass")
@@ -128,13 +130,13 @@ def check_n_components(n_components, n_features, *, max_components=None, estimat
 def check_tuples(
     tuples, *, tuple_size, preprocessor=None, n_features=None, estimator=None, dtype="numeric"
 ):
-    """Validate pairs (``tuple_size=2``) or triplets (``tuple_size=3``).
+    """Validate pairs (``tuple_size=2``), triplets (3) or quadruplets (4).
 
     Parameters
     ----------
     tuples : array-like of shape (n_tuples, tuple_size, n_features) or (n_tuples, tuple_size)
         The tuples themselves, or -- when ``preprocessor`` is given -- integer indices into it.
-    tuple_size : {2, 3}
+    tuple_size : {2, 3, 4}
     preprocessor : array-like of shape (n_samples, n_features), default=None
         A dataset the integer tuples index into, so a million pairs do not copy a million rows.
     n_features : int, default=None
@@ -145,7 +147,7 @@ def check_tuples(
     tuples : ndarray of shape (n_tuples, tuple_size, n_features), float
     """
     name = _name(estimator)
-    what = {2: "pairs", 3: "triplets"}[tuple_size]
+    what = {2: "pairs", 3: "triplets", 4: "quadruplets"}[tuple_size]
     if preprocessor is not None:
         data = check_array(preprocessor, dtype=dtype, input_name="preprocessor")
         idx = np.asarray(tuples)
@@ -229,48 +231,6 @@ def _name(estimator):
     if isinstance(estimator, str):
         return estimator
     return type(estimator).__name__
-
-
-def check_quadruplets(quadruplets, *, preprocessor=None, n_features=None, estimator=None):
-    """Validate quadruplets ``(a, b, c, d)`` meaning ``d(a, b) < d(c, d)``.
-
-    Accepts an array of shape (n_quadruplets, 4, n_features) or, with ``preprocessor``,
-    integer indices of shape (n_quadruplets, 4). Returns a float array of shape
-    (n_quadruplets, 4, n_features).
-    """
-    name = _name(estimator)
-    if preprocessor is not None:
-        data = check_array(preprocessor, dtype="numeric", input_name="preprocessor")
-        idx = np.asarray(quadruplets)
-        if idx.ndim != 2 or idx.shape[1] != 4 or idx.dtype.kind not in "iu":
-            raise ValueError(
-                f"{name} with a preprocessor expects quadruplets as integer indices of shape "
-                f"(n_quadruplets, 4), got an array of shape {idx.shape} and dtype {idx.dtype}."
-            )
-        if idx.size and (idx.min() < 0 or idx.max() >= data.shape[0]):
-            raise ValueError(
-                f"{name}: quadruplets index rows 0..{data.shape[0] - 1} of the preprocessor, "
-                f"got indices in [{idx.min()}, {idx.max()}]."
-            )
-        out = data[idx]
-    else:
-        arr = np.asarray(quadruplets)
-        if arr.ndim != 3 or arr.shape[1] != 4:
-            raise ValueError(
-                f"{name} expects quadruplets as an array of shape (n_quadruplets, 4, "
-                f"n_features), got an array of shape {arr.shape}."
-            )
-        if arr.shape[0] == 0:
-            raise ValueError(f"{name} expects at least one of the quadruplets, got 0.")
-        flat = check_array(arr.reshape(-1, arr.shape[2]), dtype="numeric",
-                           input_name="quadruplets")
-        out = flat.reshape(arr.shape[0], 4, -1)
-    if n_features is not None and out.shape[2] != n_features:
-        raise ValueError(
-            f"{name}: quadruplets have {out.shape[2]} features, but the estimator was fitted "
-            f"with {n_features} features."
-        )
-    return out
 
 
 def input_ndim(X):

@@ -16,6 +16,7 @@ from .._validation import (
     check_classification_labels,
     check_pair_labels,
     check_tuples,
+    input_ndim,
 )
 from ..base import MahalanobisMixin, PairClassifierMixin, fit_context
 from ..constraints import neighbor_pairs_from_labels, pairs_from_labels
@@ -213,8 +214,7 @@ default='identity'
         self : ITML
         """
         rng = check_random_state(self.random_state)
-        ndim = getattr(X, "ndim", None)
-        if preprocessor is not None or (np.asarray(X).ndim if ndim is None else ndim) == 3:
+        if preprocessor is not None or input_ndim(X) == 3:
             pairs = check_tuples(X, tuple_size=2, preprocessor=preprocessor, estimator=self)
             y_pairs = check_pair_labels(y, pairs.shape[0], estimator=self)
             n_features, from_pairs = pairs.shape[2], True

@@ -14,6 +14,7 @@ from .._validation import (
     check_n_components,
     check_pair_labels,
     check_tuples,
+    input_ndim,
 )
 from ._psd import components_from_psd, feature_scales
 
@@ -99,8 +100,7 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         -------
         self : KISSME
         """
-        ndim = getattr(X, "ndim", None)
-        if preprocessor is not None or (np.asarray(X).ndim if ndim is None else ndim) == 3:
+        if preprocessor is not None or input_ndim(X) == 3:
             return self._fit_pairs(X, y, preprocessor)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = X.astype(np.float64, copy=False)
