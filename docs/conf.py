@@ -28,7 +28,9 @@ autosummary_generate = True
 autodoc_default_options = {
     "members": True,
     "inherited-members": "BaseEstimator,TransformerMixin,ClassNamePrefixFeaturesOutMixin,"
-    "_SetOutputMixin,_MetadataRequester,_HTMLDocumentationLinkMixin,ReprHTMLMixin",
+    "_SetOutputMixin,_MetadataRequester,_HTMLDocumentationLinkMixin,ReprHTMLMixin,"
+    # torch's and skorch's own methods are documented by torch and skorch.
+    "Module,NeuralNet,Sampler,Dataset",
 }
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
@@ -44,7 +46,7 @@ sphinx_gallery_conf = {
     "plot_gallery": "True",
 }
 
-templates_path = []
+templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "sg_execution_times.rst"]
 html_theme = "alabaster"
 html_static_path = []
@@ -55,6 +57,8 @@ def _skip_metadata_request_setters(app, what, name, obj, skip, options):
     """scikit-learn generates ``set_<method>_request``; its docs live in scikit-learn's."""
     if name.startswith("set_") and name.endswith("_request"):
         return True
+    if name in {"prefixes_", "cuda_dependent_attributes_", "init_context_"}:
+        return True  # skorch's class-level bookkeeping, not fitted attributes
     return skip
 
 

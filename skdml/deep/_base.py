@@ -235,7 +235,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
     n_iter_ : int
         Number of epochs trained in the last fit.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Defined when ``X`` has feature names that are all strings.
 
     See Also
@@ -580,7 +580,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
 
         Returns
         -------
-        X_embedded : ndarray of shape (n_samples, embedding_dim_)
+        X_embedded : ndarray of shape (n_samples, embedding_dim)
             Same float dtype as ``X`` (float32 or float64).
         """
         check_is_fitted(self)

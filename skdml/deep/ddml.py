@@ -62,7 +62,7 @@ class DDML(DeepMetricLearner):
     embedding_dim_ : int
     n_iter_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Defined when ``X`` has feature names that are all strings.
 
     References

@@ -54,7 +54,7 @@ class HammingNeighbors(BaseEstimator):
 
     Attributes
     ----------
-    codes_ : ndarray of shape (n_samples_fit_, n_bytes), dtype=uint8
+    codes_ : ndarray of shape (n_samples_fit, n_bytes), dtype=uint8
         The database, packed.
     n_bits_ : int
         Code width in bits.
@@ -63,7 +63,7 @@ class HammingNeighbors(BaseEstimator):
     n_features_in_ : int
         Number of columns of the array passed to :meth:`fit` (bits if unpacked, bytes if
         packed).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Column names of a DataFrame passed to :meth:`fit`, if it had string column names.
 
     See Also

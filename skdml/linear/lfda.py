@@ -52,9 +52,9 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components_, n_features_in_)
+    components_ : ndarray of shape (n_components, n_features_in)
         The linear map ``L``.
-    eigenvalues_ : ndarray of shape (n_components_,)
+    eigenvalues_ : ndarray of shape (n_components,)
         The generalized eigenvalues of the kept directions, in decreasing order (the local
         between- over within-class ratio along each).
     classes_ : ndarray of shape (n_classes,)
@@ -63,7 +63,7 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
         Number of output dimensions.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Names of features seen during fit, when ``X`` has string feature names.
 
     See Also

@@ -65,7 +65,7 @@ default='auto'
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components_, n_features_in_)
+    components_ : ndarray of shape (n_components, n_features_in)
         The linear map ``L``; ``L^T L`` is the learned ``M`` (in the units of ``X``).
     classes_ : ndarray of shape (n_classes,)
         The class labels seen in fit.
@@ -77,7 +77,7 @@ default='auto'
         The final mean KL divergence over samples whose class has another member.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Names of features seen during fit, when ``X`` has string feature names.
 
     References

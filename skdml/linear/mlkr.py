@@ -66,7 +66,7 @@ class MLKR(MahalanobisMixin, BaseMetricLearner):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components_, n_features_in_)
+    components_ : ndarray of shape (n_components, n_features_in)
         The linear map ``L``.
     n_components_ : int
         Number of output dimensions.
@@ -77,7 +77,7 @@ class MLKR(MahalanobisMixin, BaseMetricLearner):
         perfect fit, 1 is as bad as predicting the mean).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Names of features seen during fit, when ``X`` has string feature names.
 
     References
