@@ -13,11 +13,11 @@ from skdml.plotting import plot_embedding
 matplotlib.use("Agg")
 
 
-def test_demo_reproduces_the_protocol_baseline(capsys):
-    assert main(["demo", "--no-plot"]) == 0
-    out = capsys.readouterr().out
-    assert "Euclidean (no learning)" in out and "LDA" in out
-    rows = {r["method"]: r for r in _demo.run_demo(output=None, stream=lambda line: None)}
+def test_demo_reproduces_the_protocol_baseline():
+    lines = []
+    rows = {r["method"]: r for r in _demo.run_demo(output=None, stream=lines.append)}
+    table = "\n".join(lines)
+    assert all(name in table for name in rows)
     # Protocol of ../shared/ANCHORS.md: Euclidean 3-NN accuracy 0.9796, MAP@R 0.476.
     assert rows["Euclidean (no learning)"]["accuracy"] == pytest.approx(0.9796, abs=1e-4)
     assert rows["Euclidean (no learning)"]["map_at_r"] == pytest.approx(0.476, abs=1e-3)
@@ -51,6 +51,14 @@ def test_plot_embedding_bad_input():
         plot_embedding(np.zeros((3, 2)), method="umap")
     with pytest.raises(ValueError, match="inconsistent"):
         plot_embedding(np.zeros((3, 2)), [0, 1])
+
+
+def test_cli_runs_the_demo_with_its_options(monkeypatch):
+    calls = []
+    monkeypatch.setattr(_demo, "run_demo", lambda **kwargs: calls.append(kwargs))
+    assert main(["demo", "--no-plot", "--n-neighbors", "5"]) == 0
+    assert main(["demo", "--output", "x.png"]) == 0
+    assert calls == [{"output": None, "n_neighbors": 5}, {"output": "x.png", "n_neighbors": 3}]
 
 
 def test_cli_rejects_unknown_command(capsys):
