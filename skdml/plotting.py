@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.utils import check_array, check_consistent_length
 
-__all__ = ["plot_embedding"]
+__all__ = ["plot_embedding", "plot_precision_recall", "plot_roc", "plot_training_history"]
 
 
 def _pyplot():
@@ -87,4 +87,156 @@ def plot_embedding(X, y=None, *, ax=None, title=None, method="pca", random_state
     ax.set_yticks([])
     if title is not None:
         ax.set_title(title)
+    return ax
+
+
+def _axes(ax, figsize=(4.5, 4)):
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _check_scores(y_true, scores, name):
+    from sklearn.utils import column_or_1d
+
+    y_true = column_or_1d(y_true)
+    scores = check_array(scores, ensure_2d=False, dtype=np.float64, input_name=name)
+    if scores.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {scores.shape}.")
+    check_consistent_length(y_true, scores)
+    return y_true, scores
+
+
+def plot_roc(y_true, distances, *, ax=None, label=None, **line_kwargs):
+    """ROC curve of pair verification: call a pair similar when its distance is small.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_pairs,)
+        +1 for similar, -1 for dissimilar pairs.
+    distances : array-like of shape (n_pairs,)
+        Learned distances of the pairs (e.g. ``learner.pair_distance(pairs)``).
+    ax : matplotlib Axes, default=None
+    label : str, default=None
+        Legend entry; the ROC AUC and equal error rate are appended.
+    **line_kwargs
+        Passed to ``ax.plot``.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skdml.plotting import plot_roc
+    >>> ax = plot_roc([1, 1, -1, -1], [0.1, 0.4, 0.3, 0.9], label="toy")
+    >>> ax.get_legend().get_texts()[0].get_text()
+    'toy (AUC 0.750, EER 0.500)'
+    """
+    from sklearn.metrics import roc_curve
+
+    from .metrics import equal_error_rate, verification_roc_auc
+
+    y_true, distances = _check_scores(y_true, distances, "distances")
+    auc = verification_roc_auc(y_true, distances)
+    eer = equal_error_rate(y_true, distances)
+    fpr, tpr, _ = roc_curve(np.asarray(y_true) == 1, -distances)
+    ax = _axes(ax)
+    text = f"AUC {auc:.3f}, EER {eer:.3f}"
+    ax.plot(fpr, tpr, label=f"{label} ({text})" if label else text, **line_kwargs)
+    ax.plot([0, 1], [0, 1], ":", color="gray", linewidth=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+def plot_precision_recall(precision, recall, *, ax=None, label=None, **line_kwargs):
+    """A precision-recall curve (retrieval or hashing), from points already computed.
+
+    Parameters
+    ----------
+    precision, recall : array-like of shape (n_points,)
+        E.g. the precision and recall at each Hamming radius, or at each rank cut-off.
+    ax : matplotlib Axes, default=None
+    label : str, default=None
+    **line_kwargs
+        Passed to ``ax.plot``.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skdml.plotting import plot_precision_recall
+    >>> ax = plot_precision_recall([1.0, 0.8, 0.5], [0.1, 0.5, 1.0], label="ITQ 32 bits")
+    >>> ax.get_xlabel(), ax.get_ylabel()
+    ('recall', 'precision')
+    """
+    precision = check_array(precision, ensure_2d=False, dtype=np.float64, input_name="precision")
+    recall = check_array(recall, ensure_2d=False, dtype=np.float64, input_name="recall")
+    check_consistent_length(precision, recall)
+    ax = _axes(ax)
+    line_kwargs.setdefault("marker", ".")
+    ax.plot(recall, precision, label=label, **line_kwargs)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.01)
+    ax.set_ylim(0, 1.01)
+    if label is not None:
+        ax.legend(loc="lower left", fontsize="small")
+    return ax
+
+
+def plot_training_history(history, keys=("train_loss", "valid_loss"), *, ax=None):
+    """Curves of a skorch training history (``net.history``), one per key present.
+
+    Parameters
+    ----------
+    history : skorch.History or list of dict
+        One dict per epoch, as skorch records it (``learner.history``).
+    keys : sequence of str, default=('train_loss', 'valid_loss')
+        The per-epoch entries to draw; keys absent from the history are skipped.
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skdml.plotting import plot_training_history
+    >>> history = [{"epoch": 1, "train_loss": 0.9}, {"epoch": 2, "train_loss": 0.5}]
+    >>> ax = plot_training_history(history)
+    >>> [line.get_label() for line in ax.get_lines()]
+    ['train_loss']
+    """
+    epochs = list(history)
+    if not epochs:
+        raise ValueError("history is empty: fit the learner first.")
+    ax = _axes(ax, figsize=(5, 3.5))
+    drawn = 0
+    for key in keys:
+        points = [(row.get("epoch", i + 1), row[key]) for i, row in enumerate(epochs)
+                  if key in row]
+        if points:
+            ax.plot(*zip(*points), marker=".", label=key)
+            drawn += 1
+    if not drawn:
+        raise ValueError(
+            f"none of the keys {list(keys)} is in the history; it has {sorted(epochs[-1])}."
+        )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize="small")
     return ax

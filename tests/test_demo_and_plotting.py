@@ -41,6 +41,7 @@ def test_demo_figure_is_written(tmp_path):
 @pytest.mark.parametrize("method", ["pca", "tsne"])
 def test_plot_embedding_draws_every_point(method):
     X, y = load_iris(return_X_y=True)
+    X, y = X[::3], y[::3]  # t-SNE is slow; 50 points show the same
     ax = plot_embedding(X, np.array(["a", "b", "c"])[y], method=method, title="t")
     assert sum(len(c.get_offsets()) for c in ax.collections) == len(X)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "c"]
@@ -65,3 +66,39 @@ def test_cli_rejects_unknown_command(capsys):
     with pytest.raises(SystemExit):
         main(["train"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_plot_roc_matches_the_verification_metrics():
+    from skdml.metrics import verification_roc_auc
+    from skdml.plotting import plot_roc
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([1, -1], 50)
+    d = np.r_[rng.random(50), rng.random(50) + 0.5]
+    ax = plot_roc(y, d, label="toy")
+    fpr, tpr = ax.get_lines()[0].get_data()
+    assert np.trapezoid(tpr, fpr) == pytest.approx(verification_roc_auc(y, d))
+    with pytest.raises(ValueError, match="inconsistent"):
+        plot_roc(y[:-1], d)
+
+
+def test_plot_training_history_of_a_real_fit():
+    from skdml import DDML
+    from skdml.plotting import plot_training_history
+
+    X, y = load_iris(return_X_y=True)
+    ddml = DDML(max_epochs=3, random_state=0).fit(X, y)
+    ax = plot_training_history(ddml.history)
+    (line,) = ax.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), ddml.history[:, "train_loss"])
+    with pytest.raises(ValueError, match="none of the keys"):
+        plot_training_history(ddml.history, keys=("accuracy",))
+    with pytest.raises(ValueError, match="empty"):
+        plot_training_history([])
+
+
+def test_plot_precision_recall_bad_input():
+    from skdml.plotting import plot_precision_recall
+
+    with pytest.raises(ValueError, match="inconsistent"):
+        plot_precision_recall([1.0, 0.5], [0.1])
