@@ -29,8 +29,7 @@ docs: $(STAMP)
 	$(MAKE) -C docs html SPHINXBUILD=$(abspath $(VENV))/bin/sphinx-build
 
 bench: $(STAMP) $(PEERS)/.installed
-	@for f in benchmarks/bench_*.py; do echo "== $$f"; \
-	  SKDML_PEER_PYTHON=$(abspath $(PEERS))/bin/python $(PY) $$f || exit 1; done
+	SKDML_PEER_PYTHON=$(abspath $(PEERS))/bin/python $(PY) -m skdml benchmark all
 
 clean:
 	rm -rf $(VENV) build *.egg-info docs/_build docs/auto_examples docs/generated

@@ -102,3 +102,18 @@ def test_plot_precision_recall_bad_input():
 
     with pytest.raises(ValueError, match="inconsistent"):
         plot_precision_recall([1.0, 0.5], [0.1])
+
+
+def test_cli_lists_and_checks_benchmark_families(capsys):
+    assert main(["benchmark"]) == 0
+    out = capsys.readouterr().out
+    assert "lmnn" in out and "itml" in out and "kernels" in out
+    with pytest.raises(SystemExit, match="unknown family nope; choose from"):
+        main(["benchmark", "nope"])
+
+
+def test_cli_help_explains_both_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "demo" in out and "benchmark" in out and "peer" in out
