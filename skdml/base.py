@@ -21,7 +21,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _threshold
-from ._validation import check_pair_labels, check_tuples
+from ._validation import check_pair_labels, check_tuples, input_ndim
 from .kernels import paired_distances
 
 __all__ = [
@@ -211,6 +211,28 @@ class PairClassifierMixin:
     learner is a transformer only, and ``decision_function``, ``predict`` and ``score`` are not
     available (``hasattr`` says False), as for a learner fitted from class labels.
     """
+
+    # --- for subclasses: one way to fit on pairs or on class labels ----------------------
+    @staticmethod
+    def _is_pair_input(X, preprocessor):
+        """A fit on pairs (3-D X, or index pairs with a preprocessor), not on samples."""
+        return preprocessor is not None or input_ndim(X) == 3
+
+    def _check_pair_fit_input(self, pairs, y, preprocessor):
+        """Validated float64 pairs of shape (n_pairs, 2, n_features) and their +1/-1 labels."""
+        pairs = check_tuples(pairs, tuple_size=2, preprocessor=preprocessor, estimator=self)
+        y = check_pair_labels(y, pairs.shape[0], estimator=self)
+        return pairs.astype(np.float64, copy=False), y
+
+    def _end_pair_fit(self, pairs, y):
+        """After a fit on pairs: record the input width and calibrate ``threshold_``."""
+        self.n_features_in_ = pairs.shape[2]
+        self.__dict__.pop("feature_names_in_", None)
+        self.threshold_, _ = _threshold.best_threshold(self._pair_distance(pairs), y, "accuracy")
+
+    def _end_label_fit(self):
+        """After a fit on class labels: any old threshold belonged to the old metric."""
+        self.__dict__.pop("threshold_", None)
 
     @available_if(_has_threshold)
     def decision_function(self, pairs, *, preprocessor=None):

@@ -11,12 +11,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_random_state, validate_data
 
-from .. import _threshold
 from .._validation import (
     check_classification_labels,
-    check_pair_labels,
-    check_tuples,
-    input_ndim,
 )
 from ..base import MahalanobisMixin, PairClassifierMixin, fit_context
 from ..constraints import neighbor_pairs_from_labels, pairs_from_labels
@@ -214,9 +210,8 @@ default='identity'
         self : ITML
         """
         rng = check_random_state(self.random_state)
-        if preprocessor is not None or input_ndim(X) == 3:
-            pairs = check_tuples(X, tuple_size=2, preprocessor=preprocessor, estimator=self)
-            y_pairs = check_pair_labels(y, pairs.shape[0], estimator=self)
+        if self._is_pair_input(X, preprocessor):
+            pairs, y_pairs = self._check_pair_fit_input(X, y, preprocessor)
             n_features, from_pairs = pairs.shape[2], True
             data = pairs.reshape(-1, n_features)
         else:
@@ -273,13 +268,10 @@ default='identity'
         self.bounds_ = (float(u), float(l_))
         self.objective_ = itml_objective(A, xi, A0_z, xi0, self.gamma)
         self.n_iter_ = n_iter
-        self.__dict__.pop("threshold_", None)
         if from_pairs:
-            self.n_features_in_ = n_features
-            self.__dict__.pop("feature_names_in_", None)
-            self.threshold_, _ = _threshold.best_threshold(
-                self._pair_distance(pairs), y_pairs, "accuracy"
-            )
+            self._end_pair_fit(pairs, y_pairs)
+        else:
+            self._end_label_fit()
         return self
 
     def _check_prior_and_bounds(self, n_features, scales):

@@ -7,14 +7,10 @@ from scipy import linalg
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
-from .. import _threshold
 from ..base import BaseMetricLearner, MahalanobisMixin, PairClassifierMixin, fit_context
 from .._validation import (
     check_classification_labels,
     check_n_components,
-    check_pair_labels,
-    check_tuples,
-    input_ndim,
 )
 from ._psd import components_from_psd, feature_scales
 
@@ -100,7 +96,7 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         -------
         self : KISSME
         """
-        if preprocessor is not None or input_ndim(X) == 3:
+        if self._is_pair_input(X, preprocessor):
             return self._fit_pairs(X, y, preprocessor)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = X.astype(np.float64, copy=False)
@@ -110,12 +106,11 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         Z = X[:, scales > 0] / scales[scales > 0]
         cov_s, cov_d = _label_pair_covariances(Z, y_enc)
         self._set_components(cov_s, cov_d, scales, n_components)
-        self.__dict__.pop("threshold_", None)  # a label fit leaves calibration to the user
+        self._end_label_fit()
         return self
 
     def _fit_pairs(self, pairs, y, preprocessor):
-        pairs = check_tuples(pairs, tuple_size=2, preprocessor=preprocessor, estimator=self)
-        y = check_pair_labels(y, pairs.shape[0], estimator=self)
+        pairs, y = self._check_pair_fit_input(pairs, y, preprocessor)
         n_features = pairs.shape[2]
         n_components = check_n_components(self.n_components, n_features, estimator=self)
         scales = feature_scales(pairs.reshape(-1, n_features))
@@ -123,9 +118,7 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         cov_s = diff[y == 1].T @ diff[y == 1] / max(1, np.sum(y == 1))
         cov_d = diff[y == -1].T @ diff[y == -1] / max(1, np.sum(y == -1))
         self._set_components(cov_s, cov_d, scales, n_components)
-        self.n_features_in_ = n_features
-        self.__dict__.pop("feature_names_in_", None)
-        self.threshold_, _ = _threshold.best_threshold(self._pair_distance(pairs), y, "accuracy")
+        self._end_pair_fit(pairs, y)
         return self
 
     def _set_components(self, cov_s, cov_d, scales, n_components):

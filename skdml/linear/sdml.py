@@ -11,13 +11,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from .. import _threshold
 from ..base import BaseMetricLearner, MahalanobisMixin, PairClassifierMixin, fit_context
 from .._validation import (
     check_classification_labels,
-    check_pair_labels,
-    check_tuples,
-    input_ndim,
 )
 from ..constraints import pairs_from_labels
 from ._psd import components_from_psd, feature_scales
@@ -148,17 +144,10 @@ class SDML(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         -------
         self : SDML
         """
-        if preprocessor is not None or input_ndim(X) == 3:
-            pairs = check_tuples(X, tuple_size=2, preprocessor=preprocessor, estimator=self)
-            y = check_pair_labels(y, pairs.shape[0], estimator=self)
-            pairs = pairs.astype(np.float64, copy=False)
-            points = pairs.reshape(-1, pairs.shape[2])
-            self._fit_diffs(pairs[:, 0] - pairs[:, 1], y, points)
-            self.n_features_in_ = pairs.shape[2]
-            self.__dict__.pop("feature_names_in_", None)
-            self.threshold_, _ = _threshold.best_threshold(
-                self._pair_distance(pairs), y, "accuracy"
-            )
+        if self._is_pair_input(X, preprocessor):
+            pairs, y = self._check_pair_fit_input(X, y, preprocessor)
+            self._fit_diffs(pairs[:, 0] - pairs[:, 1], y, pairs.reshape(-1, pairs.shape[2]))
+            self._end_pair_fit(pairs, y)
             return self
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = X.astype(np.float64, copy=False)
@@ -168,7 +157,7 @@ class SDML(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
             y_enc, 2 * n, random_state=check_random_state(self.random_state)
         )
         self._fit_diffs(X[idx[:, 0]] - X[idx[:, 1]], labels, X)
-        self.__dict__.pop("threshold_", None)  # a label fit leaves calibration to the user
+        self._end_label_fit()
         return self
 
     def _fit_diffs(self, diff, labels, points):
