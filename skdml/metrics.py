@@ -17,13 +17,23 @@ from sklearn.utils import check_array, check_consistent_length
 from . import _threshold
 from ._validation import check_pair_labels, check_positive_int
 from .kernels import knn
+from .metrics_hashing import (
+    hamming_map,
+    hamming_precision_recall_curve,
+    precision_at_n,
+    precision_within_radius,
+)
 
 __all__ = [
     "equal_error_rate",
+    "hamming_map",
+    "hamming_precision_recall_curve",
     "make_retrieval_scorer",
     "map_at_r",
     "nmi_kmeans",
     "precision_at_k",
+    "precision_at_n",
+    "precision_within_radius",
     "r_precision",
     "recall_at_k",
     "verification_accuracy",

@@ -12,9 +12,34 @@ from ..kernels._hamming import (
     unpack_codes,
 )
 from ._neighbors import HammingNeighbors
+from .classical import ITQ, LSH, PCAH, SpectralHashing, SupervisedDiscreteHashing
+
+# The deep hashers import torch: handed out on first access only (PEP 562).
+_DEEP = ("DeepBitHashing", "DeepHashing", "SupervisedDeepHashing")
+
+
+def __getattr__(name):
+    if name in _DEEP:
+        from . import deep
+
+        return getattr(deep, name)
+    raise AttributeError(f"module 'skdml.hashing' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_DEEP))
+
 
 __all__ = [
+    "DeepBitHashing",
+    "DeepHashing",
+    "SupervisedDeepHashing",
     "HammingNeighbors",
+    "ITQ",
+    "LSH",
+    "PCAH",
+    "SpectralHashing",
+    "SupervisedDiscreteHashing",
     "hamming_distances",
     "hamming_knn",
     "hamming_radius_neighbors",

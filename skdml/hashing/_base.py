@@ -1,0 +1,98 @@
+"""The output convention every hasher shares: ``{0, 1}`` codes, packed codes, Hamming distance.
+
+A hasher is a transformer whose ``transform(X)`` returns binary codes: a ``uint8`` array of
+shape ``(n_samples, n_bits)`` with values in ``{0, 1}`` -- bit ``k`` is 1 where the hasher's
+``k``-th real-valued projection is ``>= 0`` (the ``sgn`` of the papers, with ``sgn(0) = +1``
+as in ITQ's reference code). ``transform_packed(X)`` returns the same codes packed with
+:func:`skdml.kernels.pack_codes` (``np.packbits`` order, what
+:class:`~skdml.hashing.HammingNeighbors` and faiss's binary indexes read). The learned
+distance is the Hamming distance between codes.
+"""
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ..kernels import pack_codes
+
+__all__ = ["HammingDistance", "HasherMixin"]
+
+
+class HammingDistance:
+    """The Hamming distance between the codes a fitted hasher gives two samples.
+
+    A picklable callable ``d(u, v)``, usable as ``KNeighborsClassifier(metric=...)``.
+    """
+
+    def __init__(self, hasher):
+        self.hasher = hasher
+
+    def __call__(self, u, v):
+        codes = np.asarray(self.hasher.transform(np.vstack([u, v])))
+        return float(np.count_nonzero(codes[0] != codes[1]))
+
+    def __repr__(self):
+        return f"HammingDistance({type(self.hasher).__name__})"
+
+
+class HasherMixin:
+    """Mixin for hashers: ``transform`` returns ``{0, 1}`` ``uint8`` codes of ``n_bits_`` bits.
+
+    Put it first among the bases, before :class:`~skdml.base.BaseMetricLearner` (or a
+    subclass of it). A subclass implements ``_project(X)``, returning the validated real-valued
+    projections of shape ``(n_samples, n_bits_)`` whose signs are the bits, and sets
+    ``n_bits_`` in ``fit``.
+    """
+
+    def transform(self, X):
+        """Binary codes of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_bits_), dtype=uint8
+            Values in ``{0, 1}``.
+        """
+        check_is_fitted(self)
+        return (self._project(X) >= 0).astype(np.uint8)
+
+    def transform_packed(self, X):
+        """Binary codes of ``X``, packed for :class:`~skdml.hashing.HammingNeighbors`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        packed : ndarray of shape (n_samples, ceil(n_bits_ / 8)), dtype=uint8
+            ``pack_codes(transform(X))``; unpack with
+            ``skdml.kernels.unpack_codes(packed, n_bits_)``.
+        """
+        codes = self.transform(X)
+        codes = codes.to_numpy() if hasattr(codes, "to_numpy") else np.asarray(codes)
+        return pack_codes(codes.astype(np.uint8, copy=False))
+
+    def _pair_distance(self, pairs):
+        a = np.asarray(self.transform(pairs[:, 0]))
+        b = np.asarray(self.transform(pairs[:, 1]))
+        return np.count_nonzero(a != b, axis=1).astype(np.float64)
+
+    def get_metric(self):
+        """A picklable callable ``d(u, v)``: the Hamming distance between the codes of u and v.
+
+        Works as ``KNeighborsClassifier(metric=hasher.get_metric())``.
+        """
+        check_is_fitted(self)
+        return HammingDistance(self)
+
+    @property
+    def _n_features_out(self):
+        return self.n_bits_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = []  # codes are uint8 whatever X is
+        return tags

@@ -1,0 +1,252 @@
+"""Classical and deep hashers: the output convention, ITQ's rotation, determinism, bad input."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neighbors import KNeighborsClassifier
+
+from skdml.hashing import (
+    ITQ,
+    LSH,
+    PCAH,
+    HammingNeighbors,
+    SpectralHashing,
+    SupervisedDiscreteHashing,
+)
+from skdml.kernels import unpack_codes
+from skdml.metrics_hashing import hamming_map
+
+CLASSICAL = [LSH, PCAH, ITQ, SpectralHashing, SupervisedDiscreteHashing]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(X))[:600]
+    return X[idx] / 16.0, y[idx]
+
+
+def _deep_classes():
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from skdml.hashing.deep import DeepBitHashing, DeepHashing, SupervisedDeepHashing
+
+    return [DeepHashing, SupervisedDeepHashing, DeepBitHashing]
+
+
+def _make(cls, n_bits, **kw):
+    params = cls().get_params()
+    if "random_state" in params:
+        kw.setdefault("random_state", 0)
+    else:
+        kw.pop("random_state", None)
+    if "max_epochs" in params:
+        kw.setdefault("max_epochs", 3)
+    if cls is SupervisedDiscreteHashing:
+        kw.setdefault("n_anchors", 100)
+    return cls(n_bits=n_bits, **kw)
+
+
+def _all_classes():
+    return CLASSICAL + _deep_classes()
+
+
+@pytest.mark.parametrize("n_bits", [1, 13, 32])
+def test_codes_are_binary_with_requested_width_and_pack(digits, n_bits):
+    X, y = digits
+    for cls in _all_classes():
+        h = _make(cls, n_bits).fit(X, y)
+        codes = h.transform(X[:50])
+        assert codes.dtype == np.uint8 and codes.shape == (50, n_bits), cls
+        assert set(np.unique(codes)) <= {0, 1}
+        assert h.n_bits_ == n_bits
+        packed = h.transform_packed(X[:50])
+        assert packed.shape == (50, -(-n_bits // 8))
+        np.testing.assert_array_equal(unpack_codes(packed, n_bits), codes)
+        # the packed codes feed HammingNeighbors; its distances are the hasher's metric
+        nn = HammingNeighbors(n_neighbors=3, n_bits=n_bits).fit(packed)
+        dist, ind = nn.kneighbors(packed[:5])
+        pairs = np.stack([X[:5], X[:50][ind[:, 1]]], axis=1)
+        np.testing.assert_array_equal(h.pair_distance(pairs), dist[:, 1])
+        metric = h.get_metric()
+        assert metric(X[0], X[1]) == np.count_nonzero(codes[0] != codes[1])
+        assert list(h.get_feature_names_out())[:1] == [f"{type(h).__name__.lower()}0"]
+
+
+def test_itq_rotation_orthogonal_and_loss_decreases(digits):
+    X, _ = digits
+    for n_bits in (8, 32):
+        itq = ITQ(n_bits=n_bits, max_iter=30, tol=0, random_state=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            itq.fit(X)
+        R = itq.rotation_
+        np.testing.assert_allclose(R @ R.T, np.eye(n_bits), atol=1e-10)
+        loss = itq.quantization_loss_
+        assert len(loss) == itq.n_iter_ and itq.n_iter_ > 2
+        assert np.all(np.diff(loss) <= 1e-9 * loss[0])
+        assert loss[-1] < loss[0]
+        # the loss recorded is ||sgn(VR) - VR||^2 for the final rotation's predecessor:
+        # recompute the final one and check it is no larger
+        V = (X - itq.mean_) @ itq.components_.T @ R
+        final = np.sum((np.where(V >= 0, 1, -1) - V) ** 2)
+        assert final <= loss[-1] + 1e-6 * loss[0]
+
+
+def test_itq_warns_at_max_iter_and_converges_otherwise(digits):
+    X, _ = digits
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        ITQ(n_bits=16, max_iter=2, random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        itq = ITQ(n_bits=16, random_state=0).fit(X)
+    assert itq.n_iter_ < 100
+
+
+def test_quality_orderings_on_digits(digits):
+    """ITQ beats PCAH and LSH at 32 bits; SDH beats the unsupervised ones."""
+    X, y = digits
+    Xd, yd, Xq, yq = X[:500], y[:500], X[500:], y[500:]
+    scores = {}
+    for cls in CLASSICAL:
+        h = _make(cls, 32).fit(Xd, yd)
+        scores[cls.__name__] = hamming_map(h.transform(Xq), h.transform(Xd), yq, yd)
+    assert scores["ITQ"] > scores["PCAH"] + 0.05
+    assert scores["ITQ"] > scores["LSH"] + 0.05
+    assert scores["SupervisedDiscreteHashing"] > 0.85
+    assert scores["SupervisedDiscreteHashing"] > scores["ITQ"] + 0.2
+
+
+def test_determinism_under_random_state(digits):
+    X, y = digits
+    for cls in _all_classes():
+        a = _make(cls, 16, random_state=3).fit(X, y).transform(X)
+        b = _make(cls, 16, random_state=3).fit(X, y).transform(X)
+        np.testing.assert_array_equal(a, b, err_msg=cls.__name__)
+    a = LSH(16, random_state=1).fit(X).transform(X)
+    b = LSH(16, random_state=2).fit(X).transform(X)
+    assert not np.array_equal(a, b)
+
+
+def test_clone_pickle_and_knn(digits):
+    X, y = digits
+    for cls in _all_classes():
+        h = _make(cls, 16).fit(X, y)
+        h2 = pickle.loads(pickle.dumps(h))
+        np.testing.assert_array_equal(h.transform(X[:20]), h2.transform(X[:20]))
+        clone(h)
+    h = ITQ(16, random_state=0).fit(X)
+    knn = KNeighborsClassifier(n_neighbors=3, metric=h.get_metric()).fit(X[:100], y[:100])
+    assert knn.score(X[100:130], y[100:130]) > 0.5
+
+
+def test_sdh_string_labels_and_two_member_classes():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (20, 5)), rng.normal(4, 1, (2, 5))])
+    y = np.array(["a"] * 20 + ["b"] * 2)
+    h = SupervisedDiscreteHashing(n_bits=4, random_state=0).fit(X, y)
+    assert h.n_iter_ >= 1 and list(h.classes_) == ["a", "b"]
+    assert h.anchors_.shape == (22, 5)  # fewer samples than n_anchors: all are anchors
+
+
+def test_awkward_features():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6))
+    X[:, 1] = 3.0  # constant
+    X[:, 2] = X[:, 0]  # duplicated
+    X[:, 3] *= 1e6  # very different scale
+    for cls in CLASSICAL:
+        h = _make(cls, 6).fit(X, np.arange(40) % 2)
+        codes = h.transform(X)
+        assert codes.shape == (40, 6)
+
+
+@pytest.mark.parametrize("cls", CLASSICAL)
+def test_bad_input(cls, digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="n_bits"):
+        cls(n_bits=0).fit(X, y)
+    Xbad = X.copy()
+    Xbad[3, 4] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        _make(cls, 8).fit(Xbad, y)
+    Xinf = X.copy()
+    Xinf[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        _make(cls, 8).fit(Xinf, y)
+    h = _make(cls, 8).fit(X, y)
+    before = h.transform(X[:5])
+    with pytest.raises(ValueError, match="NaN"):
+        h.transform(Xbad)
+    with pytest.raises(ValueError):
+        h.fit(Xbad, y)  # a failed fit leaves the fitted state as it was
+    np.testing.assert_array_equal(h.transform(X[:5]), before)
+
+
+@pytest.mark.parametrize("cls", [PCAH, ITQ])
+def test_n_bits_larger_than_supported(cls, digits):
+    X, _ = digits
+    with pytest.raises(ValueError, match=r"n_bits=65 .*n_features=64.*<= 64"):
+        cls(n_bits=65).fit(X)
+    # methods without the limit accept it
+    assert LSH(n_bits=65, random_state=0).fit(X).transform(X[:2]).shape == (2, 65)
+    assert SpectralHashing(n_bits=65).fit(X).transform(X[:2]).shape == (2, 65)
+
+
+def test_deep_bad_input(digits):
+    X, y = digits
+    for cls in _deep_classes():
+        with pytest.raises(ValueError, match="n_bits"):
+            cls(n_bits=0).fit(X, y)
+        Xbad = X.copy()
+        Xbad[0, 0] = np.nan
+        with pytest.raises(ValueError, match="NaN"):
+            _make(cls, 8).fit(Xbad, y)
+    from skdml.hashing.deep import DeepHashing, SupervisedDeepHashing
+
+    with pytest.raises(ValueError, match="requires y"):
+        SupervisedDeepHashing(n_bits=8, max_epochs=1).fit(X)
+    with pytest.raises(ValueError, match="n_bits=8"):
+        DeepHashing(n_bits=8, max_epochs=1, module__hidden_sizes=(16, 4)).fit(X)
+
+
+def test_deep_hashing_learns_structure(digits):
+    """A few epochs of DH already beat random hyperplanes with the same bits."""
+    from skdml.hashing.deep import SupervisedDeepHashing
+
+    X, y = digits
+    Xd, yd, Xq, yq = X[:500], y[:500], X[500:], y[500:]
+    sdh = SupervisedDeepHashing(n_bits=16, max_epochs=15, random_state=0).fit(Xd, yd)
+    lsh = LSH(16, random_state=0).fit(Xd)
+    m_sdh = hamming_map(sdh.transform(Xq), sdh.transform(Xd), yq, yd)
+    m_lsh = hamming_map(lsh.transform(Xq), lsh.transform(Xd), yq, yd)
+    assert m_sdh > m_lsh + 0.1
+
+
+def test_deep_hashing_losses_match_their_formulas():
+    torch = pytest.importorskip("torch")
+    from skdml.hashing.deep import DeepBitLoss, DeepHashingLoss
+
+    rng = np.random.default_rng(0)
+    H = rng.uniform(-1, 1, (6, 3))
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    B = np.where(H >= 0, 1.0, -1.0)
+    quant = ((B - H) ** 2).sum(1).mean()
+    var = ((H - H.mean(0)) ** 2).sum(1).mean()
+    D = ((H[:, None] - H[None]) ** 2).sum(-1)
+    same = labels[:, None] == labels[None]
+    s_w = D[same & ~np.eye(6, dtype=bool)].mean()
+    s_b = D[~same].mean()
+    Ht, lt = torch.tensor(H), torch.tensor(labels)
+    got = DeepHashingLoss(lambda1=0.5, alpha=0.0)(Ht, lt).item()
+    assert got == pytest.approx(0.5 * quant - 0.25 * var)
+    got = DeepHashingLoss(lambda1=0.5, alpha=2.0)(Ht, lt).item()
+    assert got == pytest.approx(0.5 * quant - 0.25 * (var + 2.0 * (s_b - s_w)))
+    got = DeepBitLoss(balance=3.0)(Ht, lt).item()
+    assert got == pytest.approx(quant + 3.0 * (H.mean(0) ** 2).sum())
