@@ -12,11 +12,11 @@ JOBS   ?= 2
 
 # torch==2.13.0 first: it is the CPU build that lies on this machine's disk. Installing the
 # package afterwards finds `torch>=2.3` satisfied, so no CUDA wheels are ever pulled.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test,plot,docs]'
+	$(PY) -m pip install --quiet -e '.[test,plot,docs,distributed]'
 	touch $(STAMP)
 
 demo: $(STAMP)

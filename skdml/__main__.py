@@ -44,9 +44,15 @@ def _run_benchmarks(families, stream=print):
             f"{', '.join(unknown)}; choose from: {', '.join(available)}."
         )
     sys.path.insert(0, str(root))
-    for family in families:
-        stream(f"== benchmarks/bench_{family}.py")
-        runpy.run_path(str(root / f"bench_{family}.py"), run_name="__main__")
+    argv = sys.argv
+    try:
+        for family in families:
+            script = root / f"bench_{family}.py"
+            stream(f"== benchmarks/{script.name}")
+            sys.argv = [str(script)]  # each script parses its own (default) options
+            runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv = argv
     return 0
 
 
