@@ -228,7 +228,7 @@ def precision_within_radius(query_codes, database_codes, query_labels=None,
 def hamming_precision_recall_curve(query_codes, database_codes, query_labels=None,
                                    database_labels=None, *, relevance=None, packed=False,
                                    n_bits=None):
-    """Precision and recall of hash lookup at every Hamming radius ``0 .. n_bits``.
+    """Precision and recall of hash lookup at every Hamming radius from 0 to ``n_bits``.
 
     At radius ``r`` every database item at distance ``<= r`` is retrieved. Both are pooled
     over queries (micro-averaged, as the hashing papers plot them): precision is

@@ -52,7 +52,7 @@ class HasherMixin:
 
         Returns
         -------
-        codes : ndarray of shape (n_samples, n_bits_), dtype=uint8
+        codes : ndarray of shape (n_samples, n_bits), dtype=uint8
             Values in ``{0, 1}``.
         """
         check_is_fitted(self)
@@ -67,7 +67,7 @@ class HasherMixin:
 
         Returns
         -------
-        packed : ndarray of shape (n_samples, ceil(n_bits_ / 8)), dtype=uint8
+        packed : ndarray of shape (n_samples, ceil(n_bits / 8)), dtype=uint8
             ``pack_codes(transform(X))``; unpack with
             ``skdml.kernels.unpack_codes(packed, n_bits_)``.
         """

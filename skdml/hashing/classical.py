@@ -102,7 +102,7 @@ class LSH(_ClassicalHasher):
         Training mean (zeros when ``center=False``).
     n_bits_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Defined when ``X`` has feature names that are all strings.
 
     References
@@ -177,7 +177,7 @@ class PCAH(_ClassicalHasher):
     mean_ : ndarray of shape (n_features,)
     n_bits_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Defined when ``X`` has feature names that are all strings.
 
     References
@@ -256,12 +256,12 @@ class ITQ(_ClassicalHasher):
     rotation_ : ndarray of shape (n_bits, n_bits)
         The orthogonal rotation ``R``.
     mean_ : ndarray of shape (n_features,)
-    quantization_loss_ : ndarray of shape (n_iter_,)
+    quantization_loss_ : ndarray of shape (n_iter,)
         ``||B - V R||_F^2`` at each iteration (before its rotation update), non-increasing.
     n_iter_ : int
     n_bits_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Defined when ``X`` has feature names that are all strings.
 
     References
@@ -371,7 +371,7 @@ class SpectralHashing(_ClassicalHasher):
         entry per row).
     n_bits_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Defined when ``X`` has feature names that are all strings.
 
     References
@@ -487,7 +487,7 @@ class SupervisedDiscreteHashing(_ClassicalHasher):
     n_iter_ : int
     n_bits_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Defined when ``X`` has feature names that are all strings.
 
     References

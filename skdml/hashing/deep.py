@@ -281,7 +281,7 @@ class DeepHashing(_DeepHasher):
     n_iter_ : int
         Epochs trained in the last fit.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Defined when ``X`` has feature names that are all strings.
 
     References
@@ -366,7 +366,7 @@ class SupervisedDeepHashing(DeepHashing):
     n_bits_ : int
     n_iter_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Defined when ``X`` has feature names that are all strings.
 
     References
@@ -450,7 +450,7 @@ class DeepBitHashing(_DeepHasher):
     n_bits_ : int
     n_iter_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Defined when ``X`` has feature names that are all strings.
 
     References
