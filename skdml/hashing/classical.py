@@ -479,9 +479,9 @@ class SupervisedDiscreteHashing(_ClassicalHasher):
 
     Attributes
     ----------
-    anchors_ : ndarray of shape (n_anchors_, n_features)
+    anchors_ : ndarray of shape (n_anchors, n_features)
     sigma_ : float
-    projection_ : ndarray of shape (n_anchors_ + 1, n_bits)
+    projection_ : ndarray of shape (n_anchors + 1, n_bits)
         ``P`` (the last row multiplies the constant feature).
     classes_ : ndarray of shape (n_classes,)
     n_iter_ : int
