@@ -26,7 +26,10 @@ from .linear import (
 __version__ = "0.1.0.dev0"
 
 # Deep learners import torch: hand them out on first access only (PEP 562).
-_LAZY = {"DDML": "skdml.deep", "DeepMetricLearner": "skdml.deep"}
+_LAZY = dict.fromkeys(
+    ["DAML", "DDML", "DSTML", "DTML", "DVML", "DeepMetricLearner", "LogRatioLearner", "MMDML"],
+    "skdml.deep",
+)
 
 
 def __getattr__(name):
@@ -41,8 +44,14 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
+    "DAML",
     "DDML",
+    "DSTML",
+    "DTML",
+    "DVML",
     "DeepMetricLearner",
+    "LogRatioLearner",
+    "MMDML",
     "ITML",
     "KISSME",
     "LDA",

@@ -259,3 +259,59 @@ def check_regression_target(y, n_samples, *, estimator=None):
             "classification metric learner such as NCA, LFDA or MCML."
         )
     return check_continuous_target(y_arr, n_samples, estimator=estimator)
+
+
+def check_sets(sets, *, n_features=None, estimator=None):
+    """Validate a collection of sets of vectors (image sets): one set = one 2-D array.
+
+    Accepted forms: a list or tuple (or 1-D object array) of arrays, each of shape
+    ``(n_i, n_features)`` with ``n_i >= 1`` (a 1-D array is a set of one vector), or a 3-D
+    numeric array ``(n_sets, n_i, n_features)`` of equal-sized sets. Every set must be
+    non-empty, numeric, finite and have the same number of features.
+
+    Returns
+    -------
+    sets : list of float64 ndarray, each of shape (n_i, n_features)
+    """
+    name = _name(estimator)
+    if isinstance(sets, np.ndarray) and sets.dtype != object:
+        if sets.ndim != 3:
+            raise ValueError(
+                f"{name} expects a list of sets, each a 2-D array (n_i, n_features), or a "
+                f"3-D array (n_sets, n_i, n_features); got an array of shape {sets.shape}."
+            )
+        sets = list(sets)
+    elif isinstance(sets, (str, bytes, dict)) or not hasattr(sets, "__len__"):
+        raise ValueError(
+            f"{name} expects a list of sets, each a 2-D array (n_i, n_features); got "
+            f"{type(sets).__name__}."
+        )
+    if len(sets) == 0:
+        raise ValueError(f"{name} expects at least one set, got an empty collection.")
+    out = []
+    for i, s in enumerate(sets):
+        try:
+            arr = np.asarray(s, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{name}: set {i} is not a numeric array of shape (n_i, n_features) "
+                f"({exc})."
+            ) from None
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise ValueError(
+                f"{name}: set {i} must be a non-empty 2-D array (n_i >= 1, n_features >= 1), "
+                f"got shape {arr.shape}."
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name}: set {i} contains NaN or infinity.")
+        expected = n_features if n_features is not None else out[0].shape[1] if out else None
+        if expected is not None and arr.shape[1] != expected:
+            raise ValueError(
+                f"{name}: set {i} has {arr.shape[1]} features, but "
+                f"{'the fitted model expects' if n_features is not None else 'set 0 has'} "
+                f"{expected}."
+            )
+        out.append(arr)
+    return out

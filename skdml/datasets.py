@@ -5,9 +5,10 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_array, check_consistent_length, check_random_state
 
 from ._validation import check_classification_labels, check_positive_int
+from ._datasets_deep import make_digits_domain_shift, make_digits_image_sets
 from .constraints import pairs_from_labels, triplets_from_labels
 
-__all__ = ["make_pairs", "make_triplets"]
+__all__ = ["make_digits_domain_shift", "make_digits_image_sets", "make_pairs", "make_triplets"]
 
 
 def make_pairs(X, y, n_pairs, *, n_folds=None, return_indices=False, random_state=None):

@@ -59,11 +59,21 @@ def rng():
 
 
 #: Learners of a continuous target (a real-valued y is what they want).
-REGRESSION = {"MLKR"}
+REGRESSION = {"MLKR", "LogRatioLearner"}
+
+
+#: Transfer learners: labeled source samples plus unlabeled target samples (y == -1).
+TRANSFER = {"DTML", "DSTML"}
 
 
 def target_for(cls, y):
-    """``y`` as the learner wants it: class labels, or their codes as a real target."""
+    """``y`` as the learner wants it: class labels; their codes as a real target (regression
+    learners); or, for transfer learners, codes with every third sample marked as an
+    unlabeled target-domain sample (-1)."""
     if cls.__name__ in REGRESSION:
         return np.unique(np.asarray(y), return_inverse=True)[1].astype(np.float64)
+    if cls.__name__ in TRANSFER:
+        codes = np.unique(np.asarray(y), return_inverse=True)[1]
+        codes[::3] = -1
+        return codes
     return y

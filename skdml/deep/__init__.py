@@ -5,7 +5,18 @@ Importing this subpackage imports torch; ``import skdml`` alone does not.
 
 from ._base import ClassBalancedBatchSampler, DeepMetricLearner
 from ._modules import MLP
+from .daml import DAML, HardNegativeGenerator, daml_generator_loss, sample_triplets
 from .ddml import DDML
+from .dtml import DSTML, DTML, TransferObjective, neighbor_pairs, target_mask
+from .dvml import DVML, VariationalEmbedding
+from .logratio import (
+    LogRatioLearner,
+    LogRatioLoss,
+    NearestLabelBatchSampler,
+    ThresholdTripletLoss,
+    dense_triplets,
+    label_distances,
+)
 from .losses import (
     AngularLoss,
     ArcFaceLoss,
@@ -21,6 +32,7 @@ from .losses import (
     SphereFaceLoss,
     TripletMarginLoss,
 )
+from .mmdml import MMDML, ManifoldMarginLoss
 from .miners import (
     AllPairsMiner,
     AllTripletsMiner,
@@ -30,7 +42,26 @@ from .miners import (
 )
 
 __all__ = [
+    "DAML",
     "DDML",
+    "DSTML",
+    "DTML",
+    "DVML",
+    "MMDML",
+    "HardNegativeGenerator",
+    "LogRatioLearner",
+    "LogRatioLoss",
+    "ManifoldMarginLoss",
+    "NearestLabelBatchSampler",
+    "ThresholdTripletLoss",
+    "TransferObjective",
+    "VariationalEmbedding",
+    "daml_generator_loss",
+    "dense_triplets",
+    "label_distances",
+    "neighbor_pairs",
+    "sample_triplets",
+    "target_mask",
     "MLP",
     "AllPairsMiner",
     "AllTripletsMiner",

@@ -1,0 +1,214 @@
+"""Data for the transfer (DTML) and image-set (MMDML) learners, built from scikit-learn's
+bundled digits: reproducible, no download. Re-exported by :mod:`skdml.datasets`."""
+
+import numpy as np
+from scipy import ndimage
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_array, check_consistent_length, check_random_state
+
+from ._validation import check_classification_labels, check_positive_int
+
+__all__ = ["make_digits_domain_shift", "make_digits_image_sets"]
+
+_SIDE, _MAX = 8, 16.0  # digits: 8 x 8 images, intensities 0..16
+
+
+def _check_nonneg(value, name, owner):
+    if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value!r}.")
+    return float(value)
+
+
+def _shift_images(images, dx, dy):
+    """Translate (n, 8, 8) images by whole pixels, filling with 0 (no wrap-around)."""
+    out = np.zeros_like(images)
+    h, w = images.shape[1:]
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[:, yd, xd] = images[:, ys, xs]
+    return out
+
+
+def _blur(images, sigma):
+    if sigma <= 0:
+        return images
+    return ndimage.gaussian_filter(images, sigma=(0, sigma, sigma), mode="constant")
+
+
+def make_digits_domain_shift(*, shift=0, blur=0.8, contrast=0.6, noise=1.5, test_size=0.5,
+                             random_state=None):
+    """A source / target pair of domains from the digits: the target a degraded copy.
+
+    The 1797 digits (8 x 8 images, intensities 0..16) are split, stratified by class, into
+    two disjoint halves. The first is the source domain as it is. The second is the target
+    domain, every image transformed the same way, in this order:
+
+    1. translated by ``shift`` pixels right and down (zeros fill in, nothing wraps around);
+    2. blurred by a Gaussian of standard deviation ``blur`` pixels;
+    3. contrast-reduced: ``16 * (x / 16) ** contrast`` lifts the dark strokes' edges and
+       the background's halo unevenly (``contrast=1`` leaves it), then
+    4. noised with Gaussian noise of standard deviation ``noise`` (in intensity units),
+
+    and clipped to ``[0, 16]``. The shift, blur and contrast change what a Euclidean
+    nearest-neighbor rule sees (pixel positions and stroke profiles), the noise adds
+    per-image variation; the classes keep their meaning. Use the source labels for fitting
+    and the target labels for evaluation only (they are not meant to be seen by a transfer
+    learner).
+
+    Parameters
+    ----------
+    shift : int, default=0
+        Translation in pixels (both directions; negative moves left and up).
+    blur : float, default=0.8
+        Gaussian blur sigma in pixels (``0``: none).
+    contrast : float, default=0.6
+        Gamma exponent of the intensity curve (``1``: unchanged).
+    noise : float, default=1.5
+        Standard deviation of the added Gaussian noise.
+    test_size : float, default=0.5
+        Share of the digits that goes to the target domain.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the split and the noise.
+
+    Returns
+    -------
+    X_source : ndarray of shape (n_source, 64)
+    y_source : ndarray of shape (n_source,)
+    X_target : ndarray of shape (n_target, 64)
+    y_target : ndarray of shape (n_target,)
+
+    Examples
+    --------
+    >>> from skdml.datasets import make_digits_domain_shift
+    >>> Xs, ys, Xt, yt = make_digits_domain_shift(random_state=0)
+    >>> Xs.shape, Xt.shape, float(Xt.min()) >= 0, float(Xt.max()) <= 16
+    ((898, 64), (899, 64), True, True)
+    """
+    owner = "make_digits_domain_shift"
+    if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or abs(shift) >= _SIDE:
+        raise ValueError(f"{owner}: shift must be an integer in (-8, 8), got {shift!r}.")
+    blur = _check_nonneg(blur, "blur", owner)
+    contrast = _check_nonneg(contrast, "contrast", owner)
+    if contrast == 0:
+        raise ValueError(f"{owner}: contrast must be > 0, got {contrast!r}.")
+    noise = _check_nonneg(noise, "noise", owner)
+    if not (isinstance(test_size, float) and 0 < test_size < 1):
+        raise ValueError(f"{owner}: test_size must be a float in (0, 1), got {test_size!r}.")
+    rng = check_random_state(random_state)
+    X, y = load_digits(return_X_y=True)
+    Xs, Xt, ys, yt = train_test_split(X, y, test_size=test_size, stratify=y,
+                                      random_state=rng.randint(np.iinfo(np.int32).max))
+    images = Xt.reshape(-1, _SIDE, _SIDE)
+    images = _blur(_shift_images(images, int(shift), int(shift)), blur)
+    images = _MAX * (np.clip(images, 0, _MAX) / _MAX) ** contrast
+    images = images + noise * rng.standard_normal(images.shape)
+    Xt = np.clip(images, 0, _MAX).reshape(len(Xt), -1)
+    return Xs, ys, Xt, yt
+
+
+def make_digits_image_sets(X=None, y=None, *, n_sets_per_class=10, set_size=(2, 12),
+                           max_shift=0, blur=(0.0, 1.0), contrast=(0.5, 1.5), noise=1.0,
+                           random_state=None):
+    """Image sets from 8 x 8 digits: sets of varying size, each seen under its own conditions.
+
+    Like a video of one face, every set holds images of a single class taken under shared
+    conditions drawn for the set: a translation of up to ``max_shift`` pixels in each
+    direction, a Gaussian blur of sigma uniform in ``blur`` and an intensity curve
+    ``16 (x / 16) ** c`` with ``c`` log-uniform in ``contrast``; each image also gets its
+    own Gaussian noise of standard deviation ``noise``, and the values are clipped to
+    ``[0, 16]``. The images of a set are drawn without replacement from its class (with
+    replacement when the class is smaller than the set); the set sizes are uniform
+    integers in ``set_size``. The set-level conditions move a set's mean far from its
+    class's, which is what makes the problem one of sets rather than of averages.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, 64), default=None
+        Flattened 8 x 8 images with intensities in ``[0, 16]``; ``None`` uses all of
+        :func:`sklearn.datasets.load_digits`. Pass disjoint halves of the digits to build
+        training and test sets that share no image.
+    y : array-like of shape (n_samples,), default=None
+        Class labels of ``X`` (required with ``X``).
+    n_sets_per_class : int, default=10
+    set_size : (int, int), default=(2, 12)
+        Smallest and largest number of images in a set (inclusive).
+    max_shift : int, default=0
+        Largest translation, in pixels, of a set (``1`` already makes a hard problem: a
+        one-pixel shift moves a digit further than a change of class, in Euclidean terms).
+    blur : (float, float), default=(0.0, 1.0)
+        Range of the blur sigma of a set.
+    contrast : (float, float), default=(0.5, 1.5)
+        Range of the intensity-curve exponent of a set.
+    noise : float, default=1.0
+        Standard deviation of the per-image noise.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    sets : list of ndarray, each of shape (n_i, 64)
+        The input form of :class:`~skdml.deep.MMDML`; grouped by class, in class order.
+    y : ndarray of shape (n_sets,)
+        The class of each set.
+
+    Examples
+    --------
+    >>> from skdml.datasets import make_digits_image_sets
+    >>> sets, y = make_digits_image_sets(n_sets_per_class=3, random_state=0)
+    >>> len(sets), sets[0].shape[1], all(2 <= len(s) <= 12 for s in sets)
+    (30, 64, True)
+    """
+    owner = "make_digits_image_sets"
+    if X is None:
+        if y is not None:
+            raise ValueError(f"{owner}: y was given without X.")
+        X, y = load_digits(return_X_y=True)
+    elif y is None:
+        raise ValueError(f"{owner}: X was given without y; the class of every image is needed.")
+    X = check_array(X, dtype=np.float64, input_name="X")
+    check_consistent_length(X, y)
+    if X.shape[1] != _SIDE * _SIDE:
+        raise ValueError(
+            f"{owner}: expected flattened 8 x 8 images (64 features), got {X.shape[1]}."
+        )
+    classes, y_enc = check_classification_labels(y, min_classes=1, estimator=owner)
+    n_sets_per_class = check_positive_int(n_sets_per_class, "n_sets_per_class", estimator=owner)
+    try:
+        lo, hi = (int(v) for v in set_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: set_size must be a pair of integers, got {set_size!r}.")
+    if not 1 <= lo <= hi:
+        raise ValueError(f"{owner}: set_size must satisfy 1 <= low <= high, got {set_size!r}.")
+    if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or not (
+            0 <= max_shift < _SIDE):
+        raise ValueError(f"{owner}: max_shift must be an integer in [0, 8), got {max_shift!r}.")
+    ranges = {}
+    for name, value, positive in (("blur", blur, False), ("contrast", contrast, True)):
+        try:
+            a, b = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{owner}: {name} must be a pair of numbers, got {value!r}.")
+        if not (np.isfinite(a) and np.isfinite(b) and a <= b and (a > 0 if positive else a >= 0)):
+            raise ValueError(
+                f"{owner}: {name} must be a range (low, high) with "
+                f"{'0 < low' if positive else '0 <= low'} <= high, got {value!r}."
+            )
+        ranges[name] = (a, b)
+    noise = _check_nonneg(noise, "noise", owner)
+    rng = check_random_state(random_state)
+
+    sets, labels = [], []
+    for c in range(len(classes)):
+        members = np.flatnonzero(y_enc == c)
+        for _ in range(n_sets_per_class):
+            size = rng.randint(lo, hi + 1)
+            idx = rng.choice(members, size, replace=size > len(members))
+            dx, dy = rng.randint(-max_shift, max_shift + 1, size=2)
+            sigma = rng.uniform(*ranges["blur"])
+            gamma = np.exp(rng.uniform(*np.log(ranges["contrast"])))
+            images = _blur(_shift_images(X[idx].reshape(-1, _SIDE, _SIDE), dx, dy), sigma)
+            images = _MAX * (np.clip(images, 0, _MAX) / _MAX) ** gamma
+            images = images + noise * rng.standard_normal(images.shape)
+            sets.append(np.clip(images, 0, _MAX).reshape(size, -1))
+            labels.append(classes[c])
+    return sets, np.asarray(labels)

@@ -1,0 +1,675 @@
+"""DTML and DSTML: deep transfer metric learning (Hu, Lu & Tan).
+
+A labeled source domain and an unlabeled target domain come together in ``fit(X, y)``, the
+target samples marked ``y == -1`` (scikit-learn's semi-supervised convention).
+"""
+
+import math
+import numbers
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from skorch import NeuralNet
+from skorch.callbacks import Callback, LRScheduler
+from skorch.utils import to_tensor
+from torch import nn
+from torch.optim.lr_scheduler import ExponentialLR
+from torch.utils.data import DataLoader, Sampler, Subset
+
+from .._validation import check_classification_labels
+from ._base import ClassBalancedBatchSampler, DeepMetricLearner, _dataset_labels
+from ._modules import MLP
+from .losses import _sq_dist_matrix
+
+__all__ = ["DSTML", "DTML", "TransferObjective", "neighbor_pairs"]
+
+#: the label marking an unlabeled target-domain sample
+TARGET = -1
+
+
+def _k_nearest(D, allowed, k, rows):
+    """Pairs ``(i, j)``: for each row ``i``, its ``k`` smallest allowed entries of ``D``."""
+    empty = torch.zeros(0, dtype=torch.long, device=D.device)
+    if k == 0 or len(rows) == 0:
+        return empty, empty
+    Dm = torch.where(allowed[rows], D[rows], torch.full_like(D[rows], math.inf))
+    vals, cols = torch.topk(Dm, min(k, D.shape[1]), dim=1, largest=False, sorted=True)
+    keep = torch.isfinite(vals)
+    return rows[:, None].expand_as(cols)[keep], cols[keep]
+
+
+def neighbor_pairs(X, labels, k1, k2, anchors=None):
+    """The neighbor pairs of the DTML / MMDML objectives, within one batch.
+
+    For each anchor ``i`` (a labeled sample, or those of ``anchors``): its ``k1`` nearest
+    samples of the same class (``P_ij = 1`` in the papers) and its ``k2`` nearest samples of
+    other classes (``Q_ij = 1``), by Euclidean distance in the input space ``X``, as the
+    papers define the neighborhoods. Samples labeled ``< 0`` (unlabeled) take no part. An
+    anchor with fewer candidates uses all it has.
+
+    Parameters
+    ----------
+    X : tensor of shape (n, ...)
+    labels : integer tensor of shape (n,)
+    k1, k2 : int
+    anchors : bool tensor of shape (n,) or None
+        ``None``: every labeled sample.
+
+    Returns
+    -------
+    intra : tuple of two index tensors ``(i, j)``
+    inter : tuple of two index tensors ``(i, j)``
+    """
+    with torch.no_grad():
+        n = len(labels)
+        D = _sq_dist_matrix(X.reshape(n, -1).to(torch.float64))
+        valid = labels >= 0
+        rows = torch.nonzero(valid if anchors is None else anchors & valid).flatten()
+        same = labels[:, None] == labels[None, :]
+        both = valid[:, None] & valid[None, :]
+        eye = torch.eye(n, dtype=torch.bool, device=labels.device)
+        return (_k_nearest(D, same & both & ~eye, k1, rows),
+                _k_nearest(D, ~same & both, k2, rows))
+
+
+def _mean_sq_dist(Z, pairs):
+    i, j = pairs
+    if len(i) == 0:
+        return (Z * 0.0).sum()
+    return ((Z[i] - Z[j]) ** 2).sum(1).mean()
+
+
+class TransferObjective(nn.Module):
+    r"""DTML's objective on one batch, without the weight decay:
+    ``J = S_c - alpha S_b + beta D_ts``.
+
+    - ``S_c``: the mean squared embedding distance from each labeled sample to its ``k1``
+      nearest same-class samples (``1 / (N k1) sum_ij P_ij d^2(x_i, x_j)``);
+    - ``S_b``: the same over its ``k2`` nearest other-class samples (``Q_ij``);
+    - ``D_ts``: the maximum mean discrepancy with a linear kernel,
+      ``|mean f(x_source) - mean f(x_target)|^2``, target samples being those labeled ``-1``.
+
+    Neighborhoods are found in the input space (:func:`neighbor_pairs`). A term without
+    samples (no target in the batch, say) is 0.
+
+    Parameters
+    ----------
+    k1, k2 : int
+    alpha, beta : float
+    """
+
+    def __init__(self, k1=5, k2=10, alpha=1.0, beta=1.0):
+        super().__init__()
+        self.k1, self.k2, self.alpha, self.beta = int(k1), int(k2), float(alpha), float(beta)
+
+    def terms(self, X, Z, labels):
+        """``(S_c, S_b, D_ts)`` as scalar tensors."""
+        intra, inter = neighbor_pairs(X, labels, self.k1, self.k2)
+        source, target = labels >= 0, labels < 0
+        if source.any() and target.any():
+            mmd = ((Z[source].mean(0) - Z[target].mean(0)) ** 2).sum()
+        else:
+            mmd = (Z * 0.0).sum()
+        return _mean_sq_dist(Z, intra), _mean_sq_dist(Z, inter), mmd
+
+    def forward(self, X, Z, labels):
+        s_c, s_b, mmd = self.terms(X, Z, labels)
+        return s_c - self.alpha * s_b + self.beta * mmd
+
+    def extra_repr(self):
+        return f"k1={self.k1}, k2={self.k2}, alpha={self.alpha}, beta={self.beta}"
+
+
+def target_mask(y):
+    """``True`` where ``y`` marks an unlabeled target sample (the integer ``-1``)."""
+    y = np.asarray(y)
+    if y.dtype.kind in "biuf":
+        return y == TARGET
+    if y.dtype.kind == "O":
+        return np.array([isinstance(v, numbers.Real) and not isinstance(v, bool) and v == TARGET
+                         for v in y], dtype=bool)
+    return np.zeros(y.shape, dtype=bool)
+
+
+class _DomainBatchSampler(Sampler):
+    """Batches holding both domains: class-balanced source samples plus target samples.
+
+    The target share of a batch is the target share of the data (at least one sample); the
+    source part comes from a :class:`ClassBalancedBatchSampler`, the target part from a
+    random permutation, cycling. An epoch has enough batches to show every sample of the
+    larger domain about once.
+    """
+
+    def __init__(self, labels, batch_size, samples_per_class=None, random_state=None):
+        labels = np.asarray(labels)
+        self.source = np.flatnonzero(labels >= 0)
+        self.target = np.flatnonzero(labels < 0)
+        rng = check_random_state(random_state)
+        n_t = len(self.target)
+        t = 0 if n_t == 0 else max(1, round(batch_size * n_t / len(labels)))
+        self.n_target = min(t, n_t)
+        self.balanced = ClassBalancedBatchSampler(
+            labels[self.source], max(2, batch_size - self.n_target), samples_per_class,
+            random_state=rng.randint(np.iinfo(np.int32).max),
+        ) if len(self.source) else None
+        per_source = (self.balanced.classes_per_batch * self.balanced.samples_per_class
+                      if self.balanced is not None else 1)
+        self.n_batches = max(1, math.ceil(len(self.source) / per_source),
+                             math.ceil(n_t / self.n_target) if self.n_target else 1)
+        if self.balanced is not None:
+            self.balanced.n_batches = self.n_batches
+        self._rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+        self._order, self._pos = self.target[:0], 0
+
+    def __len__(self):
+        return self.n_batches
+
+    def _take_target(self):
+        t = self.n_target
+        if self._pos + t > len(self._order):
+            rest = self._order[self._pos:]
+            self._order = np.concatenate(
+                [rest, self._rng.permutation(np.setdiff1d(self.target, rest))])
+            self._pos = 0
+        out = self._order[self._pos:self._pos + t]
+        self._pos += t
+        return out
+
+    def __iter__(self):
+        source = iter(self.balanced) if self.balanced is not None else None
+        for _ in range(self.n_batches):
+            parts = [] if source is None else [self.source[next(source)]]
+            if self.n_target:
+                parts.append(self._take_target())
+            yield np.concatenate(parts)
+
+
+class _ObjectiveConvergence(Callback):
+    """Stop when the epoch's training objective changes by less than ``tol``.
+
+    The papers' test, ``|J_t - J_{t-1}| < epsilon``; records ``converged`` in the history.
+    """
+
+    def __init__(self, tol=1e-4):
+        self.tol = tol
+
+    def on_epoch_end(self, net, **kwargs):
+        losses = [row.get("train_loss") for row in net.history[-2:]]
+        if len(losses) == 2 and None not in losses and abs(losses[1] - losses[0]) < self.tol:
+            net.history.record("converged", True)
+            raise KeyboardInterrupt  # skorch's way to end training (as EarlyStopping does)
+
+
+class DTML(DeepMetricLearner):
+    r"""Deep transfer metric learning: a tanh MLP trained on a labeled source domain while
+    the distributions of source and unlabeled target embeddings are pulled together.
+
+    The network ``f`` minimizes
+
+    ``J = S_c - alpha S_b + beta D_ts(X_s, X_t) + gamma sum_m (|W_m|_F^2 + |b_m|^2)``
+
+    where ``S_c`` is the mean squared distance ``|f(x_i) - f(x_j)|^2`` from each source
+    sample to its ``k1`` nearest same-class neighbors, ``S_b`` the same to its ``k2`` nearest
+    other-class samples (neighborhoods found in the input space), and ``D_ts`` the maximum
+    mean discrepancy ``|mean f(x_s) - mean f(x_t)|^2`` between the mean source and target
+    embeddings (:class:`TransferObjective`). Every batch holds both domains: class-balanced
+    source samples and target samples in the proportion of the data. ``beta=0`` gives the
+    same metric learner without transfer.
+
+    **Input.** ``fit(X, y)``: source and target samples stacked in ``X``; ``y`` holds the
+    source class labels and ``-1`` for every target sample, as scikit-learn's
+    semi-supervised estimators expect, so the learner works in ``Pipeline`` and
+    ``GridSearchCV``. String labels need an object array holding the integer ``-1`` for the
+    target samples. ``transform(X)`` embeds samples of either domain. Every fit needs
+    both domains: in ``GridSearchCV`` pass ``cv=StratifiedKFold(...)`` (stratified on
+    ``y``, ``-1`` included), since a transformer's default ``KFold`` may give a fold no
+    target sample.
+
+    **Training.** As in the paper, plain gradient descent whose learning rate decays by
+    ``lr_decay`` (x0.95) per epoch, stopped when the epoch's objective changes by less
+    than ``tol`` (``|J_t - J_{t-1}| < tol``) or after ``max_epochs`` with a
+    ``ConvergenceWarning``. The paper trains on the whole set at once; here mini-batches of
+    ``batch_size`` (the full set when ``batch_size >= n_samples``).
+
+    Parameters
+    ----------
+    hidden_sizes : tuple of int, default=(128, 64)
+        Widths of the tanh layers; the last one is the embedding dimension.
+    k1 : int, default=5
+        Same-class neighbors per source sample (``S_c``).
+    k2 : int, default=10
+        Other-class neighbors per source sample (``S_b``).
+    alpha : float, default=1.0
+        Weight of the between-class term ``S_b``.
+    beta : float, default=1.0
+        Weight of the source-target discrepancy ``D_ts``; ``0`` turns transfer off.
+        ``alpha`` and ``beta`` were chosen on the digits domain-shift benchmark
+        (docs/transfer_imagesets.rst): with ``alpha=0.1`` the embedding collapses (``S_c``
+        wins by shrinking everything), and ``beta >= 3`` collapses it onto the domains'
+        common mean.
+    gamma : float, default=1e-3
+        Weight decay on the network's weights and biases (part of the objective ``J``).
+    lr_decay : float, default=0.95
+        Multiplies the learning rate after every epoch (``1.0``: constant).
+    tol : float, default=1e-4
+        Convergence threshold on the change of the epoch's mean objective; ``0`` trains
+        ``max_epochs`` epochs.
+    optimizer : torch.optim.Optimizer class, default=torch.optim.SGD
+    lr : float, default=0.1
+    max_epochs : int, default=100
+    batch_size : int, default=256
+    samples_per_class : int or None, default=None
+        Source samples per class in a batch (see
+        :class:`~skdml.deep.ClassBalancedBatchSampler`).
+    train_split, callbacks, device, random_state, verbose, warm_start, **kwargs
+        As for :class:`~skdml.deep.DeepMetricLearner`.
+
+    Attributes
+    ----------
+    module_ : MLP
+    loss_ : TransferObjective
+    history_ : skorch.History
+        ``train_loss`` is the epoch's mean objective ``J``.
+    classes_ : ndarray of shape (n_classes,)
+        The source classes (``-1`` excluded).
+    embedding_dim_ : int
+    n_iter_ : int
+        Epochs trained in the last fit.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in,)
+        Defined when ``X`` has feature names that are all strings.
+
+    See Also
+    --------
+    DSTML : the same objective at every hidden layer too.
+    DDML : the single-domain learner of the same group.
+
+    References
+    ----------
+    .. [1] J. Hu, J. Lu and Y.-P. Tan, "Deep transfer metric learning", CVPR 2015.
+    .. [2] J. Hu, J. Lu, Y.-P. Tan and J. Zhou, "Deep transfer metric learning", IEEE
+       Transactions on Image Processing 25(12), 2016.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdml.datasets import make_digits_domain_shift
+    >>> from skdml.deep import DTML
+    >>> Xs, ys, Xt, yt = make_digits_domain_shift(random_state=0)
+    >>> X, y = np.vstack([Xs, Xt]) / 16, np.concatenate([ys, np.full(len(Xt), -1)])
+    >>> dtml = DTML(hidden_sizes=(32, 16), max_epochs=5, tol=0, random_state=0).fit(X, y)
+    >>> dtml.transform(Xt).shape
+    (899, 16)
+    """
+
+    _parameter_constraints = {
+        **{k: v for k, v in DeepMetricLearner._parameter_constraints.items()
+           if k not in ("module", "loss", "miner")},
+        "hidden_sizes": [tuple, list],
+        "k1": [Interval(Integral, 1, None, closed="left")],
+        "k2": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "lr_decay": [Interval(Real, 0, 1, closed="right")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        hidden_sizes=(128, 64),
+        *,
+        k1=5,
+        k2=10,
+        alpha=1.0,
+        beta=1.0,
+        gamma=1e-3,
+        lr_decay=0.95,
+        tol=1e-4,
+        optimizer=torch.optim.SGD,
+        lr=0.1,
+        max_epochs=100,
+        batch_size=256,
+        samples_per_class=None,
+        train_split=None,
+        callbacks=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        **kwargs,
+    ):
+        self.hidden_sizes = hidden_sizes
+        self.k1 = k1
+        self.k2 = k2
+        self.alpha = alpha
+        self.beta = beta
+        self.gamma = gamma
+        self.lr_decay = lr_decay
+        self.tol = tol
+        super().__init__(
+            module=MLP,
+            loss=TransferObjective,
+            miner=None,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            samples_per_class=samples_per_class,
+            train_split=train_split,
+            callbacks=callbacks,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            **kwargs,
+        )
+
+    # --- skorch hooks ------------------------------------------------------------------
+
+    def get_params_for(self, prefix):
+        """skorch's sub-parameters, with the named parameters filled in where unset."""
+        params = dict(super().get_params_for(prefix))
+        if prefix == "module":
+            params.setdefault("hidden_sizes", tuple(self.hidden_sizes))
+            params.setdefault("activation", "tanh")
+        elif prefix == "loss":
+            for name in ("k1", "k2", "alpha", "beta"):
+                params.setdefault(name, getattr(self, name))
+        return params
+
+    def get_default_callbacks(self):
+        callbacks = list(super().get_default_callbacks())
+        if self.lr_decay != 1:
+            callbacks.append(("dtml_lr_decay", LRScheduler(policy=ExponentialLR,
+                                                           gamma=float(self.lr_decay))))
+        callbacks.append(("dtml_convergence", _ObjectiveConvergence(tol=float(self.tol))))
+        return callbacks
+
+    def get_iterator(self, dataset, training=False):
+        """Training batches hold both domains (:class:`_DomainBatchSampler`)."""
+        kwargs = self.get_params_for("iterator_train")
+        own = {"sampler", "batch_sampler", "shuffle", "batch_size"}
+        if not training or self.iterator_train is not DataLoader or own & set(kwargs):
+            return super().get_iterator(dataset, training=training)
+        if isinstance(dataset, Subset) and not isinstance(dataset.indices, np.ndarray):
+            dataset = Subset(dataset.dataset, np.asarray(dataset.indices))
+        sampler = _DomainBatchSampler(_dataset_labels(dataset), self.batch_size,
+                                      self.samples_per_class, random_state=int(self._seeds[1]))
+        return DataLoader(dataset, sampler=sampler, batch_size=None, **kwargs)
+
+    def _weight_penalty(self):
+        return sum((p ** 2).sum() for p in self.module_.parameters())
+
+    def _hidden_outputs(self, X):
+        """The outputs of the hidden layers below the top one (after their activation)."""
+        layers = list(self.module_.net)
+        outputs, h = [], X
+        for layer in layers[:-2]:  # the top affine map and activation give y_pred
+            h = layer(h)
+            if not isinstance(layer, nn.Linear):
+                outputs.append(h)
+        return outputs
+
+    def _objective(self, y_pred, labels, X):
+        return self.loss_(X, y_pred, labels)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """The objective ``J`` of a batch (``train_loss`` in the history).
+
+        Raises ``FloatingPointError`` naming the epoch when it is not finite.
+        """
+        labels = to_tensor(y_true, device=self.device).long()
+        X = to_tensor(X, device=self.device).to(y_pred.dtype)
+        loss = self._objective(y_pred, labels, X)
+        if self.gamma:
+            loss = loss + self.gamma * self._weight_penalty()
+        if not bool(torch.isfinite(loss.detach()).all()):
+            epoch = len(self.history_) if self.history_ is not None else 0
+            raise FloatingPointError(
+                f"{type(self).__name__}: the {'training' if training else 'validation'} "
+                f"objective is {loss.detach().cpu().tolist()} in epoch {epoch}; training "
+                "stopped. Lower lr, standardize X, or lower alpha and beta."
+            )
+        return loss
+
+    # --- scikit-learn's estimator interface ------------------------------------------------
+
+    def _encode(self, y, n_samples, *, reset):
+        name = type(self).__name__
+        if y is None:
+            raise ValueError(f"{name} requires y to be passed, but the target y is None.")
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if y.ndim != 1 or len(y) != n_samples:
+            raise ValueError(
+                f"{name}: expected y of shape ({n_samples},) with -1 marking target-domain "
+                f"samples, got an array of shape {y.shape}."
+            )
+        target = target_mask(y)
+        if not target.any():
+            raise ValueError(
+                f"{name} learns from a labeled source domain and an unlabeled target domain: "
+                "mark the target samples with y == -1 (for string labels, in an object "
+                "array). y has no -1, so there is no target domain; for a single domain use "
+                "DDML."
+            )
+        if target.all():
+            raise ValueError(
+                f"{name} needs labeled source samples, but every sample of y is -1 "
+                "(target domain)."
+            )
+        source = y[~target]
+        y_enc = np.full(len(y), TARGET, dtype=np.intp)
+        if reset:
+            if source.dtype == object:
+                try:  # the -1s made the array an object one: restore the labels' own type
+                    source = np.asarray(source.tolist())
+                except (TypeError, ValueError):
+                    pass
+            classes, y_enc[~target] = check_classification_labels(source, estimator=self)
+            if np.bincount(y_enc[~target]).max() < 2:
+                raise ValueError(
+                    f"{name} needs a source class with at least two samples to form a "
+                    "same-class neighbor pair; every class in y has a single sample."
+                )
+            return classes, y_enc
+        known = np.isin(source, self.classes_)
+        if not known.all():
+            raise ValueError(
+                f"{name}: y holds classes unseen in the first fit: "
+                f"{np.unique(source[~known])[:5].tolist()}."
+            )
+        y_enc[~target] = np.searchsorted(self.classes_, source)
+        return self.classes_, y_enc
+
+    def _check_fit_input(self, X, y):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        X = self._check_X(X, reset=True)
+        classes, y_enc = self._encode(y, X.shape[0], reset=True)
+        return X, classes, y_enc
+
+    def _warn_if_not_converged(self):
+        if self.tol > 0 and not self.history_[-1].get("converged", False):
+            import warnings
+
+            warnings.warn(
+                f"{type(self).__name__} stopped after max_epochs={self.max_epochs} epochs "
+                f"before the objective changed by less than tol={self.tol} between epochs. "
+                "Raise max_epochs or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def fit(self, X, y, **fit_params):
+        """Train on labeled source and unlabeled target samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Source and target samples together.
+        y : array-like of shape (n_samples,)
+            Source class labels, and ``-1`` for every target-domain sample.
+        **fit_params
+            Passed to the module's ``forward`` (skorch's convention).
+
+        Returns
+        -------
+        self
+        """
+        super().fit(X, y, **fit_params)
+        self._warn_if_not_converged()
+        return self
+
+    def partial_fit(self, X, y, classes=None, **fit_params):
+        """One more ``max_epochs`` of training on ``(X, y)`` (``-1`` marks target samples),
+        keeping the network; the first call is ``fit``."""
+        if not self.initialized_ or not hasattr(self, "classes_"):
+            return self.fit(X, y, **fit_params)
+        X = self._check_X(X, reset=False)
+        _, y_enc = self._encode(y, X.shape[0], reset=False)
+        NeuralNet.partial_fit(self, np.ascontiguousarray(X, dtype=np.float32), y_enc,
+                              **fit_params)
+        self.n_iter_ = sum(1 for row in self.history_ if "train_loss" in row)
+        self._warn_if_not_converged()
+        return self
+
+
+
+def _per_layer(value, n_layers, name, owner):
+    values = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    if values.ndim != 1 or len(values) not in (1, n_layers):
+        raise ValueError(
+            f"{owner}: {name} must be a number or one number per hidden layer below the top "
+            f"({n_layers}), got {value!r}."
+        )
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{owner}: {name} must be finite, got {value!r}.")
+    return np.broadcast_to(values, (n_layers,)).tolist()
+
+
+class DSTML(DTML):
+    r"""Deeply supervised transfer metric learning: DTML's objective at every layer.
+
+    The objective of :class:`DTML` at the top layer ``M`` plus, for each hidden layer
+    ``m < M``, the same objective computed on that layer's output, weighted by
+    ``omega^(m)`` and active only above the threshold ``tau^(m)``:
+
+    ``J = J^(M) + sum_{m<M} omega^(m) h(J^(m) - tau^(m))``, ``h(x) = max(x, 0)``,
+
+    with ``J^(m) = S_c^(m) - alpha S_b^(m) + beta D_ts^(m)`` and the weight decay
+    ``gamma`` counted once. The hidden layers are thus pushed to be discriminative and
+    domain-invariant too, while a layer whose objective is already below its threshold is
+    left to the top one. With a single layer (``hidden_sizes`` of length 1) DSTML is DTML.
+
+    Parameters
+    ----------
+    hidden_sizes : tuple of int, default=(128, 64)
+    omega : float or sequence of float, default=1.0
+        ``omega^(m)``: one weight for every hidden layer below the top, or one per layer.
+    tau : float or sequence of float, default=0.0
+        ``tau^(m)``: the thresholds, likewise.
+    k1, k2, alpha, beta, gamma, lr_decay, tol, optimizer, lr, max_epochs, batch_size, \
+samples_per_class, train_split, callbacks, device, random_state, verbose, warm_start, **kwargs
+        As for :class:`DTML`.
+
+    Attributes
+    ----------
+    module_ : MLP
+    loss_ : TransferObjective
+    history_ : skorch.History
+        ``train_loss`` is the epoch's mean objective ``J``.
+    classes_ : ndarray of shape (n_classes,)
+    embedding_dim_ : int
+    n_iter_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in,)
+
+    See Also
+    --------
+    DTML
+
+    References
+    ----------
+    .. [1] J. Hu, J. Lu and Y.-P. Tan, "Deep transfer metric learning", CVPR 2015.
+    .. [2] J. Hu, J. Lu, Y.-P. Tan and J. Zhou, "Deep transfer metric learning", IEEE
+       Transactions on Image Processing 25(12), 2016.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdml.datasets import make_digits_domain_shift
+    >>> from skdml.deep import DSTML
+    >>> Xs, ys, Xt, yt = make_digits_domain_shift(random_state=0)
+    >>> X, y = np.vstack([Xs, Xt]) / 16, np.concatenate([ys, np.full(len(Xt), -1)])
+    >>> dstml = DSTML(hidden_sizes=(32, 16), max_epochs=5, tol=0, random_state=0).fit(X, y)
+    >>> dstml.transform(Xt).shape
+    (899, 16)
+    """
+
+    _parameter_constraints = {
+        **DTML._parameter_constraints,
+        "omega": [Real, tuple, list, np.ndarray],
+        "tau": [Real, tuple, list, np.ndarray],
+    }
+
+    def __init__(
+        self,
+        hidden_sizes=(128, 64),
+        *,
+        omega=1.0,
+        tau=0.0,
+        k1=5,
+        k2=10,
+        alpha=1.0,
+        beta=1.0,
+        gamma=1e-3,
+        lr_decay=0.95,
+        tol=1e-4,
+        optimizer=torch.optim.SGD,
+        lr=0.1,
+        max_epochs=100,
+        batch_size=256,
+        samples_per_class=None,
+        train_split=None,
+        callbacks=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        **kwargs,
+    ):
+        self.omega = omega
+        self.tau = tau
+        super().__init__(
+            hidden_sizes,
+            k1=k1, k2=k2, alpha=alpha, beta=beta, gamma=gamma, lr_decay=lr_decay, tol=tol,
+            optimizer=optimizer, lr=lr, max_epochs=max_epochs, batch_size=batch_size,
+            samples_per_class=samples_per_class, train_split=train_split,
+            callbacks=callbacks, device=device, random_state=random_state, verbose=verbose,
+            warm_start=warm_start, **kwargs,
+        )
+
+    def _check_fit_input(self, X, y):
+        n_hidden = len(tuple(self.hidden_sizes)) - 1
+        name = type(self).__name__
+        self._omega = _per_layer(self.omega, max(n_hidden, 1), "omega", name)
+        self._tau = _per_layer(self.tau, max(n_hidden, 1), "tau", name)
+        if min(self._omega) < 0:
+            raise ValueError(f"{name}: omega must be >= 0, got {self.omega!r}.")
+        return super()._check_fit_input(X, y)
+
+    def _objective(self, y_pred, labels, X):
+        loss = self.loss_(X, y_pred, labels)
+        for h, omega, tau in zip(self._hidden_outputs(X), self._omega, self._tau):
+            if omega:
+                loss = loss + omega * torch.relu(self.loss_(X, h, labels) - tau)
+        return loss

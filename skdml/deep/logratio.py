@@ -1,0 +1,532 @@
+"""Deep metric learning beyond binary supervision: the log-ratio loss (Kim et al.).
+
+For continuous or structured labels (a pose, a caption embedding, a real-valued target) there
+are no classes, hence no positives and negatives: the log-ratio loss asks the ratio of two
+embedding distances to match the ratio of the two label distances, for every triplet of a
+minibatch (dense triplets), and minibatches gather anchors with their nearest neighbors in
+label space so that every batch holds close pairs as well as far ones.
+"""
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from skorch import NeuralNet
+from skorch.utils import to_tensor
+from torch import nn
+from torch.utils.data import DataLoader, Sampler, Subset
+
+from .._validation import check_regression_target
+from ..base import fit_context
+from ..kernels import pairwise_distances
+from ._base import DeepMetricLearner, _init_params, _seeded_torch, _SequentialBatches
+from ._modules import MLP
+from .losses import TripletMarginLoss, _check_real, _sq_dist_matrix
+
+__all__ = [
+    "LogRatioLearner",
+    "LogRatioLoss",
+    "NearestLabelBatchSampler",
+    "ThresholdTripletLoss",
+    "dense_triplets",
+    "label_distances",
+]
+
+_LABEL_METRICS = ("sqeuclidean", "euclidean", "cityblock")
+_KERNEL_METRICS = {"sqeuclidean": "sqeuclidean", "euclidean": "euclidean",
+                   "cityblock": "manhattan"}
+
+
+def _as_2d(labels):
+    return labels.reshape(len(labels), -1)
+
+
+def label_distances(labels, metric="sqeuclidean"):
+    """All distances between the labels of a batch, as a tensor of shape (n, n).
+
+    Parameters
+    ----------
+    labels : Tensor of shape (n,) or (n, k)
+        Continuous labels.
+    metric : {'sqeuclidean', 'euclidean', 'cityblock'} or callable, default='sqeuclidean'
+        A callable is called as ``metric(Y_a, Y_b)`` on two float64 NumPy arrays of shape
+        (n_a, k) and (n_b, k) and must return the (n_a, n_b) array of their non-negative
+        distances (the signature of ``sklearn.metrics.pairwise_distances``' callables, but
+        on whole blocks).
+
+    Returns
+    -------
+    D : Tensor of shape (n, n), without gradients, in the dtype and on the device of
+        ``labels``.
+    """
+    Y = _as_2d(labels.detach())
+    if callable(metric):
+        Yn = Y.to("cpu", torch.float64).numpy()
+        D = _check_label_block(metric(Yn, Yn), len(Yn), len(Yn))
+        return torch.as_tensor(D, dtype=labels.dtype, device=labels.device)
+    diff = Y[:, None, :] - Y[None, :, :]
+    if metric == "sqeuclidean":
+        return (diff * diff).sum(-1)
+    if metric == "euclidean":
+        return (diff * diff).sum(-1).sqrt()
+    if metric == "cityblock":
+        return diff.abs().sum(-1)
+    raise ValueError(
+        f"label_distance must be one of {list(_LABEL_METRICS)} or a callable, got {metric!r}."
+    )
+
+
+def _check_label_block(D, n_a, n_b):
+    D = np.array(D, dtype=np.float64)  # a copy: the caller's array stays as it was
+    if D.shape != (n_a, n_b):
+        raise ValueError(
+            f"label_distance must return an array of shape ({n_a}, {n_b}) for label blocks "
+            f"of {n_a} and {n_b} rows, got shape {D.shape}."
+        )
+    if not np.all(np.isfinite(D)) or (D < 0).any():
+        raise ValueError("label_distance must return finite, non-negative distances.")
+    return D
+
+
+def _label_distance_block(Ya, Yb, metric):
+    """Label distances between two NumPy blocks (float64), for the nearest-label sampler."""
+    if callable(metric):
+        return _check_label_block(metric(Ya, Yb), len(Ya), len(Yb))
+    return pairwise_distances(Ya, Yb, metric=_KERNEL_METRICS[metric])
+
+
+def dense_triplets(n, anchors=None, device=None):
+    """Every triplet ``(a, i, j)`` of a batch of ``n``: ``i < j``, both different from ``a``.
+
+    The dense triplets of Kim et al.: each anchor with every unordered pair of the other
+    samples of the batch. The log-ratio loss is symmetric in ``i`` and ``j``, so each pair
+    is taken once; there are ``len(anchors) * (n - 1) * (n - 2) / 2`` of them.
+
+    Parameters
+    ----------
+    n : int
+        Batch size.
+    anchors : 1-D LongTensor or None, default=None
+        Positions of the anchors in the batch; ``None``: every sample is an anchor.
+    device : torch.device or None
+
+    Returns
+    -------
+    a, i, j : three 1-D LongTensors of equal length
+    """
+    if anchors is None:
+        anchors = torch.arange(n, device=device)
+    anchors = torch.as_tensor(anchors, dtype=torch.long, device=device)
+    i, j = torch.triu_indices(n, n, offset=1, device=anchors.device)
+    a = anchors.repeat_interleave(len(i))
+    i, j = i.repeat(len(anchors)), j.repeat(len(anchors))
+    keep = (i != a) & (j != a)
+    return a[keep], i[keep], j[keep]
+
+
+def _check_label_metric(metric, owner):
+    if not (callable(metric) or metric in _LABEL_METRICS):
+        raise ValueError(
+            f"{owner}: label_distance must be one of {list(_LABEL_METRICS)} or a callable, "
+            f"got {metric!r}."
+        )
+    return metric
+
+
+class LogRatioLoss(nn.Module):
+    r"""The log-ratio loss, averaged over triplets ``(a, i, j)``:
+
+    ``(log (D(f_a, f_i) + eps) / (D(f_a, f_j) + eps)
+    - log (D_y(y_a, y_i) + eps) / (D_y(y_a, y_j) + eps))^2``
+
+    ``D`` is the squared Euclidean distance of the embeddings (no margin, no L2
+    normalization) and ``D_y`` the label distance: the ratio of two embedding distances
+    should equal the ratio of the label distances, so the embedding keeps the label space's
+    distances up to a scale. ``eps`` keeps the logarithms finite for coincident embeddings
+    or labels; with many tied labels (a target taking few values), a larger ``eps``
+    (relative to the typical label distance) keeps the tied pairs from dominating the loss.
+
+    Called as ``loss(embeddings, labels, tuples=None)``, ``labels`` a float tensor of shape
+    (n,) or (n, k), ``tuples`` triplets ``(a, i, j)``; ``None`` uses
+    :func:`dense_triplets` of the batch.
+
+    Parameters
+    ----------
+    label_distance : {'sqeuclidean', 'euclidean', 'cityblock'} or callable, \
+default='sqeuclidean'
+        ``D_y``; see :func:`label_distances` for the callable's contract.
+    eps : float, default=1e-6
+
+    References
+    ----------
+    S. Kim, M. Seo, I. Laptev, M. Cho and S. Kwak, "Deep metric learning beyond binary
+    supervision", CVPR 2019.
+    """
+
+    def __init__(self, label_distance="sqeuclidean", eps=1e-6):
+        super().__init__()
+        self.label_distance = _check_label_metric(label_distance, "LogRatioLoss")
+        self.eps = _check_real(eps, "eps", "LogRatioLoss", low=0)
+
+    def forward(self, embeddings, labels, tuples=None):
+        if embeddings.dim() != 2 or labels.dim() not in (1, 2) or len(labels) != len(embeddings):
+            raise ValueError(
+                f"{type(self).__name__} expects embeddings of shape (n, d) and labels of "
+                f"shape (n,) or (n, k), got {tuple(embeddings.shape)} and "
+                f"{tuple(labels.shape)}."
+            )
+        a, i, j = dense_triplets(len(embeddings), device=embeddings.device) if tuples is None \
+            else tuples
+        if len(a) == 0:
+            return (embeddings * 0.0).sum()
+        log_d = torch.log(_sq_dist_matrix(embeddings) + self.eps)
+        # in the labels' own precision (float64 from a learner), then the embeddings'
+        log_dy = torch.log(label_distances(labels, self.label_distance) + self.eps).to(
+            log_d.dtype)
+        return ((log_d[a, i] - log_d[a, j]) - (log_dy[a, i] - log_dy[a, j])).pow(2).mean()
+
+    def extra_repr(self):
+        return f"label_distance={self.label_distance!r}, eps={self.eps!r}"
+
+
+class ThresholdTripletLoss(nn.Module):
+    """Triplet margin loss on labels binarized by a threshold on the label distance.
+
+    The "binary thresholding" baseline of Kim et al.: for an anchor ``a``, a sample whose
+    label distance ``D_y(y_a, y_i)`` is below ``threshold`` is a positive, every other one a
+    negative; the loss is :class:`~skdml.deep.TripletMarginLoss` over the dense triplets of
+    the batch that have one of each, ordered ``(a, positive, negative)``.
+
+    Parameters
+    ----------
+    threshold : float
+        In the units of ``label_distance``.
+    margin : float, default=0.2
+    squared : bool, default=True
+    label_distance : {'sqeuclidean', 'euclidean', 'cityblock'} or callable, \
+default='sqeuclidean'
+    """
+
+    def __init__(self, threshold, margin=0.2, squared=True, label_distance="sqeuclidean"):
+        super().__init__()
+        self.threshold = _check_real(threshold, "threshold", "ThresholdTripletLoss", low=0)
+        self.label_distance = _check_label_metric(label_distance, "ThresholdTripletLoss")
+        self.triplet = TripletMarginLoss(margin=margin, squared=squared)
+
+    def forward(self, embeddings, labels, tuples=None):
+        a, i, j = dense_triplets(len(embeddings), device=embeddings.device) if tuples is None \
+            else tuples
+        close = label_distances(labels, self.label_distance) < self.threshold
+        ci, cj = close[a, i], close[a, j]
+        forward, backward = ci & ~cj, cj & ~ci
+        triplets = (torch.cat([a[forward], a[backward]]), torch.cat([i[forward], j[backward]]),
+                    torch.cat([j[forward], i[backward]]))
+        if len(triplets[0]) == 0:
+            return (embeddings * 0.0).sum()
+        return self.triplet.compute(embeddings, None, triplets)
+
+
+class NearestLabelBatchSampler(Sampler):
+    """Batches of anchors together with their nearest neighbors in label space.
+
+    The minibatches of Kim et al. for continuous labels: each batch draws
+    ``n_anchors = max(1, batch_size // (n_neighbors + 1))`` anchors and adds the
+    ``n_neighbors`` samples nearest to each in label space (over the whole training set,
+    computed once), so a batch holds pairs at every scale of label distance: close ones
+    around each anchor, far ones across anchors. Anchors are taken in a fresh random order,
+    cycling; an epoch has ``ceil(n_samples / (n_anchors * (n_neighbors + 1)))`` batches,
+    about one pass over the data. A sample appears at most once in a batch.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n_samples,) or (n_samples, k)
+    batch_size : int
+    n_neighbors : int, default=5
+        Clipped to ``n_samples - 1``.
+    label_distance : str or callable, default='sqeuclidean'
+        See :func:`label_distances`.
+    random_state : int, RandomState instance or None, default=None
+    """
+
+    def __init__(self, labels, batch_size, n_neighbors=5, label_distance="sqeuclidean",
+                 random_state=None):
+        Y = np.asarray(labels, dtype=np.float64)
+        Y = Y.reshape(len(Y), -1)
+        n = len(Y)
+        if n < 2:
+            raise ValueError("NearestLabelBatchSampler needs at least two samples.")
+        k = int(min(n_neighbors, n - 1))
+        self.n_neighbors = k
+        self.n_anchors = max(1, int(batch_size) // (k + 1))
+        self.n_batches = max(1, math.ceil(n / (self.n_anchors * (k + 1))))
+        self.neighbors = np.empty((n, k), dtype=np.intp)
+        rows = max(1, 2**22 // n)  # ~32 MiB of float64 distances per block
+        for start in range(0, n, rows):
+            stop = min(n, start + rows)
+            D = _label_distance_block(Y[start:stop], Y, label_distance)
+            D[np.arange(stop - start), np.arange(start, stop)] = np.inf  # never itself
+            # stable: ties go to the smaller index, so the neighbors are deterministic
+            self.neighbors[start:stop] = np.argsort(D, axis=1, kind="stable")[:, :k]
+        seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+        self._rng = np.random.default_rng(seed)
+        self._order, self._pos = None, 0
+
+    def __len__(self):
+        return self.n_batches
+
+    def _anchors(self):
+        n, m = len(self.neighbors), self.n_anchors
+        out = []
+        while len(out) < m:
+            if self._order is None or self._pos >= n:
+                self._order, self._pos = self._rng.permutation(n), 0
+            take = self._order[self._pos:self._pos + m - len(out)]
+            self._pos += len(take)
+            out.extend(take.tolist())
+        return np.asarray(out[:m])
+
+    def __iter__(self):
+        for _ in range(self.n_batches):
+            anchors = self._anchors()
+            batch = np.concatenate([anchors, self.neighbors[anchors].ravel()])
+            _, first = np.unique(batch, return_index=True)
+            yield batch[np.sort(first)]
+
+
+class LogRatioLearner(DeepMetricLearner):
+    """Deep metric learning from continuous labels with the log-ratio loss and dense triplets.
+
+    ``fit(X, y)`` takes a real-valued target ``y`` of shape (n,) or (n, k) -- a regression
+    target, a pose, any label vector -- and a label distance (``'sqeuclidean'`` by default,
+    or a callable). It trains the network so that, for every triplet ``(a, i, j)`` of a
+    minibatch, the ratio of embedding distances ``D(f_a, f_i) / D(f_a, f_j)`` matches the
+    ratio of label distances (:class:`LogRatioLoss`); minibatches are built by
+    :class:`NearestLabelBatchSampler` (anchors with their ``n_neighbors`` nearest neighbors
+    in label space), and the loss sees all their triplets (:func:`dense_triplets`).
+    Embedding distances then rank samples by label distance: retrieval by a continuous
+    similarity, without thresholding labels into classes.
+
+    Every other parameter, attribute and skorch sub-parameter is that of
+    :class:`~skdml.deep.DeepMetricLearner` (``classes_`` excepted: there are none).
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, default=MLP
+    loss : torch.nn.Module class or instance, default=LogRatioLoss
+        Called as ``loss(embeddings, labels, tuples)`` with float labels; a class taking
+        ``label_distance`` receives the learner's. :class:`ThresholdTripletLoss` (with
+        ``loss__threshold``) gives the paper's binary-thresholding baseline.
+    label_distance : {'sqeuclidean', 'euclidean', 'cityblock'} or callable, \
+default='sqeuclidean'
+        Distance between two labels, used to find label neighbors and in the loss; a
+        callable is called on two float64 arrays of labels, shapes (n_a, k) and (n_b, k),
+        and returns the (n_a, n_b) distances.
+    n_neighbors : int, default=5
+        Label-space neighbors of each anchor in a batch.
+    eps : float, default=1e-6
+        Added to distances inside the logarithms of :class:`LogRatioLoss`.
+    optimizer, lr, max_epochs, train_split, callbacks, device, random_state, verbose, \
+warm_start
+        As in :class:`~skdml.deep.DeepMetricLearner`.
+    batch_size : int, default=60
+        Largest training batch (``n_anchors * (n_neighbors + 1)``), and the batch size of
+        ``transform``. A batch of ``B`` has ``B (B - 1) (B - 2) / 2`` dense triplets.
+    **kwargs
+        skorch sub-parameters (``module__hidden_sizes``, ``optimizer__weight_decay``, ...).
+
+    Attributes
+    ----------
+    module_, loss_, optimizer_, history_, embedding_dim_, n_iter_, n_features_in_
+        As in :class:`~skdml.deep.DeepMetricLearner`.
+    n_outputs_ : int
+        The label dimension ``k`` (1 for a target of shape (n,)).
+
+    References
+    ----------
+    .. [1] S. Kim, M. Seo, I. Laptev, M. Cho and S. Kwak, "Deep metric learning beyond
+       binary supervision", CVPR 2019.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skdml.deep.logratio import LogRatioLearner
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> learner = LogRatioLearner(module__hidden_sizes=(16, 4), max_epochs=3, random_state=0)
+    >>> learner.fit(X, y).transform(X[:2]).shape
+    (2, 4)
+    """
+
+    _parameter_constraints = {
+        **{k: v for k, v in DeepMetricLearner._parameter_constraints.items()
+           if k not in ("miner", "samples_per_class")},
+        "label_distance": [StrOptions(set(_LABEL_METRICS)), callable],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "eps": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        module=MLP,
+        loss=LogRatioLoss,
+        *,
+        label_distance="sqeuclidean",
+        n_neighbors=5,
+        eps=1e-6,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=30,
+        batch_size=60,
+        train_split=None,
+        callbacks=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        **kwargs,
+    ):
+        self.label_distance = label_distance
+        self.n_neighbors = n_neighbors
+        self.eps = eps
+        super().__init__(
+            module=module,
+            loss=loss,
+            miner=None,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            samples_per_class=None,
+            train_split=train_split,
+            callbacks=callbacks,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            **kwargs,
+        )
+
+    def get_params_for(self, prefix):
+        """skorch's sub-parameters; a loss taking them gets ``label_distance`` and ``eps``."""
+        params = dict(super().get_params_for(prefix))
+        if prefix == "loss" and isinstance(self.loss, type):
+            taken = _init_params(self.loss)
+            if "label_distance" in taken:
+                params.setdefault("label_distance", self.label_distance)
+            if "eps" in taken:
+                params.setdefault("eps", self.eps)
+        return params
+
+    def get_iterator(self, dataset, training=False):
+        """Nearest-label batches for training (:class:`NearestLabelBatchSampler`), plain
+        batches in order otherwise; ``iterator_train__batch_sampler`` and friends give
+        skorch's default iterator instead."""
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        own = {"sampler", "batch_sampler", "shuffle", "batch_size"}
+        if getattr(self, prefix) is not DataLoader or own & set(kwargs):
+            return NeuralNet.get_iterator(self, dataset, training=training)
+        if isinstance(dataset, Subset):
+            indices = np.asarray(dataset.indices)
+            labels = np.asarray(dataset.dataset.y)[indices]
+            dataset = Subset(dataset.dataset, indices)
+        else:
+            labels = np.asarray(dataset.y)
+        if training:
+            sampler = NearestLabelBatchSampler(
+                labels, self.batch_size, self.n_neighbors, self.label_distance,
+                random_state=int(self._seeds[1]),
+            )
+        else:
+            sampler = _SequentialBatches(len(dataset), self.batch_size)
+        return DataLoader(dataset, sampler=sampler, batch_size=None, **kwargs)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """The loss of a batch on its float labels; ``FloatingPointError`` if not finite."""
+        labels = to_tensor(y_true, device=self.device)
+        loss = self.loss_(y_pred, labels, None)
+        if not bool(torch.isfinite(loss.detach()).all()):
+            epoch = len(self.history_) if self.history_ is not None else 0
+            raise FloatingPointError(
+                f"{type(self).__name__}: the {'training' if training else 'validation'} loss "
+                f"is {loss.detach().cpu().tolist()} in epoch {epoch}; training stopped. Lower "
+                "lr, standardize X, or check the label distance."
+            )
+        return loss
+
+    def _check_fit_input(self, X, y):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        X = self._check_X(X, reset=True)
+        y = check_regression_target(y, X.shape[0], estimator=self)
+        return X, y
+
+    @fit_context
+    def fit(self, X, y, **fit_params):
+        """Train the network on a continuous target.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Real-valued labels.
+        **fit_params
+            Passed to the module's ``forward`` (skorch's convention).
+
+        Returns
+        -------
+        self
+        """
+        X, y = self._check_fit_input(X, y)
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        warm = self.warm_start and self.initialized_
+        if warm and n_outputs != self.n_outputs_:
+            raise ValueError(
+                f"{type(self).__name__} with warm_start=True needs labels of the previous "
+                f"fit's dimension {self.n_outputs_}, got {n_outputs}."
+            )
+        self.n_outputs_ = n_outputs
+        self._sample_shape = X.shape[1:]
+        self._seeds = check_random_state(self.random_state).randint(
+            np.iinfo(np.int32).max, size=3
+        )
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        y64 = np.ascontiguousarray(y, dtype=np.float64)  # label distances in full precision
+        with _seeded_torch(int(self._seeds[0]), self.device):
+            if not warm:
+                self.initialize()
+            NeuralNet.partial_fit(self, X32, y64, _routing_method="fit", **fit_params)
+        self.n_iter_ = sum(1 for row in self.history_ if "train_loss" in row)
+        return self
+
+    def partial_fit(self, X, y, classes=None, **fit_params):
+        """One more ``max_epochs`` of training on ``(X, y)``, keeping the network.
+
+        The first call (on an unfitted learner) is ``fit``.
+        """
+        if not self.initialized_ or not hasattr(self, "n_outputs_"):
+            return self.fit(X, y, **fit_params)
+        X = self._check_X(X, reset=False)
+        y = check_regression_target(y, X.shape[0], estimator=self)
+        if (1 if y.ndim == 1 else y.shape[1]) != self.n_outputs_:
+            raise ValueError(
+                f"{type(self).__name__}: expected labels of dimension {self.n_outputs_}, got "
+                f"y of shape {y.shape}."
+            )
+        NeuralNet.partial_fit(self, np.ascontiguousarray(X, dtype=np.float32),
+                              np.ascontiguousarray(y, dtype=np.float64), **fit_params)
+        self.n_iter_ = sum(1 for row in self.history_ if "train_loss" in row)
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+

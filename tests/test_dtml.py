@@ -1,0 +1,284 @@
+"""DTML / DSTML and the domain-shift data: objective terms by hand, y == -1, the contract."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("skorch")
+
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
+
+from skdml._datasets_deep import make_digits_domain_shift
+from skdml.deep.dtml import (
+    DSTML,
+    DTML,
+    TransferObjective,
+    _DomainBatchSampler,
+    neighbor_pairs,
+)
+
+
+@pytest.fixture(scope="module")
+def shift():
+    """A small domain-shift problem: 300 source and 200 target digits, standardized."""
+    Xs, ys, Xt, yt = make_digits_domain_shift(random_state=0)
+    Xs, ys, Xt, yt = Xs[:300], ys[:300], Xt[:200], yt[:200]
+    scaler = StandardScaler().fit(np.vstack([Xs, Xt]))
+    Xs, Xt = scaler.transform(Xs), scaler.transform(Xt)
+    X = np.vstack([Xs, Xt])
+    y = np.concatenate([ys, np.full(len(Xt), -1)])
+    return X, y, Xs, ys, Xt, yt
+
+
+def small(cls=DTML, **params):
+    defaults = dict(hidden_sizes=(16, 8), max_epochs=3, batch_size=64, tol=0.0, random_state=0)
+    return cls(**{**defaults, **params})
+
+
+def _hand_terms(X, Z, y, k1, k2):
+    """S_c, S_b and the MMD by loops, straight from the paper's definitions."""
+    src = np.flatnonzero(y >= 0)
+    intra, inter = [], []
+    for i in src:
+        same = [j for j in src if j != i and y[j] == y[i]]
+        other = [j for j in src if y[j] != y[i]]
+        for group, k, acc in ((same, k1, intra), (other, k2, inter)):
+            order = sorted(group, key=lambda j: np.sum((X[i] - X[j]) ** 2))[:k]
+            acc += [np.sum((Z[i] - Z[j]) ** 2) for j in order]
+    mmd = np.sum((Z[y >= 0].mean(0) - Z[y < 0].mean(0)) ** 2)
+    return np.mean(intra), np.mean(inter), mmd
+
+
+@pytest.mark.parametrize("k1, k2", [(1, 1), (2, 3), (5, 10)])
+def test_objective_terms_match_hand_computation(k1, k2):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(9, 3))
+    Z = rng.normal(size=(9, 2))
+    y = np.array([0, 0, 0, 1, 1, 2, 2, -1, -1])
+    obj = TransferObjective(k1=k1, k2=k2, alpha=0.3, beta=2.0)
+    terms = obj.terms(torch.tensor(X), torch.tensor(Z), torch.tensor(y))
+    expected = _hand_terms(X, Z, y, k1, k2)
+    np.testing.assert_allclose([float(t) for t in terms], expected, rtol=1e-10)
+    J = obj(torch.tensor(X), torch.tensor(Z), torch.tensor(y))
+    s_c, s_b, mmd = expected
+    assert float(J) == pytest.approx(s_c - 0.3 * s_b + 2.0 * mmd, rel=1e-10)
+
+
+def test_neighbor_pairs_exclude_targets_and_self():
+    X = torch.tensor([[0.0], [1.0], [2.0], [10.0], [0.5]])
+    y = torch.tensor([0, 0, 1, 1, -1])
+    (ii, ij), (bi, bj) = neighbor_pairs(X, y, k1=5, k2=5)
+    intra = set(zip(ii.tolist(), ij.tolist()))
+    inter = set(zip(bi.tolist(), bj.tolist()))
+    assert intra == {(0, 1), (1, 0), (2, 3), (3, 2)}  # fewer than k1: all of them, no self
+    assert inter == {(0, 2), (0, 3), (1, 2), (1, 3), (2, 0), (2, 1), (3, 0), (3, 1)}
+    # the target sample (index 4) is neither an anchor nor a neighbor
+    assert 4 not in {*ii.tolist(), *ij.tolist(), *bi.tolist(), *bj.tolist()}
+
+
+def test_terms_without_one_domain_are_zero():
+    Z = torch.randn(4, 2, dtype=torch.float64)
+    X = torch.randn(4, 3, dtype=torch.float64)
+    _, _, mmd = TransferObjective().terms(X, Z, torch.tensor([0, 0, 1, 1]))
+    assert float(mmd) == 0.0
+    s_c, s_b, _ = TransferObjective().terms(X, Z, torch.tensor([-1, -1, -1, -1]))
+    assert float(s_c) == 0.0 and float(s_b) == 0.0
+
+
+def test_get_loss_adds_weight_decay(shift):
+    X, y = shift[:2]
+    model = small(gamma=0.5).fit(X, y)
+    Xb = torch.tensor(X[::7], dtype=torch.float32)
+    yb = torch.tensor(y[::7])
+    with torch.no_grad():
+        Z = model.module_(Xb)
+        got = model.get_loss(Z, yb, X=Xb)
+        penalty = sum(float((p ** 2).sum()) for p in model.module_.parameters())
+        expected = float(model.loss_(Xb, Z, yb)) + 0.5 * penalty
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+
+
+def test_dstml_objective_adds_thresholded_hidden_layer_terms(shift):
+    X, y = shift[:2]
+    model = small(DSTML, hidden_sizes=(16, 12, 8), omega=(0.5, 2.0), tau=(-100.0, 100.0),
+                  gamma=0.0).fit(X, y)
+    Xb = torch.tensor(X[::5], dtype=torch.float32)
+    yb = torch.tensor(y[::5])
+    with torch.no_grad():
+        Z = model.module_(Xb)
+        layers = list(model.module_.net)
+        h1 = layers[1](layers[0](Xb))
+        h2 = layers[3](layers[2](h1))
+        J1, J2 = float(model.loss_(Xb, h1, yb)), float(model.loss_(Xb, h2, yb))
+        top = float(model.loss_(Xb, Z, yb))
+        got = float(model.get_loss(Z, yb, X=Xb))
+    # tau=-100 keeps layer 1's term active, tau=100 switches layer 2's off (h = max(x, 0))
+    assert got == pytest.approx(top + 0.5 * (J1 + 100.0) + 2.0 * max(J2 - 100.0, 0.0),
+                                rel=1e-5)
+    # with one layer there is no hidden term: DSTML is DTML
+    a = small(DSTML, hidden_sizes=(8,)).fit(X, y).transform(X)
+    b = small(DTML, hidden_sizes=(8,)).fit(X, y).transform(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_dstml_rejects_bad_omega_and_tau(shift):
+    X, y = shift[:2]
+    with pytest.raises(ValueError, match="omega must be a number or one number per"):
+        small(DSTML, hidden_sizes=(16, 12, 8), omega=(1.0, 2.0, 3.0)).fit(X, y)
+    with pytest.raises(ValueError, match="omega must be >= 0"):
+        small(DSTML, omega=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="tau must be finite"):
+        small(DSTML, tau=np.nan).fit(X, y)
+
+
+@pytest.mark.parametrize("cls", [DTML, DSTML])
+def test_no_target_or_no_source_is_a_clear_error(cls, shift):
+    X, y = shift[:2]
+    with pytest.raises(ValueError, match="y has no -1, so there is no target domain"):
+        small(cls).fit(X, np.abs(y))
+    with pytest.raises(ValueError, match="every sample of y is -1"):
+        small(cls).fit(X, np.full(len(y), -1))
+    with pytest.raises(ValueError, match="requires y"):
+        small(cls).fit(X, None)
+    with pytest.raises(ValueError, match=r"expected y of shape \(500,\)"):
+        small(cls).fit(X, y[:10])
+
+
+def test_failed_fit_leaves_fitted_state_unchanged(shift):
+    X, y = shift[:2]
+    model = small().fit(X, y)
+    before = model.transform(X)
+    with pytest.raises(ValueError):
+        model.fit(X, np.abs(y))
+    np.testing.assert_array_equal(model.transform(X), before)
+
+
+def test_string_labels_in_an_object_array(shift):
+    X, y = shift[:2]
+    names = np.array(list("abcdefghij"))
+    y_obj = np.array([names[v] if v >= 0 else -1 for v in y], dtype=object)
+    model = small().fit(X, y_obj)
+    assert model.classes_.tolist() == list("abcdefghij")
+    ref = small().fit(X, y).transform(X)
+    np.testing.assert_array_equal(model.transform(X), ref)  # same encoding, same fit
+
+
+def test_classes_exclude_the_target_marker(shift):
+    X, y = shift[:2]
+    model = small().fit(X, y)
+    assert model.classes_.tolist() == list(range(10))
+    assert model.transform(X).shape == (500, 8) and model.n_iter_ == 3
+    assert model.transform(X).dtype == np.float64
+    assert model.transform(X.astype(np.float32)).dtype == np.float32
+    assert model.get_feature_names_out().tolist() == [f"dtml{i}" for i in range(8)]
+
+
+def test_batches_hold_both_domains():
+    labels = np.array([0] * 30 + [1] * 30 + [-1] * 40)
+    sampler = _DomainBatchSampler(labels, batch_size=20, random_state=0)
+    seen = []
+    for batch in sampler:
+        assert (labels[batch] == -1).any() and (labels[batch] >= 0).any()
+        assert len(set(batch.tolist())) == len(batch)
+        seen += batch.tolist()
+    assert set(seen) == set(range(100))  # one epoch shows every sample
+    assert len(list(sampler)) == len(sampler)
+
+
+def test_deterministic_under_random_state(shift):
+    X, y = shift[:2]
+    a = small(max_epochs=2).fit(X, y).transform(X)
+    b = small(max_epochs=2).fit(X, y).transform(X)
+    np.testing.assert_array_equal(a, b)
+    c = small(max_epochs=2, random_state=1).fit(X, y).transform(X)
+    assert not np.allclose(a, c)
+
+
+def test_convergence_test_and_lr_decay(shift):
+    X, y = shift[:2]
+    with pytest.warns(ConvergenceWarning, match="max_epochs=3"):
+        small(tol=1e-12).fit(X, y)
+    model = small(tol=1e3, max_epochs=20).fit(X, y)  # any change is below tol: stops at 2
+    assert model.n_iter_ == 2 and model.history_[-1]["converged"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        small(tol=0.0).fit(X, y)  # tol=0: the test is off, no warning
+    model = small(lr=0.1, lr_decay=0.5).fit(X, y)
+    assert model.optimizer_.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 3)
+
+
+def test_transfer_term_pulls_the_domain_means_together(shift):
+    X, y = shift[:2]
+    gaps = {}
+    for beta in (0.0, 5.0):
+        model = small(beta=beta, max_epochs=15, lr=0.1, random_state=0).fit(X, y)
+        Z = model.transform(X)
+        gaps[beta] = np.sum((Z[y >= 0].mean(0) - Z[y < 0].mean(0)) ** 2)
+    assert gaps[5.0] < 0.5 * gaps[0.0]
+
+
+def test_clone_pickle_and_grid_search(shift):
+    X, y, _, _, Xt, _ = shift
+    model = small()
+    assert clone(model).get_params()["beta"] == model.beta
+    model.fit(X, y)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.transform(Xt), model.transform(Xt))
+
+    def source_knn(est, X_val, y_val):  # labeled part of the fold: 3-NN, leave-one-out-ish
+        Z, mask = est.transform(X_val), y_val >= 0
+        return KNeighborsClassifier(3).fit(Z[mask][::2], y_val[mask][::2]).score(
+            Z[mask][1::2], y_val[mask][1::2])
+
+    # stratified folds (on y, -1 included) give every fold both domains
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    search = GridSearchCV(small(), {"beta": [0.0, 1.0]}, scoring=source_knn, cv=cv,
+                          error_score="raise").fit(X, y)
+    assert search.best_params_["beta"] in (0.0, 1.0)
+    assert search.best_estimator_.classes_.tolist() == list(range(10))
+
+
+def test_partial_fit_continues_with_target_samples(shift):
+    X, y = shift[:2]
+    model = small(max_epochs=1).fit(X, y)
+    model.partial_fit(X, y)
+    assert model.n_iter_ == 2
+    with pytest.raises(ValueError, match="unseen in the first fit"):
+        model.partial_fit(X, np.where(y == 3, 42, y))
+
+
+def test_domain_shift_data_is_reproducible_and_disjoint():
+    a = make_digits_domain_shift(random_state=3)
+    b = make_digits_domain_shift(random_state=3)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    Xs, ys, Xt, yt = a
+    assert Xs.shape == (898, 64) and Xt.shape == (899, 64)
+    assert Xt.min() >= 0 and Xt.max() <= 16
+    assert sorted(set(ys)) == sorted(set(yt)) == list(range(10))
+    clean = make_digits_domain_shift(shift=0, blur=0, contrast=1, noise=0, random_state=3)
+    # the untouched target half holds digits the source half does not: a disjoint split
+    rows_s = {r.tobytes() for r in clean[0]}
+    assert sum(r.tobytes() in rows_s for r in clean[2]) < 5  # (digits has a few duplicates)
+    # the shift degrades Euclidean transfer, which is the point
+    clean_acc = KNeighborsClassifier(3).fit(clean[0], clean[1]).score(clean[2], clean[3])
+    shifted_acc = KNeighborsClassifier(3).fit(Xs, ys).score(Xt, yt)
+    assert shifted_acc < clean_acc - 0.1
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"shift": 8}, "shift must be an integer"),
+    ({"blur": -1}, "blur must be a finite number"),
+    ({"contrast": 0}, "contrast must be > 0"),
+    ({"test_size": 1.5}, "test_size must be a float"),
+])
+def test_domain_shift_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_digits_domain_shift(**kwargs)
