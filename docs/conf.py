@@ -30,7 +30,7 @@ autodoc_default_options = {
     "inherited-members": "BaseEstimator,TransformerMixin,ClassNamePrefixFeaturesOutMixin,"
     "_SetOutputMixin,_MetadataRequester,_HTMLDocumentationLinkMixin,ReprHTMLMixin,"
     # torch's and skorch's own methods are documented by torch and skorch.
-    "Module,NeuralNet,Sampler,Dataset",
+    "Module,NeuralNet,Sampler,Dataset,ClassifierMixin",
 }
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

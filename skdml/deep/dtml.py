@@ -577,8 +577,11 @@ class DSTML(DTML):
         ``omega^(m)``: one weight for every hidden layer below the top, or one per layer.
     tau : float or sequence of float, default=0.0
         ``tau^(m)``: the thresholds, likewise.
-    k1, k2, alpha, beta, gamma, lr_decay, tol, optimizer, lr, max_epochs, batch_size, \
-samples_per_class, train_split, callbacks, device, random_state, verbose, warm_start, **kwargs
+    k1, k2, alpha, beta, gamma, lr_decay, tol
+        As for :class:`DTML`.
+    optimizer, lr, max_epochs, batch_size, samples_per_class, train_split, callbacks
+        As for :class:`DTML`.
+    device, random_state, verbose, warm_start, **kwargs
         As for :class:`DTML`.
 
     Attributes

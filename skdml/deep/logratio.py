@@ -155,9 +155,9 @@ class LogRatioLoss(nn.Module):
 
     Parameters
     ----------
-    label_distance : {'sqeuclidean', 'euclidean', 'cityblock'} or callable, \
-default='sqeuclidean'
-        ``D_y``; see :func:`label_distances` for the callable's contract.
+    label_distance : {'sqeuclidean', 'euclidean', 'cityblock'} or callable
+        ``D_y`` (default ``'sqeuclidean'``); see :func:`label_distances` for the callable's
+        contract.
     eps : float, default=1e-6
 
     References
