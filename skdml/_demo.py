@@ -28,7 +28,7 @@ def demo_learners():
         ("NCA", NCA(random_state=0)),
         ("LFDA", LFDA()),
         ("ITML", ITML(random_state=0)),
-        ("SDML", SDML()),
+        ("SDML", SDML(random_state=0)),
         ("RCA", RCA(random_state=0)),
         ("LSML", LSML(random_state=0)),
         ("SCML", SCML(random_state=0)),
