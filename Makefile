@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test,plot,docs,distributed]'
+	$(PY) -m pip install --quiet -e '.[test,plot,docs,distributed,io]'
 	touch $(STAMP)
 
 demo: $(STAMP)
