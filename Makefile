@@ -35,12 +35,15 @@ clean:
 	rm -rf $(VENV) build *.egg-info docs/_build docs/auto_examples docs/generated
 
 # Peers for the benchmarks, in their own venv: metric-learn 0.7.0 needs scikit-learn < 1.6;
-# faiss-cpu (Hamming search) and mlpack (C++ LMNN) come along.
+# faiss-cpu (Hamming search), mlpack (C++ LMNN) and pytorch-metric-learning (deep losses, on
+# the CPU torch 2.13.0 installed first) come along.
 # Benchmarks find it through SKDML_PEER_PYTHON (set by `make bench`) and say so when absent.
 $(PEERS)/.installed:
 	$(PYTHON) -m venv $(PEERS)
 	$(PEERS)/bin/pip install --quiet --upgrade pip
-	$(PEERS)/bin/pip install --quiet 'scikit-learn<1.6' 'metric-learn==0.7.0' faiss-cpu mlpack 'numpy<2.3'
+	$(PEERS)/bin/pip install --quiet torch==2.13.0
+	$(PEERS)/bin/pip install --quiet 'scikit-learn<1.6' 'metric-learn==0.7.0' faiss-cpu mlpack \
+	  'pytorch-metric-learning==2.9.0' 'numpy<2.3'
 	touch $@
 
 peers: $(PEERS)/.installed
