@@ -7,7 +7,7 @@ import pytest
 from sklearn.datasets import load_iris
 
 from skdml import LDA
-from skdml.base import BaseMetricLearner, MahalanobisMixin, PairClassifierMixin
+from skdml.base import BaseMetricLearner, MahalanobisMixin
 
 from .conftest import REGRESSION, TRANSFER, make_instance, public_estimators, target_for
 
