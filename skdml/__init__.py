@@ -4,7 +4,7 @@
 learners (when present) are handed out lazily.
 """
 
-from . import constraints, datasets, hashing, kernels, metrics
+from . import constraints, datasets, hashing, io, kernels, metrics
 from .linear import (
     ITML,
     KISSME,
@@ -70,6 +70,7 @@ __all__ = [
     "constraints",
     "datasets",
     "hashing",
+    "io",
     "kernels",
     "metrics",
 ]
