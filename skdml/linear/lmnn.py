@@ -303,7 +303,8 @@ def _target_neighbors(X, y, n_neighbors, classes):
         )
     small = np.flatnonzero(counts < n_neighbors + 1)
     if small.size:
-        names = ", ".join(f"{classes[c].tolist()!r}: {counts[c]}" for c in small[:5])
+        # .item(): a plain Python value whatever the label type (numpy scalar or object).
+        names = ", ".join(f"{np.asarray(classes[c]).item()!r}: {counts[c]}" for c in small[:5])
         more = f" and {small.size - 5} more" if small.size > 5 else ""
         warnings.warn(
             f"LMNN: n_neighbors={n_neighbors} but some classes have fewer than "
