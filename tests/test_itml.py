@@ -114,6 +114,19 @@ def test_priors(prior):
     assert np.all(np.isfinite(itml.components_))
 
 
+@pytest.mark.parametrize("a", [[1.0, 2.0], [1.0, 1.0], [3.0, -0.5]])
+def test_singular_prior_is_refused_whatever_the_round_off(a):
+    # eigvalsh(np.outer(a, a)) gives a smallest eigenvalue of round-off size, positive for
+    # some a and zero or negative for others: every one of them is singular.
+    X, y = X_IRIS[:, :2], Y_IRIS
+    with pytest.raises(ValueError, match="positive definite"):
+        ITML(prior=np.outer(a, a), random_state=0).fit(X, y)
+    # A nearly singular but genuinely definite prior is accepted.
+    prior = np.outer(a, a) + 1e-6 * np.eye(2)
+    itml = ITML(prior=prior, random_state=0).fit(X, y)
+    assert np.linalg.eigvalsh(itml.get_mahalanobis_matrix()).min() > 0
+
+
 def test_convergence_warning_and_verbose(capsys):
     with pytest.warns(ConvergenceWarning, match="max_iter=1"):
         itml = ITML(max_iter=1, verbose=1, random_state=0).fit(X_IRIS, Y_IRIS)

@@ -5,7 +5,13 @@ import warnings
 import numpy as np
 import pytest
 from scipy.optimize import check_grad, minimize
-from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_digits,
+    load_iris,
+    load_wine,
+    make_blobs,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
@@ -182,6 +188,32 @@ def test_sdml_fits_the_standard_datasets_with_defaults(load):
     assert np.all(np.isfinite(est.components_))
     M = est.get_mahalanobis_matrix()
     assert np.linalg.eigvalsh(M).min() >= -1e-8 * np.abs(M).max()
+
+
+@pytest.mark.parametrize("params", [{"prior": "covariance"}, {"balance_param": 1.5}])
+def test_sdml_never_silently_returns_a_metric_that_ignores_the_pairs(params):
+    # Well separated blobs: the dissimilar pairs spread more than the prior in every
+    # direction, so P + balance_param * K has no positive eigenvalue.
+    X, y = make_blobs(random_state=42)
+    with pytest.warns(UserWarning, match="no positive eigenvalue"):
+        est = SDML(random_state=0, **params).fit(X, y)
+    assert 0 < est.balance_param_ < params.get("balance_param", 0.5)
+    M = est.get_mahalanobis_matrix()
+    assert np.linalg.eigvalsh(M).min() > 0
+    assert np.abs(M).max() < 1e3  # not the floored identity scaled by ~1e13
+    # The learned metric separates the classes at least as well as the Euclidean one.
+    pairs, labels = pairs_from_labels(y, 400, random_state=1)
+    diffs = X[pairs[:, 0]] - X[pairs[:, 1]]
+    learned = np.sqrt(np.einsum("ij,jk,ik->i", diffs, M, diffs))
+    euclid = np.linalg.norm(diffs, axis=1)
+    assert (learned[labels == -1].mean() / learned[labels == 1].mean()
+            > 0.8 * euclid[labels == -1].mean() / euclid[labels == 1].mean())
+
+
+def test_sdml_keeps_balance_param_where_it_gives_a_metric():
+    X, y = load_iris(return_X_y=True)
+    est = SDML(random_state=0).fit(X, y)
+    assert est.balance_param_ == est.balance_param
 
 
 def test_sdml_sparsity_zero_is_the_inverse_and_more_sparsity_gives_sparser_metric():

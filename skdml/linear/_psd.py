@@ -3,7 +3,11 @@
 import numpy as np
 from scipy import linalg
 
-__all__ = ["clip_psd", "components_from_psd", "feature_scales"]
+__all__ = ["clip_psd", "components_from_psd", "feature_scales", "is_positive_definite"]
+
+#: Relative tolerance below which an eigenvalue counts as zero: ``eigvalsh`` of a singular
+#: matrix returns round-off (~1e-16 times the largest eigenvalue), never an exact zero.
+PD_RTOL = 1e-10
 
 
 def clip_psd(M):
@@ -46,3 +50,14 @@ def feature_scales(X):
     scales = X.std(axis=0)
     scales[constant] = 0.0
     return scales
+
+
+def is_positive_definite(M, rtol=PD_RTOL):
+    """Whether the symmetric ``M`` is positive definite beyond round-off.
+
+    Its smallest eigenvalue must exceed ``rtol`` times its largest: a rank-deficient matrix
+    such as ``np.outer(a, a)`` has a smallest eigenvalue of round-off size, positive or not,
+    and is refused either way.
+    """
+    w = linalg.eigvalsh(0.5 * (M + M.T))
+    return bool(w.size) and w[-1] > 0 and w[0] > rtol * w[-1]

@@ -16,7 +16,7 @@ from .._validation import (
 )
 from ..base import MahalanobisMixin, PairClassifierMixin, fit_context
 from ..constraints import neighbor_pairs_from_labels, pairs_from_labels
-from ._psd import clip_psd, components_from_psd, feature_scales
+from ._psd import PD_RTOL, clip_psd, components_from_psd, feature_scales, is_positive_definite
 
 
 @njit(cache=True)
@@ -287,9 +287,11 @@ default='identity'
                 raise ValueError("ITML: prior must be a finite symmetric matrix.")
             A0 = A0 * np.outer(scales, scales)  # to standardized units
             varying = scales > 0
-            if np.linalg.eigvalsh(A0[np.ix_(varying, varying)]).min() <= 0:
+            if not is_positive_definite(A0[np.ix_(varying, varying)]):
                 raise ValueError(
-                    "ITML: prior must be positive definite (on the non-constant features)."
+                    "ITML: prior must be positive definite (on the non-constant features): "
+                    f"its smallest eigenvalue must exceed {PD_RTOL:g} times its largest. A "
+                    "singular prior (e.g. np.outer(a, a)) leaves directions with no distance."
                 )
         elif self.prior == "identity":
             A0 = np.eye(n_features)

@@ -16,7 +16,7 @@ from .._validation import (
     check_classification_labels,
 )
 from ..constraints import pairs_from_labels
-from ._psd import components_from_psd, feature_scales
+from ._psd import PD_RTOL, components_from_psd, feature_scales, is_positive_definite
 
 
 class SDML(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
@@ -83,6 +83,9 @@ class SDML(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         Graphical lasso iterations (0 when the dense fallback was used).
     solver_ : {'graphical_lasso', 'inverse'}
         What produced ``M``: the graphical lasso, or the dense fallback ``C^{-1}``.
+    balance_param_ : float
+        The weight of ``K`` used: ``balance_param``, or a smaller one (with a warning) when
+        ``P + balance_param * K`` has no positive eigenvalue.
     n_components_ : int
     n_features_in_ : int
 
@@ -165,6 +168,7 @@ class SDML(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         varying = scales > 0
         components = np.zeros((1, len(scales)))
         self.n_iter_, self.solver_ = 0, "graphical_lasso"
+        self.balance_param_ = self.balance_param
         if varying.any():
             Z = diff[:, varying] / scales[varying]
             d = Z.shape[1]
@@ -174,12 +178,40 @@ class SDML(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
                 P = np.atleast_2d(np.corrcoef(points[:, varying], rowvar=False))
             sim, dis = Z[labels == 1], Z[labels == -1]
             K = sim.T @ sim / max(len(sim), 1) - dis.T @ dis / max(len(dis), 1)
-            M = self._solve(P + self.balance_param * K)
+            self.balance_param_ = self._usable_balance(P, K)
+            M = self._solve(P + self.balance_param_ * K)
             L = components_from_psd(M)
             components = np.zeros((L.shape[0], len(scales)))
             components[:, varying] = L / scales[varying]
         self.components_ = components
         self.n_components_ = components.shape[0]
+
+    def _usable_balance(self, P, K):
+        """``balance_param``, or a smaller weight (with a warning) where it leaves no metric.
+
+        When ``P + balance_param * K`` has no positive eigenvalue (the dissimilar pairs spread
+        more than the prior in every direction), its inverse is no metric at all and the
+        eigenvalue floor would return a scaled identity that ignores the constraints. The
+        weight is then halved until ``P + b K`` is positive definite, where SDML's objective
+        is bounded and its solution uses the pairs.
+        """
+        balance = self.balance_param
+        if not _no_positive_eigenvalue(P + balance * K, P):
+            return balance
+        usable = balance
+        for _ in range(60):
+            usable /= 2
+            if is_positive_definite(P + usable * K):
+                break
+        warnings.warn(
+            f"SDML: P + balance_param * K has no positive eigenvalue with "
+            f"balance_param={balance:g} (the dissimilar pairs spread more than the "
+            f"{self.prior!r} prior in every direction), so its inverse would ignore the pairs; "
+            f"using balance_param={usable:.3g} instead, where it is positive definite. Pass "
+            f"a smaller balance_param to choose the weight yourself.",
+            UserWarning,
+        )
+        return usable
 
     def _solve(self, C):
         w, V = linalg.eigh(0.5 * (C + C.T))
@@ -220,3 +252,8 @@ class SDML(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
+
+
+def _no_positive_eigenvalue(C, P):
+    """Whether ``C`` has no eigenvalue above round-off relative to the prior ``P``."""
+    return linalg.eigvalsh(0.5 * (C + C.T))[-1] <= PD_RTOL * linalg.norm(P, 2)
