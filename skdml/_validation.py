@@ -13,6 +13,7 @@ from sklearn.utils.multiclass import type_of_target
 __all__ = [
     "check_classification_labels",
     "check_continuous_target",
+    "check_metric_samples",
     "check_n_components",
     "check_pair_labels",
     "check_regression_target",
@@ -315,3 +316,32 @@ def check_sets(sets, *, n_features=None, estimator=None):
             )
         out.append(arr)
     return out
+
+
+def check_metric_samples(u, v, n_features, *, name="metric"):
+    """Validate the two samples given to a learned metric ``d(u, v)``.
+
+    Each must be one sample of ``n_features`` numbers: shape ``(n_features,)``, or a single
+    row ``(1, n_features)`` as scikit-learn's neighbour searches sometimes pass. Returns both
+    as float64 vectors; anything else (another width, several rows) is a ValueError, never a
+    silent broadcast.
+    """
+    checked = []
+    for arg, value in (("u", u), ("v", v)):
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{name}: {arg} must be one sample of {n_features} numbers, got "
+                f"{type(value).__name__} that is not numeric ({exc})."
+            ) from None
+        if arr.ndim == 2 and arr.shape[0] == 1:
+            arr = arr[0]
+        if arr.shape != (n_features,):
+            raise ValueError(
+                f"{name}: {arg} must be one sample of {n_features} features, of shape "
+                f"({n_features},) or (1, {n_features}); got shape {arr.shape}. To compare "
+                "many samples, transform them and use skdml.kernels.pairwise_distances."
+            )
+        checked.append(arr)
+    return checked

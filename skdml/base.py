@@ -21,7 +21,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _threshold
-from ._validation import check_pair_labels, check_tuples, input_ndim
+from ._validation import check_metric_samples, check_pair_labels, check_tuples, input_ndim
 from .kernels import paired_distances
 
 __all__ = [
@@ -70,8 +70,8 @@ class MahalanobisDistance:
         self.components = np.asarray(components, dtype=np.float64)
 
     def __call__(self, u, v):
-        diff = np.asarray(u, dtype=np.float64) - np.asarray(v, dtype=np.float64)
-        z = self.components @ diff
+        u, v = check_metric_samples(u, v, self.components.shape[1], name=repr(self))
+        z = self.components @ (u - v)
         return float(np.sqrt(z @ z))
 
     def __repr__(self):
@@ -89,6 +89,9 @@ class EmbeddingDistance:
         self.transformer = transformer
 
     def __call__(self, u, v):
+        u, v = check_metric_samples(
+            u, v, self.transformer.n_features_in_, name=f"{type(self.transformer).__name__} metric"
+        )
         z = self.transformer.transform(np.vstack([u, v]))
         diff = np.asarray(z[0] - z[1], dtype=np.float64)
         return float(np.sqrt(diff @ diff))

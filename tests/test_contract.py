@@ -179,3 +179,27 @@ def test_metric_axioms(fitted, cls, points):
     pairs = np.stack([points, points[[1, 2, 0]]], axis=1)
     np.testing.assert_array_equal(est.pair_distance(np.stack([points, points], axis=1)), 0.0)
     assert np.all(est.pair_distance(pairs) >= 0)
+
+
+def _metrics_of(est):
+    from skdml.base import EmbeddingDistance
+
+    return [est.get_metric(), EmbeddingDistance(est)]
+
+
+def test_callable_metric_checks_its_two_samples(fitted):
+    from skdml.hashing import ITQ
+
+    learners, X, labels = fitted
+    itml = next(est for cls, est in learners.items() if cls.__name__ == "ITML")
+    itq = ITQ(n_bits=8, random_state=0).fit(X, labels)
+    for metric in _metrics_of(itml) + [itq.get_metric()]:
+        d = metric(X[0], X[1])
+        assert metric(X[0:1], X[1:2]) == d  # a (1, d) row is one sample
+        assert metric(list(X[0]), tuple(X[1])) == d
+        with pytest.raises(ValueError, match=r"v must be one sample of 13 features.*\(1,\)"):
+            metric(X[0], [5.0])  # would broadcast against 13 features
+        with pytest.raises(ValueError, match=r"u must be one sample of 13 features.*\(4, 13\)"):
+            metric(X[0:4], X[1:5])
+        with pytest.raises(ValueError, match="v must be one sample of 13 numbers"):
+            metric(X[0], "abc")

@@ -12,6 +12,7 @@ distance is the Hamming distance between codes.
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from .._validation import check_metric_samples
 from ..kernels import pack_codes
 
 __all__ = ["HammingDistance", "HasherMixin"]
@@ -27,6 +28,7 @@ class HammingDistance:
         self.hasher = hasher
 
     def __call__(self, u, v):
+        u, v = check_metric_samples(u, v, self.hasher.n_features_in_, name=repr(self))
         codes = np.asarray(self.hasher.transform(np.vstack([u, v])))
         return float(np.count_nonzero(codes[0] != codes[1]))
 
