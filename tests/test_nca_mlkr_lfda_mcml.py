@@ -179,6 +179,28 @@ def test_lfda_on_digits_is_real_and_finite(embedding_type):
         np.testing.assert_allclose(L @ L.T, np.eye(L.shape[0]), atol=1e-10)
 
 
+@pytest.mark.parametrize("k", [1, 3, 7, 50])
+def test_lfda_on_features_with_few_distinct_values(k):
+    # Three columns drawn from {0..3}, {0, 1}, {0, 1}: every sample has hundreds of
+    # duplicates, so its k-th nearest neighbor is at distance 0. A zero local scale cut every
+    # edge to the other points and left a zero within-class scatter (LinAlgError in eigh).
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.integers(0, 4, 1760), rng.integers(0, 2, 1760), rng.integers(0, 2, 1760)]
+    y = (X[:, 0] + rng.normal(0, 1, 1760) > 1.5).astype(int)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    lfda = LFDA(k=k).fit(X, y)
+    assert np.all(np.isfinite(lfda.components_)) and np.all(np.isfinite(lfda.eigenvalues_))
+    assert np.linalg.matrix_rank(lfda.components_) == 3
+
+
+def test_lfda_classes_of_repeated_points():
+    X = np.repeat([[0.0, 0.0], [1.0, 1.0]], 5, axis=0)
+    lfda = LFDA().fit(X, [0] * 5 + [1] * 5)
+    Z = lfda.transform(X)
+    assert np.all(np.isfinite(Z)) and np.ptp(Z[:5], axis=0).max() == 0
+    assert np.linalg.norm(Z[0] - Z[5]) > 0
+
+
 def test_lfda_keeps_multimodal_classes_apart():
     # Class 0 has two far-apart modes around class 1, with the same mean: LDA's global
     # criterion sees no between-class direction, LFDA's local one finds the axis of modes.

@@ -9,7 +9,7 @@ from sklearn.utils.validation import validate_data
 
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_n_components
-from ..kernels import knn, pairwise_distances
+from ..kernels import pairwise_distances
 from ._psd import feature_scales
 
 __all__ = ["LFDA"]
@@ -127,8 +127,10 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
             )
         Z = (X[:, varying] - X[:, varying].mean(axis=0)) / scales[varying]
         S_lb, S_lw = _local_scatters(X, Z, y_enc, self.k)
-        ridge = self.regularization * np.trace(S_lw) / S_lw.shape[0]
-        S_lw[np.diag_indices_from(S_lw)] += ridge if ridge > 0 else self.regularization
+        # Relative to the mean eigenvalue of S_lw, with a floor of 1e-6 in standardized units:
+        # S_lw vanishes when every class is a set of repeated points.
+        ridge = self.regularization * max(np.trace(S_lw) / S_lw.shape[0], 1e-6)
+        S_lw[np.diag_indices_from(S_lw)] += ridge
         m = min(n_components, Z.shape[1])
         # Symmetric-definite generalized problem: real eigenvalues, ascending.
         w, V = linalg.eigh(S_lb, S_lw, subset_by_index=(Z.shape[1] - m, Z.shape[1] - 1))
@@ -184,15 +186,23 @@ def _local_scatters(X, Z, y, k):
 def _local_affinity(Xc, k):
     """``A_ij = exp(-||x_i - x_j||^2 / (sigma_i sigma_j))``, local scaling.
 
-    ``sigma_i`` is the distance from ``x_i`` to its k-th nearest neighbor. Where ``sigma_i sigma_j = 0`` (duplicated samples), the limit: 1 for equal points,
-    0 otherwise.
+    ``sigma_i`` is the distance from ``x_i`` to its k-th nearest *distinct* neighbor (the
+    farthest one where fewer than k differ from it): on data with ties, such as features with
+    a few distinct values, the k-th neighbor is often a duplicate at distance 0, and a zero
+    scale would cut every edge to the other points and leave no within-class scatter at all.
+    Duplicates get affinity 1 (the limit of the formula); a class of identical points, 1
+    throughout.
     """
     D = pairwise_distances(Xc, metric="sqeuclidean")
-    sigma = knn(Xc, k=k, exclude_self=True)[0][:, -1]
-    scale = np.outer(sigma, sigma)
+    positive = np.where(D > 0, D, np.inf)
+    sigma2 = np.partition(positive, k - 1, axis=1)[:, k - 1]
+    fewer = ~np.isfinite(sigma2)  # fewer than k distinct neighbors: the farthest one
+    if fewer.any():
+        sigma2[fewer] = D[fewer].max(axis=1)
+    scale = np.sqrt(np.outer(sigma2, sigma2))
     A = np.zeros_like(D)
-    positive = scale > 0
-    np.divide(-D, scale, out=A, where=positive)
-    np.exp(A, out=A, where=positive)
-    A[~positive] = D[~positive] == 0
+    defined = scale > 0
+    np.divide(-D, scale, out=A, where=defined)
+    np.exp(A, out=A, where=defined)
+    A[~defined] = D[~defined] == 0
     return A
