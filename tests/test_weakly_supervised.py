@@ -177,6 +177,36 @@ def test_mmc_diagonal_is_diagonal_and_warns_when_stopped_early(noisy):
     assert est.n_iter_ == 2
 
 
+def test_mmc_diagonal_never_accepts_a_worse_step_on_tied_pairs(capsys):
+    # Every iris pair (same class +1, different -1): many dissimilar pairs are tied on some
+    # features, where the objective is not smooth. The objective must never increase, and the
+    # result must match a multi-start bound-constrained L-BFGS on the same objective.
+    X, y = load_iris(return_X_y=True)
+    i, j = np.triu_indices(len(X), 1)
+    pairs = np.stack([X[i], X[j]], axis=1)
+    labels = np.where(y[i] == y[j], 1, -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mmc = MMC(diagonal=True, verbose=1).fit(pairs, labels)
+    trace = [float(line.split("objective")[1].split()[0])
+             for line in capsys.readouterr().out.splitlines() if "objective" in line]
+    assert len(trace) == mmc.n_iter_ and np.all(np.diff(trace) <= 1e-12)
+
+    Z = (pairs[:, 0] - pairs[:, 1]) / X.std(axis=0)
+    obj = _MMCObjective(Z[labels == 1], Z[labels == -1], diagonal=True)
+
+    def exact(w):  # the unsmoothed objective
+        return float(obj.S @ w) - np.log(np.mean(np.sqrt(np.maximum(obj.D @ w, 0.0))))
+
+    rng = np.random.default_rng(0)
+    best = min(
+        minimize(exact, rng.exponential(size=4) + 1e-3, method="L-BFGS-B",
+                 bounds=[(0, None)] * 4).fun
+        for _ in range(20)
+    )
+    assert mmc.objective_ <= best + 1e-4
+
+
 # ------------------------------------------------------------------- SDML
 @pytest.mark.parametrize("load", [load_iris, load_wine, load_breast_cancer, load_digits])
 def test_sdml_fits_the_standard_datasets_with_defaults(load):

@@ -22,6 +22,8 @@ from ._psd import components_from_psd, feature_scales
 # Ridge on the similar-pair scatter, relative to its mean eigenvalue (standardized units): it
 # keeps the problem bounded when the similar pairs do not span the space (d > n pairs).
 _RIDGE = 1e-4
+# Relative smoothing of the dissimilar distances (see _MMCObjective.distances).
+_SMOOTHING = 1e-10
 # Up to this many features the solvers run BLAS on one thread (faster for small matrices).
 _SMALL = 256
 
@@ -206,8 +208,15 @@ class _MMCObjective:
         self.diagonal = diagonal
 
     def distances(self, M):
+        """Dissimilar-pair distances under ``M``, smoothed as ``sqrt(q + 1e-10 max(q))``.
+
+        A dissimilar pair that ``M`` collapses (features tied on it) has ``q = 0``, where the
+        gradient of ``sqrt`` is infinite and a projected step cannot make progress; the
+        smoothing keeps it finite and moves each distance by at most 1e-5 of the largest.
+        """
         q = self.D @ M if self.diagonal else np.einsum("ij,ij->i", self.D @ M, self.D)
-        return np.sqrt(np.maximum(q, 1e-300))
+        q = np.maximum(q, 0.0)
+        return np.sqrt(q + _SMOOTHING * q.max())
 
     def value(self, M):
         h = float(self.S @ M) if self.diagonal else float(np.sum(self.S * M))
@@ -254,7 +263,7 @@ def _solve_mmc(similar, dissimilar, diagonal, max_iter, tol, verbose):
     F = obj.value(M)
     g = obj.gradient(M)
     step = 1.0 / max(np.linalg.norm(g), 1e-12) * np.linalg.norm(M)
-    converged = False
+    converged = stalled = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         while True:
@@ -263,9 +272,15 @@ def _solve_mmc(similar, dissimilar, diagonal, max_iter, tol, verbose):
             F_new = obj.value(M_new)
             # Sufficient decrease for a projected gradient step.
             bound = F + np.sum(g * delta) + np.sum(delta * delta) / (2.0 * step)
-            if F_new <= bound or step < 1e-20:
+            if F_new <= bound:
                 break
             step *= 0.5
+            if step < 1e-20:  # no step decreases F enough: keep M, never a worse one
+                stalled = True
+                break
+        if stalled:
+            n_iter -= 1
+            break
         g_new = obj.gradient(M_new)
         change = np.linalg.norm(delta) / max(np.linalg.norm(M_new), 1e-300)
         if verbose:
@@ -278,7 +293,15 @@ def _solve_mmc(similar, dissimilar, diagonal, max_iter, tol, verbose):
             converged = True
             break
         step = (s @ s) / sr if sr > 1e-300 else step * 2.0  # Barzilai-Borwein
-    if not converged:
+    if stalled:
+        warnings.warn(
+            f"MMC stopped after {n_iter} iterations: the line search found no step that "
+            f"decreases the objective ({F:.6g}) enough, so the last accepted metric is "
+            "returned. The objective is not smooth where a dissimilar pair collapses to "
+            "distance zero; try diagonal=False or more (and more varied) dissimilar pairs.",
+            ConvergenceWarning,
+        )
+    elif not converged:
         warnings.warn(
             f"MMC did not converge within max_iter={max_iter} iterations (relative change "
             f"{change:.2e} > tol={tol}); increase max_iter or tol.",
