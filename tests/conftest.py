@@ -73,7 +73,13 @@ def target_for(cls, y):
     if cls.__name__ in REGRESSION:
         return np.unique(np.asarray(y), return_inverse=True)[1].astype(np.float64)
     if cls.__name__ in TRANSFER:
-        codes = np.unique(np.asarray(y), return_inverse=True)[1]
-        codes[::3] = -1
-        return codes
+        return with_target_domain(y)
     return y
+
+
+def with_target_domain(y):
+    """The codes of the class labels ``y``, every third sample marked as an unlabeled
+    target-domain sample (-1): the input the transfer learners need."""
+    codes = np.unique(np.asarray(y), return_inverse=True)[1].reshape(-1)
+    codes[::3] = -1
+    return codes

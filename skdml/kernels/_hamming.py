@@ -353,6 +353,19 @@ def unpack_codes(packed, n_bits=None, *, signed=False):
 def _check_bits(codes, name):
     """Validate unpacked codes: 2-D, finite, values in {0, 1} or {-1, +1}; return uint8 0/1."""
     arr = np.asarray(codes)
+    if arr.dtype.kind == "O":  # numbers in an object array count as numbers (check_array)
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(
+                f"{name} must be an array of binary codes; its object dtype does not convert "
+                f"to numbers: {exc}"
+            ) from exc
+    if arr.dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {name} must be an array of binary codes, got dtype "
+            f"{arr.dtype}."
+        )
     if arr.dtype.kind not in "biuf":
         raise ValueError(
             f"{name} must be a numeric or boolean array of binary codes, got dtype {arr.dtype}."
@@ -362,7 +375,10 @@ def _check_bits(codes, name):
             f"{name} must be a 2-D array of shape (n_samples, n_bits), got shape {arr.shape}."
         )
     if arr.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one bit per code, got shape {arr.shape}.")
+        raise ValueError(
+            f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required: a "
+            "code needs at least one bit."
+        )
     if arr.dtype.kind == "b":
         return arr.astype(np.uint8)
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
@@ -593,7 +609,9 @@ def hamming_radius_neighbors(A, B=None, radius=0, *, exclude_self=False):
 
 
 def _radius_words(Q, words, radius, exclude_self):
-    radius = _check_radius(radius)
+    # No distance exceeds the padded code width: a larger radius means the same search
+    # (and a huge one, say 1e20, would overflow the kernel's integer).
+    radius = min(_check_radius(radius), 64 * words.shape[0])
     n_q = Q.shape[0]
     n_seg = _n_segments(n_q, words.shape[1])
     skip = 0 if exclude_self else -1
