@@ -9,18 +9,21 @@ the skdml version and how the model is stored) and the model:
   :class:`~skdml.deep.DeepMetricLearner`, and :class:`~skdml.deep.MMDML`, which holds such
   networks): the constructor parameters and learned attributes as JSON, the arrays and the
   network weights as safetensors. Classes among the parameters (``module``, ``loss``,
-  ``miner``, ``optimizer``) are recorded by their import path and resolved on load only
-  when they live in ``skdml`` or ``torch``.
+  ``miner``, ``optimizer``) are recorded as ``"module:qualname"`` strings and looked up on
+  load, by that exact string, in a fixed allow-list (``_allowed_classes``): a file never
+  makes ``load`` import a module.
 
 ``load(path)`` checks the whole archive -- manifest, types, class paths -- before it builds
-anything, and refuses a foreign or tampered file with a ``ValueError``. Pickle keeps working
+anything, and answers a foreign or tampered file with a ``ValueError``. Pickle keeps working
 for trusted files.
 """
 
-import importlib
+import functools
+import inspect
 import io
 import json
 import re
+import sys
 import warnings
 import zipfile
 
@@ -33,8 +36,6 @@ FORMAT_VERSION = 1
 _MANIFEST = "manifest.json"
 _SKOPS_ENTRY = "model.skops"
 _ARRAYS_ENTRY = "arrays.safetensors"
-_ALLOWED_ROOTS = ("skdml", "torch")
-_PATH_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 # Attributes of a skorch net that its parameters and initialize() rebuild: never stored.
 _SKORCH_STATE = frozenset({
@@ -44,8 +45,16 @@ _SKORCH_STATE = frozenset({
 })
 # Learned attributes an archive may set: `name_` or `_name`, never a dunder.
 _STATE_NAME_RE = re.compile(r"^(_[a-z][a-z0-9_]*|[a-z][a-z0-9_]*_)$", re.IGNORECASE)
-# Training-time-only parameters: not stored (a callback or a split function is code).
+# Training-time-only parameters: not stored (a callback or a split function is code), nor
+# the callbacks' own parameters (``callbacks__<name>__<param>``, which may name a class).
 _TRAINING_ONLY = ("callbacks", "train_split")
+# A string array's width beyond its longest string is honoured up to this many bytes (a file
+# must not make load allocate more than it holds).
+_STRARRAY_SLACK_BYTES = 1 << 24
+
+
+def _training_only(name):
+    return name in _TRAINING_ONLY or name.startswith("callbacks__")
 
 
 # --- which estimators go where -------------------------------------------------------------
@@ -60,6 +69,7 @@ def _is_deep(est):
     return module.startswith("skdml.deep") or module == "skdml.hashing.deep"
 
 
+@functools.cache
 def _classical_classes():
     """skdml's public classical estimator classes (the deep ones are never imported)."""
     from sklearn.base import BaseEstimator
@@ -82,7 +92,7 @@ def _classical_classes():
             obj = getattr(module, name, None)
             if isinstance(obj, type) and issubclass(obj, BaseEstimator) and obj not in found:
                 found.append(obj)
-    return found
+    return tuple(found)
 
 
 def trusted_types():
@@ -103,60 +113,94 @@ def trusted_types():
     >>> "skdml.linear.nca.NCA" in trusted_types()
     True
     """
-    return sorted(f"{c.__module__}.{c.__qualname__}" for c in _classical_classes())
+    return list(_trusted_names())
+
+
+@functools.cache
+def _trusted_names():
+    return tuple(sorted(f"{c.__module__}.{c.__qualname__}" for c in _classical_classes()))
+
+
+def _path(cls):
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+@functools.cache
+def _allowed_classes():
+    """The classes a deep archive may name: ``(estimators, classes)``, two dicts from
+    ``"module:qualname"`` to the class.
+
+    Built once from modules skdml itself imports, whatever any file says: ``estimators``
+    holds the public estimators of :mod:`skdml.deep` and :mod:`skdml.hashing.deep` and the
+    estimators defined beside them that they hold (MMDML's per-class networks); ``classes``
+    the public ``torch.nn`` layers, losses and containers, the public ``torch.optim``
+    optimizers, the other public classes of those two skdml modules (networks, losses,
+    miners, samplers) and the classes among the estimators' defaults.
+    """
+    import torch.nn
+    import torch.optim
+    from sklearn.base import BaseEstimator
+
+    import skdml.deep
+    import skdml.hashing.deep
+
+    estimators, classes = {}, {}
+    for name, obj in vars(torch.nn).items():
+        if (not name.startswith("_") and isinstance(obj, type)
+                and issubclass(obj, torch.nn.Module)
+                and obj.__module__.startswith("torch.nn.modules.")):
+            classes[_path(obj)] = obj
+    for name, obj in vars(torch.optim).items():
+        if (not name.startswith("_") and isinstance(obj, type)
+                and issubclass(obj, torch.optim.Optimizer)):
+            classes[_path(obj)] = obj
+    for package in (skdml.deep, skdml.hashing.deep):
+        for name in package.__all__:
+            obj = getattr(package, name)
+            if not isinstance(obj, type):
+                continue
+            if not issubclass(obj, BaseEstimator):
+                classes[_path(obj)] = obj
+                continue
+            estimators[_path(obj)] = obj
+            for param in inspect.signature(obj).parameters.values():
+                if isinstance(param.default, type) and param.default is not param.empty:
+                    classes[_path(param.default)] = param.default
+            for helper in vars(sys.modules[obj.__module__]).values():
+                if (isinstance(helper, type) and issubclass(helper, BaseEstimator)
+                        and helper.__module__ == obj.__module__):
+                    estimators[_path(helper)] = helper
+    return estimators, classes
+
+
+def _lookup(path, table, what):
+    """The class an archive names: an exact-string lookup in the allow-list, no import."""
+    cls = table.get(path) if isinstance(path, str) else None
+    if cls is None:
+        kind = "deep estimators" if table is _allowed_classes()[0] else "classes"
+        raise ValueError(
+            f"skdml.io.load: {what} names the class {path!r}, which is not in skdml's "
+            f"allow-list of {kind}; refused (a loaded file never imports a module)."
+        )
+    return cls
 
 
 # --- JSON encoding of parameters and learned attributes ------------------------------------
 
-def _class_path(obj, what):
-    path = f"{obj.__module__}:{obj.__qualname__}"
-    if obj.__module__.split(".")[0] not in _ALLOWED_ROOTS or not _PATH_RE.match(path):
+def _class_path(obj, what, estimator=False):
+    """``"module:qualname"`` of a class that load will find again in the allow-list."""
+    estimators, classes = _allowed_classes()
+    path = _path(obj)
+    if (estimators if estimator else classes).get(path) is not obj:
+        allowed = ("a public deep estimator of skdml" if estimator else
+                   "a public class of torch.nn, torch.optim, skdml.deep or "
+                   "skdml.hashing.deep")
         raise ValueError(
-            f"skdml.io.save: {what} is {obj!r}, a class outside skdml and torch; only their "
-            "classes can be stored (a loaded file never imports other code). Use a skdml or "
-            "torch class, or pickle the estimator."
+            f"skdml.io.save: {what} is {obj!r}, a class outside skdml's allow-list ({allowed});"
+            " a loaded file never imports code, so only those can be stored. Use one of them, "
+            "or pickle the estimator."
         )
-    if _resolve(path, what) is not obj:
-        raise ValueError(f"skdml.io.save: {what} {obj!r} cannot be found again by its path "
-                         f"{path!r}.")
     return path
-
-
-def _resolve(path, what):
-    """The class at ``module:qualname``, importing only skdml and torch modules."""
-    if not isinstance(path, str) or not _PATH_RE.match(path):
-        raise ValueError(f"skdml.io.load: {what} names the class {path!r}, not a valid "
-                         "'module:qualname' path; the file is damaged or not skdml's.")
-    module_name, qualname = path.split(":")
-    if module_name.split(".")[0] not in _ALLOWED_ROOTS:
-        raise ValueError(
-            f"skdml.io.load: {what} names the class {path!r}, outside skdml and torch; "
-            "refused (loading it would import foreign code)."
-        )
-    try:
-        obj = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"skdml.io.load: {what} names the class {path!r}, which does not "
-                         f"exist in this installation ({exc}).") from None
-    if not isinstance(obj, type):
-        raise ValueError(  # noqa: TRY004 -- a damaged file, not a caller's type error
-            f"skdml.io.load: {what} names {path!r}, which is not a class.")
-    if module_name.split(".")[0] == "torch" and not _is_torch_building_block(obj):
-        raise ValueError(
-            f"skdml.io.load: {what} names the torch class {path!r}; only networks, losses "
-            "and optimizers (torch.nn.Module, torch.optim.Optimizer) are accepted."
-        )
-    return obj
-
-
-def _is_torch_building_block(cls):
-    import torch
-
-    return cls.__module__.startswith(("torch.nn.", "torch.optim.")) and issubclass(
-        cls, (torch.nn.Module, torch.optim.Optimizer)
-    )
 
 
 class _Encoder:
@@ -219,16 +263,17 @@ class _Encoder:
 
     def estimator(self, est, key):
         params = est.get_params(deep=False)
-        for name in _TRAINING_ONLY:
-            if params.get(name) is not None:
+        for name in [n for n in params if _training_only(n)]:
+            if params[name] is not None or name not in _TRAINING_ONLY:
                 self.dropped.append(f"{key}.{name}")
+            if name in _TRAINING_ONLY:
                 params[name] = None
+            else:
+                del params[name]
         skip = set(_SKORCH_STATE) | set(params)
         networks = {}
         if hasattr(est, "_modules") and getattr(est, "initialized_", False):
-            for name in list(est._modules) + list(est._criteria):
-                if getattr(est, name + "_", None) is None:
-                    continue
+            for name in _network_names(est):
                 networks[name] = f"{key}/{name}.safetensors"
             skip |= {n + "_" for n in
                      list(est._modules) + list(est._criteria) + list(est._optimizers)}
@@ -244,11 +289,10 @@ class _Encoder:
             history = json.loads(json.dumps(list(est.history_)))
             for name, entry in networks.items():
                 buf = io.BytesIO()
-                arg = "f_params" if name == "module" else f"f_{name}"
-                est.save_params(**{arg: buf}, use_safetensors=True)
+                est.save_params(**{_weights_argument(name): buf}, use_safetensors=True)
                 self.files[entry] = buf.getvalue()
         return {
-            "class": _class_path(type(est), f"{key} (the estimator class)"),
+            "class": _class_path(type(est), f"{key} (the estimator class)", estimator=True),
             "params": {k: self.value(v, f"{key}.{k}") for k, v in params.items()},
             "state": state,
             "networks": networks,
@@ -256,10 +300,38 @@ class _Encoder:
         }
 
 
+def _network_names(net):
+    """The names of an initialized skorch net's networks and losses (``module``, ``loss``,
+    ...), those whose weights an archive stores."""
+    return [name for name in [*net._modules, *net._criteria]
+            if getattr(net, name + "_", None) is not None]
+
+
+def _weights_argument(name):
+    """skorch's save_params / load_params keyword for the weights of network ``name``."""
+    return "f_params" if name == "module" else f"f_{name}"
+
+
+def _safetensors_shapes(data):
+    """``{tensor name: shape}`` from a safetensors file's header, without reading the data."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    return {k: list(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+
+
 class _Decoder:
+    """Turns an archive's JSON back into values and estimators.
+
+    ``_Decoder(None, None)`` only checks: it walks the same grammar, looks every class path
+    up in the allow-list and checks every encoding, but reads nothing from the archive and
+    builds nothing. ``load`` runs it over the whole manifest first.
+    """
+
     def __init__(self, arrays, archive):
         self.arrays = arrays
         self.archive = archive
+        self.checking = arrays is None
+        self.estimators, self.classes = _allowed_classes()
 
     def value(self, v, key):
         if v is None or isinstance(v, (bool, str, int)):
@@ -270,79 +342,99 @@ class _Decoder:
             raise ValueError(f"skdml.io.load: {key} holds {v!r}, not an skdml encoding; the "
                              "file is damaged or not skdml's.")
         tag = next(iter(v))
+        content = v[tag]
+        if tag == "__class__":
+            return _lookup(content, self.classes, key)
+        if tag == "__estimator__":
+            return self.estimator(content, key)
         if tag == "__float__":
-            return float.fromhex(v[tag])
+            _expect(content, str, key, tag)
+            return float.fromhex(content)
         if tag == "__tuple__":
-            return tuple(self.value(x, key) for x in v[tag])
+            _expect(content, list, key, tag)
+            return tuple(self.value(x, key) for x in content)
         if tag == "__dict__":
-            return {k: self.value(x, f"{key}.{k}") for k, x in v[tag].items()}
+            _expect(content, dict, key, tag)
+            return {k: self.value(x, f"{key}.{k}") for k, x in content.items()}
         if tag in ("__ndarray__", "__tensor__"):
-            if v[tag] not in self.arrays:
-                raise ValueError(f"skdml.io.load: the array {v[tag]!r} is missing from the "
+            _expect(content, str, key, tag)
+            if self.checking:
+                return None
+            if content not in self.arrays:
+                raise ValueError(f"skdml.io.load: the array {content!r} is missing from the "
                                  "archive; the file is damaged.")
-            a = self.arrays[v[tag]]
+            a = self.arrays[content]
             if tag == "__tensor__":
                 import torch
 
                 return torch.from_numpy(a.copy())
             return a[()] if v.get("scalar") else a
         if tag == "__strarray__":
-            dtype = v.get("dtype")
-            if not isinstance(dtype, str) or not re.fullmatch(r"[<>|=]?U\d+|\|O|object", dtype):
-                raise ValueError(f"skdml.io.load: {key} has the string dtype {dtype!r}, "
-                                 "refused.")
-            if dtype in ("|O", "object"):
-                out = np.empty(len(v[tag]), dtype=object)
-                out[:] = v[tag]
-                return out.reshape(v["shape"])
-            return np.asarray(v[tag], dtype=dtype).reshape(v["shape"])
-        if tag == "__class__":
-            return _resolve(v[tag], key)
+            return self._strarray(v, key)
         if tag == "__device__":
+            _expect(content, str, key, tag)
+            if self.checking:
+                return None
             import torch
 
-            return torch.device(v[tag])
-        if tag == "__estimator__":
-            return self.estimator(v[tag], key)
+            return torch.device(content)
         raise ValueError(f"skdml.io.load: {key} has the unknown tag {tag!r}; the file is "
                          "damaged or from a newer skdml.")
 
-    def check_classes(self, spec, key):
-        """Resolve every class path in the tree before anything is built."""
-        if isinstance(spec, list):
-            for x in spec:
-                self.check_classes(x, key)
-        elif isinstance(spec, dict):
-            if "__class__" in spec:
-                _resolve(spec["__class__"], key)
-            if "__estimator__" in spec:
-                self._check_estimator_class(spec["__estimator__"], key)
-            for x in spec.values():
-                self.check_classes(x, key)
-
-    def _check_estimator_class(self, spec, key):
-        from sklearn.base import BaseEstimator
-
-        cls = _resolve(spec.get("class"), f"{key} (the estimator class)")
-        if not (issubclass(cls, BaseEstimator) and cls.__module__.startswith("skdml.")):
-            raise ValueError(f"skdml.io.load: {key} names {spec.get('class')!r}, not a skdml "
-                             "estimator; refused.")
-        return cls
+    def _strarray(self, v, key):
+        strings, dtype, shape = v["__strarray__"], v.get("dtype"), v.get("shape")
+        if not (isinstance(strings, list) and all(isinstance(s, str) for s in strings)
+                and isinstance(shape, list)
+                and all(isinstance(n, int) and not isinstance(n, bool) for n in shape)):
+            raise ValueError(f"skdml.io.load: {key} is a damaged string array.")
+        if not isinstance(dtype, str) or not re.fullmatch(r"[<>|=]?U\d{1,9}|\|O|object", dtype):
+            raise ValueError(f"skdml.io.load: {key} has the string dtype {dtype!r}, refused.")
+        if dtype in ("|O", "object"):
+            out = np.empty(len(strings), dtype=object)
+            out[:] = strings
+            return out.reshape(shape)
+        width = np.dtype(dtype).itemsize // 4
+        longest = max(map(len, strings), default=0)
+        if width > longest and 4 * width * len(strings) > _STRARRAY_SLACK_BYTES:
+            raise ValueError(f"skdml.io.load: {key} asks for {dtype!r} strings, wider than "
+                             "the strings it holds; refused.")
+        return np.asarray(strings, dtype=dtype).reshape(shape)
 
     def estimator(self, spec, key):
-        cls = self._check_estimator_class(spec, key)
-        for name in _TRAINING_ONLY:
-            if spec["params"].get(name) is not None:
+        """Check (and unless checking, build) the estimator an ``__estimator__`` holds."""
+        if not isinstance(spec, dict):
+            raise ValueError(f"skdml.io.load: {key} holds {spec!r}, not an estimator.")
+        cls = _lookup(spec.get("class"), self.estimators, f"{key} (the estimator class)")
+        stored_params, stored_state = spec.get("params"), spec.get("state")
+        networks, history = spec.get("networks") or {}, spec.get("history")
+        _expect(stored_params, dict, key, "params")
+        _expect(stored_state, dict, key, "state")
+        _expect(networks, dict, key, "networks")
+        if history is not None:
+            _expect(history, list, key, "history")
+        # the classes first: looked up (and, unless checking, the values decoded) before
+        # the names are checked
+        params = {k: self.value(v, f"{key}.{k}") for k, v in stored_params.items()}
+        state = {k: self.value(v, f"{key}.{k}") for k, v in stored_state.items()}
+        for name, value in stored_params.items():
+            if _training_only(name) and (value is not None or name not in _TRAINING_ONLY):
                 raise ValueError(f"skdml.io.load: {key}.{name} is set; an archive never "
-                                 "stores it (it holds code). The file was tampered with.")
-        for name in spec["state"]:
-            if not (_STATE_NAME_RE.match(name) and name not in _SKORCH_STATE):
+                                 "stores it (it is training-time code). The file was "
+                                 "tampered with.")
+        for name in state:
+            if not (_STATE_NAME_RE.match(name) and name not in _SKORCH_STATE
+                    and not _is_behaviour(cls, name)):
                 raise ValueError(f"skdml.io.load: {key} has the learned attribute {name!r}, "
                                  "which is not one an estimator stores; refused.")
-        est = cls(**{k: self.value(v, f"{key}.{k}") for k, v in spec["params"].items()})
-        for name, v in spec["state"].items():
-            setattr(est, name, self.value(v, f"{key}.{name}"))
-        networks = spec.get("networks") or {}
+        for name, entry in networks.items():
+            if not isinstance(entry, str):
+                raise ValueError(f"skdml.io.load: {key}.networks names {entry!r} as the "
+                                 f"weights of {name!r}; the file is damaged.")
+        if self.checking:
+            return cls
+        if networks:
+            self._check_networks(cls, params, state, networks, key)
+        est = self._build(cls, params, state)
         if networks:
             import torch
             from skorch.history import History
@@ -350,16 +442,66 @@ class _Decoder:
             with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 est.initialize()  # fresh networks, overwritten by the stored weights below
-            est.history_ = History(spec.get("history") or [])
+            est.history_ = History(history or [])
             for name, entry in networks.items():
-                arg = "f_params" if name == "module" else f"f_{name}"
                 try:
                     data = io.BytesIO(self.archive.read(entry))
-                    est.load_params(**{arg: data}, use_safetensors=True)
+                    est.load_params(**{_weights_argument(name): data}, use_safetensors=True)
                 except Exception as exc:  # noqa: BLE001 -- entry, safetensors, shapes
                     raise ValueError(f"skdml.io.load: the weights of {key}.{name} could not "
                                      f"be loaded: {exc}") from None
         return est
+
+    @staticmethod
+    def _build(cls, params, state):
+        est = cls(**params)
+        for name, value in state.items():
+            setattr(est, name, value)
+        return est
+
+    def _check_networks(self, cls, params, state, networks, key):
+        """Refuse weights that do not fit the networks the parameters build, before any
+        memory is allocated for them: the networks are first built on torch's ``meta``
+        device (shapes only), so a file cannot make load allocate more than it holds."""
+        import torch
+
+        probe = self._build(cls, params, state)
+        probe.device = "meta"
+        with torch.device("meta"), torch.random.fork_rng(devices=[]), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            probe.initialize()
+        built = _network_names(probe)
+        if sorted(built) != sorted(networks):
+            raise ValueError(f"skdml.io.load: {key} stores weights for {sorted(networks)}, "
+                             f"but its parameters build the networks {sorted(built)}; the "
+                             "file is damaged.")
+        for name in built:
+            expected = {k: list(t.shape)
+                        for k, t in getattr(probe, name + "_").state_dict().items()}
+            try:
+                stored = _safetensors_shapes(self.archive.read(networks[name]))
+            except Exception as exc:  # noqa: BLE001 -- entry or header damaged
+                raise ValueError(f"skdml.io.load: the weights of {key}.{name} could not be "
+                                 f"loaded: {exc}") from None
+            if stored != expected:
+                raise ValueError(f"skdml.io.load: the weights of {key}.{name} could not be "
+                                 f"loaded: their shapes {stored} are not those of the network "
+                                 f"its parameters build, {expected}.")
+
+
+def _expect(value, kind, key, what):
+    if not isinstance(value, kind):
+        raise ValueError(f"skdml.io.load: {key} has {what} {value!r}, not a "
+                         f"{kind.__name__}; the file is damaged or not skdml's.")
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_behaviour(cls, name):
+    """True when ``name`` is a method or property of ``cls``: a learned attribute of that
+    name would replace code."""
+    attr = inspect.getattr_static(cls, name, None)
+    return callable(attr) or hasattr(type(attr), "__get__")
 
 
 # skops trusts some types of its own accord (scikit-learn's estimators among them); a skdml
@@ -367,33 +509,53 @@ class _Decoder:
 _SKOPS_BASIC_ROOTS = ("builtins", "numpy", "scipy")
 
 
-def _schema_types(data, path):
-    """Every type named in a skops file's schema outside builtins, numpy and scipy, plus its
-    top-level type (which must be a skdml estimator)."""
+def _read_schema(data, path):
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             schema = json.loads(zf.read("schema.json"))
     except Exception as exc:  # noqa: BLE001 -- any damage is reported as such
         raise ValueError(f"skdml.io.load: the model in {path!r} is damaged ({exc}).") from None
-    found = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            module, name = node.get("__module__"), node.get("__class__")
-            if (isinstance(module, str) and isinstance(name, str)
-                    and module.split(".")[0] not in _SKOPS_BASIC_ROOTS):
-                found.add(f"{module}.{name}")
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(schema)
     if not isinstance(schema, dict):
         raise ValueError(  # noqa: TRY004 -- a damaged file
             f"skdml.io.load: the model in {path!r} is damaged.")
-    found.add(f"{schema.get('__module__')}.{schema.get('__class__')}")
+    return schema
+
+
+def _schema_nodes(node):
+    """Every dict of a skops schema (its nodes among them)."""
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from _schema_nodes(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _schema_nodes(v)
+
+
+def _schema_types(schema):
+    """Every type named in a skops file's schema outside builtins, numpy and scipy, plus its
+    top-level type (which must be a skdml estimator)."""
+    found = {f"{schema.get('__module__')}.{schema.get('__class__')}"}
+    for node in _schema_nodes(schema):
+        module, name = node.get("__module__"), node.get("__class__")
+        if (isinstance(module, str) and isinstance(name, str)
+                and module.split(".")[0] not in _SKOPS_BASIC_ROOTS):
+            found.add(f"{module}.{name}")
+    return found
+
+
+def _schema_methods_replaced(schema):
+    """``Class.attribute`` for every attribute a skops file sets on a skdml estimator that
+    names one of its methods or properties (all types are known to be trusted here)."""
+    classes = {f"{c.__module__}.{c.__qualname__}": c for c in _classical_classes()}
+    found = []
+    for node in _schema_nodes(schema):
+        cls = classes.get(f"{node.get('__module__')}.{node.get('__class__')}")
+        attributes = node.get("content")
+        attributes = attributes.get("content") if isinstance(attributes, dict) else None
+        if cls is not None and isinstance(attributes, dict):
+            found += [f"{cls.__name__}.{name}" for name in attributes
+                      if _is_behaviour(cls, name)]
     return found
 
 
@@ -406,17 +568,19 @@ def save(estimator, path):
     ----------
     estimator : skdml estimator
         A classical learner or hasher (stored with :mod:`skops.io`) or a deep learner
-        (parameters as JSON, weights as safetensors). The deep learners' ``callbacks`` and
-        ``train_split`` are training-time code: they are not stored (a ``UserWarning`` says
-        so) and come back as ``None``.
-    path : str or path-like
+        (parameters as JSON, weights as safetensors). The deep learners' ``callbacks``,
+        ``callbacks__*`` and ``train_split`` are training-time code: they are not stored (a
+        ``UserWarning`` says so); the loaded estimator has skorch's default callbacks and
+        ``train_split=None``.
+    path : str, path-like or binary file object
         The file to write (a zip archive; ``.skdml`` is a good suffix).
 
     Raises
     ------
     ValueError
         If the estimator is not a skdml estimator, or holds something that cannot be stored
-        without pickle (an instance of a foreign class, a class outside skdml and torch).
+        without pickle (an instance of a foreign class, a class outside the allow-list that
+        :func:`load` accepts).
 
     Examples
     --------
@@ -449,7 +613,7 @@ def save(estimator, path):
         manifest["dropped"] = enc.dropped
         if enc.dropped:
             warnings.warn(f"skdml.io.save: training-time parameters {enc.dropped} are not "
-                          "stored (they hold code); the loaded estimator has them as None.",
+                          "stored (they hold code); the loaded estimator does without them.",
                           UserWarning, stacklevel=2)
         entries.update(enc.files)
         if enc.arrays:
@@ -478,8 +642,10 @@ def load(path):
     """Load an estimator written by :func:`save`, without executing code from the file.
 
     The manifest, every type (classical learners: the skops file's types must all be in
-    :func:`trusted_types`) and every class path (deep learners: skdml and torch classes only)
-    are checked before anything is built.
+    :func:`trusted_types`) and every class path (deep learners: an exact-string lookup in a
+    fixed allow-list of torch.nn / torch.optim classes and skdml's deep estimators, networks,
+    losses and miners) are checked before anything is built; no module is imported because
+    the file names it.
 
     Parameters
     ----------
@@ -494,7 +660,9 @@ def load(path):
     ------
     ValueError
         If the file is not a skdml archive, has an unknown format or version, names a type
-        outside the trusted list or a class outside skdml and torch, or is damaged.
+        outside the trusted list or a class outside the allow-list, or is damaged in any
+        way (every other error met while reading a damaged file is raised as a
+        ``ValueError`` too).
     """
     try:
         zf = zipfile.ZipFile(path)
@@ -504,56 +672,79 @@ def load(path):
         raise ValueError(f"skdml.io.load: {path!r} is not a skdml model archive (not a zip "
                          f"file: {exc}).") from None
     with zf:
+        manifest = _read_manifest(zf, path)
+        reader = {"skops": _load_skops, "json+safetensors": _load_deep}.get(
+            manifest.get("storage") if isinstance(manifest.get("storage"), str) else None)
+        if reader is None:
+            raise ValueError(f"skdml.io.load: {path!r} has the unknown storage "
+                             f"{manifest.get('storage')!r}.")
         try:
-            manifest = json.loads(zf.read(_MANIFEST))
-        except KeyError:
-            raise ValueError(f"skdml.io.load: {path!r} has no {_MANIFEST}; it is not a skdml "
-                             "model archive.") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError(f"skdml.io.load: the manifest of {path!r} is not valid JSON "
+            return reader(zf, manifest, path)
+        except ValueError:
+            raise
+        except Exception as exc:
+            # a damaged file makes numpy, torch, skorch or skops fail in their own ways
+            raise ValueError(f"skdml.io.load: {path!r} is damaged ({type(exc).__name__}: "
+                             f"{exc}).") from exc
+
+
+def _read_manifest(zf, path):
+    try:
+        manifest = json.loads(zf.read(_MANIFEST))
+    except KeyError:
+        raise ValueError(f"skdml.io.load: {path!r} has no {_MANIFEST}; it is not a skdml "
+                         "model archive.") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"skdml.io.load: the manifest of {path!r} is not valid JSON "
+                         f"({exc}).") from None
+    except Exception as exc:  # noqa: BLE001 -- a damaged zip entry
+        raise ValueError(f"skdml.io.load: the manifest of {path!r} cannot be read "
+                         f"({type(exc).__name__}: {exc}).") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError(f"skdml.io.load: {path!r} is not a skdml model archive (format "
+                         f"{manifest.get('format') if isinstance(manifest, dict) else None!r}"
+                         f", expected {FORMAT!r}).")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"skdml.io.load: {path!r} has format version "
+                         f"{manifest.get('format_version')!r}; this skdml reads version "
+                         f"{FORMAT_VERSION}.")
+    return manifest
+
+
+def _load_skops(zf, manifest, path):
+    import skops.io as sio
+
+    data = zf.read(_SKOPS_ENTRY)
+    trusted = trusted_types()
+    # skops imports a type only when it builds the object, after its audit; the checks
+    # below read the schema only, and run before skops.io.loads is called.
+    schema = _read_schema(data, path)
+    foreign = sorted(_schema_types(schema) - set(trusted))
+    if not foreign:
+        foreign = sorted(set(sio.get_untrusted_types(data=data)) - set(trusted))
+    if foreign:
+        raise ValueError(f"skdml.io.load: {path!r} names types outside skdml's trusted "
+                         f"list: {foreign}; refused.")
+    replaced = _schema_methods_replaced(schema)
+    if replaced:
+        raise ValueError(f"skdml.io.load: {path!r} sets attributes that would replace the "
+                         f"methods {replaced}; refused.")
+    return sio.loads(data, trusted=trusted)
+
+
+def _load_deep(zf, manifest, path):
+    spec = manifest.get("estimator")
+    if not isinstance(spec, dict):
+        raise ValueError(f"skdml.io.load: the manifest of {path!r} has no estimator.")
+    # every class path is looked up, and every encoding checked, before anything is read
+    _Decoder(None, None).estimator(spec, "estimator")
+    arrays = {}
+    if _ARRAYS_ENTRY in zf.namelist():
+        from safetensors.numpy import load as st_load
+
+        try:
+            arrays = st_load(zf.read(_ARRAYS_ENTRY))
+        except Exception as exc:  # noqa: BLE001 -- any damage is reported as such
+            raise ValueError(f"skdml.io.load: the arrays of {path!r} are damaged "
                              f"({exc}).") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise ValueError(f"skdml.io.load: {path!r} is not a skdml model archive (format "
-                             f"{manifest.get('format') if isinstance(manifest, dict) else None!r}"
-                             f", expected {FORMAT!r}).")
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"skdml.io.load: {path!r} has format version "
-                             f"{manifest.get('format_version')!r}; this skdml reads version "
-                             f"{FORMAT_VERSION}.")
-        storage = manifest.get("storage")
-        if storage == "skops":
-            import skops.io as sio
-
-            try:
-                data = zf.read(_SKOPS_ENTRY)
-                untrusted = sio.get_untrusted_types(data=data)
-            except Exception as exc:  # noqa: BLE001 -- any damage is reported as such
-                raise ValueError(f"skdml.io.load: the model in {path!r} is damaged ({exc}).") \
-                    from None
-            trusted = trusted_types()
-            foreign = sorted((set(untrusted) | _schema_types(data, path)) - set(trusted))
-            if foreign:
-                raise ValueError(f"skdml.io.load: {path!r} names types outside skdml's trusted "
-                                 f"list: {foreign}; refused.")
-            return sio.loads(data, trusted=trusted)
-        if storage == "json+safetensors":
-            spec = manifest.get("estimator")
-            if not isinstance(spec, dict):
-                raise ValueError(f"skdml.io.load: the manifest of {path!r} has no estimator.")
-            arrays = {}
-            if _ARRAYS_ENTRY in zf.namelist():
-                from safetensors.numpy import load as st_load
-
-                try:
-                    arrays = st_load(zf.read(_ARRAYS_ENTRY))
-                except Exception as exc:  # noqa: BLE001 -- any damage is reported as such
-                    raise ValueError(f"skdml.io.load: the arrays of {path!r} are damaged "
-                                     f"({exc}).") from None
-            dec = _Decoder(arrays, zf)
-            dec.check_classes({"__estimator__": spec}, "estimator")
-            try:
-                return dec.estimator(spec, "estimator")
-            except (KeyError, TypeError) as exc:
-                raise ValueError(f"skdml.io.load: the manifest of {path!r} is damaged "
-                                 f"({type(exc).__name__}: {exc}).") from None
-        raise ValueError(f"skdml.io.load: {path!r} has the unknown storage {storage!r}.")
+    return _Decoder(arrays, zf).estimator(spec, "estimator")

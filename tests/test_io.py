@@ -1,8 +1,13 @@
 """Safe persistence (skdml.io) and resumable deep training."""
 
 import builtins
+import copy
+import io
 import json
+import os
 import pickle
+import pkgutil
+import random
 import sys
 import warnings
 import zipfile
@@ -226,45 +231,439 @@ def test_untrusted_skops_type_refused(tmp_path, classical_archive, iris):
         load(bad)
 
 
-def test_foreign_class_paths_never_imported(tmp_path, deep_archive, monkeypatch):
-    """A class path outside skdml/torch is refused before its module is imported."""
+def _with_schema(payload, schema):
+    """A skops file like ``payload`` whose schema.json is ``schema`` (a dict or its JSON)."""
+    if not isinstance(schema, str):
+        schema = json.dumps(schema)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(payload)) as zin, zipfile.ZipFile(buf, "w") as zout:
+        for name in zin.namelist():
+            data = schema if name == "schema.json" else zin.read(name)
+            zout.writestr(name, data)
+    return buf.getvalue()
+
+
+def _schema_naming(schema, slot, module, name="X"):
+    """A copy of a skops schema of NCA where ``slot`` names the type ``module.name``: the
+    model itself, one of its arrays, or an attribute holding an object."""
+    schema = copy.deepcopy(schema)
+    attributes = schema["content"]["content"]
+    if slot == "model":
+        schema["__module__"] = module
+    elif slot == "array":
+        attributes["components_"]["__module__"] = module
+    else:
+        empty_list = {"__class__": "list", "__module__": "builtins", "__loader__": "ListNode",
+                      "content": []}
+        attributes["n_components"] = {
+            "__class__": name, "__module__": module, "__loader__": "ObjectNode",
+            "content": {"__class__": "dict", "__module__": "builtins", "__loader__": "DictNode",
+                        "content": {}, "key_types": empty_list},
+        }
+    return schema
+
+
+@pytest.fixture(scope="module")
+def classical_entries(classical_archive):
+    with zipfile.ZipFile(classical_archive) as zf:
+        entries = {name: zf.read(name) for name in zf.namelist()}
+    with zipfile.ZipFile(io.BytesIO(entries["model.skops"])) as zf:
+        schema = json.loads(zf.read("schema.json"))
+    load(classical_archive)
+    return entries, json.loads(entries["manifest.json"]), schema
+
+
+def test_skops_types_never_imported(classical_entries, tmp_path, monkeypatch):
+    """skops imports a type only to build it, after its audit against the explicit trusted
+    list; skdml's own check of the schema runs before that. A module on sys.path named by
+    the file is not imported, by skdml.io.load nor by skops.io.loads with skdml's list."""
+    entries, manifest, schema = classical_entries
+    module_dir = tmp_path / "mods"
+    module_dir.mkdir()
+    (module_dir / "skdml_io_evil_skops.py").write_text(
+        "import builtins\nbuiltins.SKDML_IO_EVIL_RAN = True\nclass X: pass\n")
+    monkeypatch.syspath_prepend(str(module_dir))
+    # the attribute slot is well formed: naming a trusted class there loads
+    payload = _with_schema(entries["model.skops"],
+                           _schema_naming(schema, "attribute", "skdml.linear.nca", "NCA"))
+    assert isinstance(skops_io.loads(payload, trusted=trusted_types()).n_components, skdml.NCA)
+    before = set(sys.modules)
+    for module in ("skdml_io_evil_skops", "torch.utils.model_dump.__main__",
+                   "numpy.f2py.__main__"):
+        for slot in ("model", "array", "attribute"):
+            payload = _with_schema(entries["model.skops"], _schema_naming(schema, slot, module))
+            with pytest.raises(skops_io.exceptions.UntrustedTypesFoundException):
+                skops_io.loads(payload, trusted=trusted_types())
+            data = _archive_bytes({**entries, "model.skops": payload}, manifest)
+            with pytest.raises(ValueError, match=f"outside skdml's trusted list.*{module}"):
+                load(io.BytesIO(data))
+    assert set(sys.modules) == before
+    assert not hasattr(builtins, "SKDML_IO_EVIL_RAN")
+
+
+def test_skops_attribute_replacing_a_method_refused(classical_entries):
+    entries, manifest, schema = classical_entries
+    for name in ("transform", "get_metric", "__class__"):
+        tampered = copy.deepcopy(schema)
+        attributes = tampered["content"]["content"]
+        tampered["content"]["content"] = {(name if k == "n_components" else k): v
+                                          for k, v in attributes.items()}
+        payload = _with_schema(entries["model.skops"], tampered)
+        with pytest.raises(ValueError, match=rf"replace the methods \['NCA\.{name}'\]"):
+            load(io.BytesIO(_archive_bytes({**entries, "model.skops": payload}, manifest)))
+
+
+def test_every_skdml_numpy_scipy_module_refused_by_skops_path(classical_entries):
+    """Every module under skdml, numpy and scipy (the roots skops trusts some types of),
+    named as an attribute's type, and every skdml module named as the model's or an array's
+    type, is refused without import."""
+    import scipy
+
+    entries, manifest, schema = classical_entries
+    before = set(sys.modules)
+    modules = {"model": _submodules(skdml), "array": _submodules(skdml),
+               "attribute": _submodules(skdml) + _submodules(np) + _submodules(scipy)}
+    assert set(sys.modules) == before
+    legitimate = {("model", "skdml.linear.nca")}
+    placeholder = "skdml_io_placeholder"
+    not_refused = []
+    for slot, names in modules.items():
+        template = json.dumps(_schema_naming(schema, slot, placeholder))
+        for module in names:
+            if (slot, module) in legitimate:
+                continue
+            payload = _with_schema(entries["model.skops"], template.replace(placeholder, module))
+            try:
+                load(io.BytesIO(_archive_bytes({**entries, "model.skops": payload}, manifest)))
+            except ValueError as exc:
+                if "outside skdml's trusted list" in str(exc):
+                    continue
+            not_refused.append((slot, module))
+    assert not not_refused
+    assert set(sys.modules) == before
+
+
+def _archive_bytes(entries, manifest):
+    """An archive in memory: ``entries`` (name -> bytes) with ``manifest`` as its manifest
+    (``None``: the one among the entries)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:  # stored, not deflated: thousands are built
+        if manifest is not None:
+            zf.writestr("manifest.json", json.dumps(manifest))
+        for name, data in entries.items():
+            if name != "manifest.json" or manifest is None:
+                zf.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def deep_entries(deep_archive):
+    """The deep archive's entries and manifest, loaded once so that everything a legitimate
+    load imports is imported before a test compares ``sys.modules``."""
     path, manifest = deep_archive
+    with zipfile.ZipFile(path) as zf:
+        entries = {name: zf.read(name) for name in zf.namelist()}
+    load(io.BytesIO(_archive_bytes(entries, manifest)))
+    return entries, manifest
+
+
+def _with_class(manifest, slot, path):
+    """A copy of ``manifest`` whose estimator class (slot ``'class'``) or parameter ``slot``
+    names the class ``path``."""
+    estimator = dict(manifest["estimator"])
+    if slot == "class":
+        estimator["class"] = path
+    else:
+        estimator["params"] = {**estimator["params"], slot: {"__class__": path}}
+    return {**manifest, "estimator": estimator}
+
+
+# The slots of the deep archive that name a class, and the class each legitimately names.
+CLASS_SLOTS = {
+    "class": "skdml.deep._base:DeepMetricLearner",
+    "module": "skdml.deep._modules:MLP",
+    "loss": "skdml.deep.losses:TripletMarginLoss",
+    "optimizer": "torch.optim.adam:Adam",
+    "miner": "skdml.deep.miners:HardMiner",
+}
+
+
+def test_class_slots_are_the_archives(deep_entries):
+    """CLASS_SLOTS names what the archive holds (the miner slot holds None there)."""
+    _, manifest = deep_entries
+    est = manifest["estimator"]
+    assert est["class"] == CLASS_SLOTS["class"]
+    for slot in ("module", "loss", "optimizer"):
+        assert est["params"][slot] == {"__class__": CLASS_SLOTS[slot]}
+    assert est["params"]["miner"] is None
+
+
+def test_model_dump_main_is_never_run(deep_entries):
+    """Issue 16: naming torch's model-dump command line as the optimizer ran it on import
+    (it parsed the host's sys.argv and raised SystemExit)."""
+    entries, manifest = deep_entries
+    target = "torch.utils.model_dump.__main__"
+    assert target not in sys.modules
+    before = set(sys.modules)
+    data = _archive_bytes(entries, _with_class(manifest, "optimizer", f"{target}:X"))
+    try:
+        with pytest.raises(ValueError, match=r"not in skdml's allow-list of classes"):
+            load(io.BytesIO(data))
+    except SystemExit:  # pragma: no cover -- the defect itself
+        pytest.fail("skdml.io.load ran torch.utils.model_dump's command line")
+    assert set(sys.modules) == before
+
+
+def _submodules(package):
+    """Every module under an imported package, found by scanning its directories:
+    pkgutil.walk_packages would import each subpackage to recurse into it."""
+    names = [package.__name__]
+    todo = [(list(package.__path__), package.__name__ + ".")]
+    while todo:
+        paths, prefix = todo.pop()
+        for info in pkgutil.iter_modules(paths, prefix):
+            names.append(info.name)
+            if info.ispkg:
+                folder = os.path.join(info.module_finder.path, info.name.rpartition(".")[2])
+                todo.append(([folder], info.name + "."))
+    return names
+
+
+def test_every_torch_and_skdml_module_refused_without_import(deep_entries):
+    """Every module under torch and skdml, named in every class slot, is refused by a plain
+    lookup: nothing is imported, whether the module is imported already or not. (The few
+    paths that happen to name an allowed class -- torch's own TripletMarginLoss in the loss
+    slot -- are legitimate and left out.)"""
+    from skdml.io import _allowed_classes
+
+    entries, manifest = deep_entries
+    allowed = set().union(*_allowed_classes())
+    before = set(sys.modules)
+    modules = _submodules(torch) + _submodules(skdml)
+    assert set(sys.modules) == before, "listing the modules imported some"
+    assert len(modules) > 1000 and "torch.utils.model_dump.__main__" in modules
+    assert "skdml.deep._modules" in modules
+    not_refused = []
+    for module in modules:
+        for slot, legitimate in CLASS_SLOTS.items():
+            path = f"{module}:{legitimate.partition(':')[2]}"
+            if path in allowed:
+                continue
+            data = _archive_bytes(entries, _with_class(manifest, slot, path))
+            try:
+                load(io.BytesIO(data))
+            except ValueError as exc:
+                if "allow-list" in str(exc):
+                    continue
+            not_refused.append((slot, path))
+    assert not not_refused
+    assert set(sys.modules) == before
+
+
+def test_foreign_class_paths_never_imported(tmp_path, deep_entries, monkeypatch):
+    """A module on sys.path named by the file is neither imported nor run."""
+    entries, manifest = deep_entries
     module_dir = tmp_path / "mods"
     module_dir.mkdir()
     (module_dir / "skdml_io_evil_mod.py").write_text(
         "import builtins\nbuiltins.SKDML_IO_EVIL_RAN = True\nclass Net: pass\n")
     monkeypatch.syspath_prepend(str(module_dir))
-    bad = tmp_path / "bad.skdml"
     evil = "skdml_io_evil_mod:Net"
+    params, state = manifest["estimator"]["params"], manifest["estimator"]["state"]
     cases = [
-        ({"class": evil}, "outside skdml and torch"),
-        ({"class": "skdml.deep._modules:MLP"}, "not a skdml estimator"),
-        ({"class": "skdml.deep:NoSuchLearner"}, "does not exist"),
-        ({"class": "os.system"}, "not a valid 'module:qualname' path"),
-        ({"params": {**manifest["estimator"]["params"], "module": {"__class__": evil}}},
-         "outside skdml and torch"),
-        ({"params": {**manifest["estimator"]["params"],
-                     "optimizer": {"__class__": "builtins:eval"}}},
-         "outside skdml and torch"),
-        ({"params": {**manifest["estimator"]["params"], "lr": {"__code__": "x"}}},
-         "unknown tag '__code__'"),
+        ({"class": evil}, "not in skdml's allow-list of deep estimators"),
+        ({"class": "skdml.deep._modules:MLP"}, "allow-list of deep estimators"),
+        ({"class": "skdml.deep:NoSuchLearner"}, "allow-list of deep estimators"),
+        ({"class": "os.system"}, "allow-list of deep estimators"),
+        ({"class": ["skdml.deep._base:DeepMetricLearner"]}, "allow-list of deep estimators"),
+        ({"params": {**params, "module": {"__class__": evil}}}, "allow-list of classes"),
+        ({"params": {**params, "optimizer": {"__class__": "builtins:eval"}}},
+         "allow-list of classes"),
         # a torch class that is no network, loss or optimizer (it would open a file)
-        ({"params": {**manifest["estimator"]["params"],
-                     "module": {"__class__": "torch.package:PackageImporter"}}},
-         "only networks, losses and optimizers"),
-        ({"params": {**manifest["estimator"]["params"],
-                     "callbacks": [{"__class__": "torch.nn:Linear"}]}},
+        ({"params": {**params, "module": {"__class__": "torch.package:PackageImporter"}}},
+         "allow-list of classes"),
+        # the estimator's own public name, not the path its class has
+        ({"params": {**params, "module": {"__class__": "skdml.deep:MLP"}}},
+         "allow-list of classes"),
+        ({"params": {**params, "lr": {"__code__": "x"}}}, "unknown tag '__code__'"),
+        ({"params": {**params, "callbacks": [{"__class__": "torch.nn.modules.linear:Linear"}]}},
          "callbacks is set"),
-        ({"state": {**manifest["estimator"]["state"], "__init__": 1}},
-         "learned attribute .__init__."),
+        ({"params": {**params,
+                     "callbacks__print_log": {"__class__": "torch.nn.modules.linear:Linear"}}},
+         "callbacks__print_log is set"),
+        ({"state": {**state, "__init__": 1}}, "learned attribute .__init__."),
+        # a learned attribute that would replace a method
+        ({"state": {**state, "_get_param_names": {"__class__": CLASS_SLOTS["module"]}}},
+         "learned attribute ._get_param_names."),
     ]
     for change, message in cases:
         tampered = {**manifest, "estimator": {**manifest["estimator"], **change}}
-        _rewrite(path, bad, manifest=tampered)
         with pytest.raises(ValueError, match=message):
-            load(bad)
+            load(io.BytesIO(_archive_bytes(entries, tampered)))
     assert "skdml_io_evil_mod" not in sys.modules
     assert not hasattr(builtins, "SKDML_IO_EVIL_RAN")
+
+
+def test_allow_list_is_what_save_writes(deep_entries):
+    """The allow-list is what save writes: every class it holds is found by its path."""
+    from skdml.io import _allowed_classes
+
+    estimators, classes = _allowed_classes()
+    for table in (estimators, classes):
+        for path, cls in table.items():
+            assert path == f"{cls.__module__}:{cls.__qualname__}"
+    assert set(CLASS_SLOTS.values()) <= set(estimators) | set(classes)
+    assert "torch.nn.modules.linear:Linear" in classes
+    assert "torch.optim.sgd:SGD" in classes
+    assert "skdml.deep.mmdml:_ManifoldNet" in estimators  # MMDML's per-class networks
+    assert not [p for p in classes if not p.startswith((
+        "torch.nn.modules.", "torch.optim.", "torch.optim:", "skdml.deep.",
+        "skdml.hashing.deep:"))]
+
+
+def test_networks_checked_before_allocation(deep_entries):
+    """Parameters asking for a huge network are refused from its shape alone: the networks
+    are first built on torch's meta device and compared with the stored weights."""
+    entries, manifest = deep_entries
+    params = manifest["estimator"]["params"]
+    # 2**40 units: a real allocation would fail with torch's own RuntimeError, not this
+    for hidden in (2**40, 7):
+        tampered = {**manifest, "estimator": {
+            **manifest["estimator"],
+            "params": {**params, "module__hidden_sizes": {"__tuple__": [hidden]}}}}
+        with pytest.raises(ValueError, match=r"weights of estimator\.module .*shapes"):
+            load(io.BytesIO(_archive_bytes(entries, tampered)))
+    # weights stored for a network the parameters do not build
+    networks = {**manifest["estimator"]["networks"], "generator": "estimator/module.safetensors"}
+    tampered = {**manifest, "estimator": {**manifest["estimator"], "networks": networks}}
+    with pytest.raises(ValueError, match=r"stores weights for \['generator', 'loss', 'module'\]"):
+        load(io.BytesIO(_archive_bytes(entries, tampered)))
+
+
+def test_string_array_width_bounded(deep_entries):
+    entries, manifest = deep_entries
+    state = manifest["estimator"]["state"]
+    wide = {"__strarray__": ["a"] * 100, "dtype": "<U99999999", "shape": [100]}
+    tampered = {**manifest, "estimator": {**manifest["estimator"],
+                                          "state": {**state, "labels_": wide}}}
+    with pytest.raises(ValueError, match="wider than the strings it holds"):
+        load(io.BytesIO(_archive_bytes(entries, tampered)))
+
+
+def test_deeply_nested_manifest_refused(deep_entries):
+    """Nesting past Python's recursion limit, in the JSON parser (100000 levels) or in the
+    decoder (700), is a ValueError, not a RecursionError."""
+    entries, manifest = deep_entries
+    params = {**manifest["estimator"]["params"], "module__hidden_sizes": "HOLE"}
+    text = json.dumps({**manifest, "estimator": {**manifest["estimator"], "params": params}})
+    for depth in (100_000, 700):
+        nested = text.replace('"HOLE"', "[" * depth + "]" * depth)
+        with pytest.raises(ValueError):
+            load(io.BytesIO(_archive_bytes({**entries, "manifest.json": nested}, None)))
+
+
+# --- a fuzzed manifest -----------------------------------------------------------------------
+
+_TAGS = ["__class__", "__estimator__", "__float__", "__tuple__", "__dict__", "__ndarray__",
+         "__tensor__", "__strarray__", "__device__"]
+# Huge sizes fail fast even where a check is missing (no 2**31: 34 GB could be allocated).
+_ODD_NUMBERS = [2**63, -2**63, 10**30, 2**40, -1, 0, 1, float("nan"), float("inf"),
+                -float("inf"), 1e308, -0.0, 0.5]
+
+
+def _slots(node):
+    """Every (container, key) of a JSON tree."""
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, value in list(items):
+        yield node, key
+        if isinstance(value, (dict, list)):
+            yield from _slots(value)
+
+
+def _mutate(rng, manifest, strings):
+    """A copy of ``manifest`` with 1-3 random mutations; returns it and what was done."""
+    out = copy.deepcopy(manifest)
+    done = []
+    for _ in range(rng.randint(1, 3)):
+        slots = list(_slots(out))
+        parent, key = rng.choice(slots)
+        old = parent[key]
+        op = rng.choice(["delete", "type", "string", "number", "nest", "tag", "rename",
+                         "graft"])
+        if op == "delete":
+            del parent[key]
+        elif op == "type":
+            parent[key] = rng.choice([None, True, False, 0, -1, 1.5, "", "x", [], {},
+                                      [old], {"x": old}])
+        elif op == "string":
+            parent[key] = rng.choice(strings)
+        elif op == "number":
+            parent[key] = rng.choice(_ODD_NUMBERS)
+        elif op == "nest":
+            parent[key] = rng.choice([[old], [old, old], {"__tuple__": [old]},
+                                      {"__dict__": {"k": old}}, {"__estimator__": old},
+                                      [[[old]]]])
+        elif op == "tag":
+            parent[key] = {rng.choice(_TAGS): old}
+        elif op == "rename" and isinstance(parent, dict):
+            parent[rng.choice(strings + _TAGS)] = parent.pop(key)
+        else:  # graft another subtree of the manifest here
+            other, other_key = rng.choice(slots)
+            parent[key] = copy.deepcopy(other[other_key])
+        done.append(f"{op} at {key!r}")
+    return out, done
+
+
+def _strings(manifest):
+    found = []
+    for parent, key in _slots(manifest):
+        if isinstance(key, str):
+            found.append(key)
+        if isinstance(parent[key], str):
+            found.append(parent[key])
+    return found
+
+
+def test_fuzzed_manifest_loads_or_raises_valueerror(deep_entries):
+    """500 random mutations of a real manifest: each gives a loaded model or a ValueError,
+    never another exception, never SystemExit, never a new module in sys.modules."""
+    from sklearn.base import BaseEstimator
+
+    from skdml.io import _allowed_classes
+
+    entries, manifest = deep_entries
+    rng = random.Random(16)
+    modules = _submodules(torch) + _submodules(skdml)
+    estimators, classes = _allowed_classes()
+    strings = (_strings(manifest) + sorted(estimators) + sorted(classes)
+               + [f"{m}:X" for m in rng.sample(modules, 200)]
+               + ["torch.utils.model_dump.__main__:X", "builtins:eval", "os:system",
+                  "meta", "cuda", "cpu", "<U3", "|O", "0x1p+9999", "estimator/loss.safetensors",
+                  "arrays.safetensors", "estimator.classes_"])
+    before = set(sys.modules)
+    outcomes = {"loaded": 0, "refused": 0}
+    bad = []
+    for case in range(500):
+        tampered, done = _mutate(rng, manifest, strings)
+        data = _archive_bytes(entries, tampered)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                est = load(io.BytesIO(data))
+        except ValueError:
+            outcomes["refused"] += 1
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 -- what the test looks for
+            bad.append((case, done, f"{type(exc).__name__}: {exc}"[:300]))
+        else:
+            assert isinstance(est, BaseEstimator)
+            outcomes["loaded"] += 1
+        new = set(sys.modules) - before
+        if new:
+            bad.append((case, done, f"imported {sorted(new)[:5]}"))
+            before |= new
+    assert not bad, bad[:10]
+    # both outcomes occur: the mutations reach the building code, not only the checks
+    assert outcomes["loaded"] >= 25 and outcomes["refused"] >= 250, outcomes
 
 
 def test_tampered_weights_refused(tmp_path, deep_archive, iris):
@@ -309,11 +708,13 @@ def test_training_callbacks_not_stored(tmp_path, iris):
     X, y = iris
     cp = Checkpoint(monitor=None, dirname=str(tmp_path / "cp"))
     est = DeepMetricLearner(module__hidden_sizes=(6,), max_epochs=1, random_state=0,
-                            callbacks=[cp]).fit(X, y)
-    with pytest.warns(UserWarning, match=r"estimator\.callbacks"):
+                            callbacks=[cp], callbacks__print_log__floatfmt=".2f").fit(X, y)
+    with pytest.warns(UserWarning, match=r"estimator\.callbacks', "
+                                         r"'estimator\.callbacks__print_log__floatfmt'"):
         save(est, tmp_path / "m.skdml")
     loaded = load(tmp_path / "m.skdml")
     assert loaded.callbacks is None
+    assert "callbacks__print_log__floatfmt" not in loaded.get_params(deep=False)
     np.testing.assert_array_equal(loaded.transform(X), est.transform(X), strict=True)
 
 
