@@ -1,6 +1,8 @@
 """Data for the transfer (DTML) and image-set (MMDML) learners, built from scikit-learn's
 bundled digits: reproducible, no download. Re-exported by :mod:`skdml.datasets`."""
 
+import numbers
+
 import numpy as np
 from scipy import ndimage
 from sklearn.datasets import load_digits
@@ -15,7 +17,8 @@ _SIDE, _MAX = 8, 16.0  # digits: 8 x 8 images, intensities 0..16
 
 
 def _check_nonneg(value, name, owner):
-    if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) or value < 0:
+    if (not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value)
+            or value < 0):
         raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value!r}.")
     return float(value)
 
@@ -67,7 +70,9 @@ def make_digits_domain_shift(*, shift=0, blur=0.8, contrast=0.6, noise=1.5, test
     noise : float, default=1.5
         Standard deviation of the added Gaussian noise.
     test_size : float, default=0.5
-        Share of the digits that goes to the target domain.
+        Share of the digits that goes to the target domain. Both domains hold every class,
+        so each needs at least 10 of the 1797 digits: ``test_size`` from about 0.0051 to
+        0.9944.
     random_state : int, RandomState instance or None, default=None
         Seeds the split and the noise.
 
@@ -95,8 +100,17 @@ def make_digits_domain_shift(*, shift=0, blur=0.8, contrast=0.6, noise=1.5, test
     noise = _check_nonneg(noise, "noise", owner)
     if not (isinstance(test_size, float) and 0 < test_size < 1):
         raise ValueError(f"{owner}: test_size must be a float in (0, 1), got {test_size!r}.")
-    rng = check_random_state(random_state)
     X, y = load_digits(return_X_y=True)
+    n_target = int(np.ceil(test_size * len(X)))  # as train_test_split rounds it
+    n_classes = len(np.unique(y))
+    if min(n_target, len(X) - n_target) < n_classes:
+        raise ValueError(
+            f"{owner}: test_size={test_size!r} leaves {n_target} of the {len(X)} digits to the "
+            f"target domain and {len(X) - n_target} to the source; each domain needs all "
+            f"{n_classes} classes, so choose test_size between {(n_classes - 1) / len(X):.4f} "
+            f"(excluded) and {(len(X) - n_classes) / len(X):.4f}."
+        )
+    rng = check_random_state(random_state)
     Xs, Xt, ys, yt = train_test_split(X, y, test_size=test_size, stratify=y,
                                       random_state=rng.randint(np.iinfo(np.int32).max))
     images = Xt.reshape(-1, _SIDE, _SIDE)

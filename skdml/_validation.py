@@ -291,6 +291,8 @@ def check_sets(sets, *, n_features=None, estimator=None):
         raise ValueError(f"{name} expects at least one set, got an empty collection.")
     out = []
     for i, s in enumerate(sets):
+        if np.iscomplexobj(s):
+            raise ValueError(f"{name}: set {i} holds complex values; sets must be real.")
         try:
             arr = np.asarray(s, dtype=np.float64)
         except (TypeError, ValueError) as exc:

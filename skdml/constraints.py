@@ -1,7 +1,9 @@
 """From class labels to the constraints weakly supervised learners use: pairs and triplets."""
 
+import numbers
+
 import numpy as np
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_consistent_length, check_random_state
 
 from ._validation import check_classification_labels, check_positive_int
 from .kernels import knn
@@ -19,11 +21,12 @@ def pairs_from_labels(y, n_pairs, *, similar_fraction=0.5, random_state=None):
     Parameters
     ----------
     y : array-like of shape (n_samples,)
-        Class labels of any type.
+        Class labels of any type, at least two classes; with similar pairs to draw, a class
+        of at least two members.
     n_pairs : int
         Total number of pairs.
     similar_fraction : float in [0, 1], default=0.5
-        Fraction of the pairs that are similar.
+        Fraction of the pairs that are similar (``round(n_pairs * similar_fraction)``).
     random_state : int, RandomState instance or None, default=None
 
     Returns
@@ -41,8 +44,12 @@ def pairs_from_labels(y, n_pairs, *, similar_fraction=0.5, random_state=None):
     ((4, 2), [-1, 1])
     """
     n_pairs = check_positive_int(n_pairs, "n_pairs", estimator="pairs_from_labels")
-    if not 0.0 <= similar_fraction <= 1.0:
-        raise ValueError(f"similar_fraction must be in [0, 1], got {similar_fraction!r}.")
+    if (not isinstance(similar_fraction, numbers.Real) or isinstance(similar_fraction, bool)
+            or not 0.0 <= similar_fraction <= 1.0):
+        raise ValueError(
+            f"pairs_from_labels: similar_fraction must be a number in [0, 1], got "
+            f"{similar_fraction!r}."
+        )
     _, y_enc = check_classification_labels(y, estimator="pairs_from_labels")
     rng = check_random_state(random_state)
     order = np.argsort(y_enc, kind="stable")
@@ -90,7 +97,7 @@ def triplets_from_labels(y, n_triplets, *, random_state=None):
     Parameters
     ----------
     y : array-like of shape (n_samples,)
-        Class labels of any type, at least two classes.
+        Class labels of any type: at least two classes, and a class of at least two members.
     n_triplets : int
     random_state : int, RandomState instance or None, default=None
 
@@ -132,9 +139,9 @@ def neighbor_pairs_from_labels(X, y, n_neighbors=3):
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
-        Class labels of any type.
+        Class labels of any type, at least two classes.
     n_neighbors : int, default=3
 
     Returns
@@ -153,9 +160,12 @@ def neighbor_pairs_from_labels(X, y, n_neighbors=3):
     >>> pairs.tolist(), labels.tolist()
     ([[0, 1], [1, 0], [2, 3], [3, 2], [0, 2], [1, 2], [2, 1], [3, 1]], [1, 1, 1, 1, -1, -1, -1, -1])
     """
-    n_neighbors = check_positive_int(n_neighbors, "n_neighbors", estimator="neighbor pairs")
+    n_neighbors = check_positive_int(
+        n_neighbors, "n_neighbors", estimator="neighbor_pairs_from_labels"
+    )
+    X = check_array(X, dtype=(np.float64, np.float32), input_name="X")
     _, y_enc = check_classification_labels(y, estimator="neighbor_pairs_from_labels")
-    X = np.asarray(X)
+    check_consistent_length(X, y_enc)
     similar, dissimilar = [], []
     for c in range(y_enc.max() + 1):
         members = np.flatnonzero(y_enc == c)

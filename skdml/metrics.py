@@ -147,7 +147,8 @@ def _r_based(X, y, X_ref, y_ref):
 def r_precision(X, y, *, X_ref=None, y_ref=None):
     """Mean over queries of the precision among the ``R`` nearest references.
 
-    Parameters as in :func:`precision_at_k`.
+    Parameters as in :func:`precision_at_k`. Queries with no relevant reference are left out;
+    a ``ValueError`` says so when no query has one (every class a single member).
 
     Examples
     --------
@@ -165,7 +166,8 @@ def map_at_r(X, y, *, X_ref=None, y_ref=None):
     For a query with ``R`` relevant references, ``AP@R = (1/R) sum_{i<=R} P(i) rel(i)``,
     where ``P(i)`` is the precision among the ``i`` nearest and ``rel(i)`` whether the i-th is
     relevant. Rewards ranking all relevant references first. Parameters as in
-    :func:`precision_at_k`.
+    :func:`precision_at_k`; as for :func:`r_precision`, at least one query needs a relevant
+    reference.
 
     Examples
     --------
@@ -187,7 +189,7 @@ def nmi_kmeans(X, y, *, n_clusters=None, random_state=None):
     X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
     n_clusters : int, default=None
-        Defaults to the number of classes in ``y``.
+        Defaults to the number of classes in ``y``; at most ``n_samples``.
     random_state : int, RandomState instance or None, default=None
         Seeds k-means.
 
@@ -221,7 +223,7 @@ def verification_accuracy(y_true, distances, *, threshold=None):
     Parameters
     ----------
     y_true : array-like of shape (n_pairs,)
-        +1 similar, -1 dissimilar.
+        +1 similar, -1 dissimilar; both must occur.
     distances : array-like of shape (n_pairs,)
         Learned distances of the pairs (e.g. ``learner.pair_distance(pairs)``).
     threshold : float, default=None

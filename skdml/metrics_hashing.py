@@ -107,7 +107,8 @@ def hamming_map(query_codes, database_codes, query_labels=None, database_labels=
     For each query the database is ranked by Hamming distance, ties by database index;
     ``AP = (1 / R) sum_k P@k [item k relevant]`` over the first ``top_k`` ranks (all by
     default), ``R`` the number of relevant items among them. Queries with no relevant item
-    (within ``top_k``) are left out of the mean.
+    (within ``top_k``) are left out of the mean; a ``ValueError`` says so when every query
+    is.
 
     Parameters
     ----------

@@ -1,5 +1,7 @@
 """matplotlib helpers (the optional ``plot`` extra: ``pip install skdml[plot]``)."""
 
+from collections.abc import Mapping
+
 import numpy as np
 from sklearn.utils import check_array, check_consistent_length
 
@@ -58,7 +60,9 @@ def plot_embedding(X, y=None, *, ax=None, title=None, method="pca", random_state
         raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}.")
     plt = _pyplot()
     X = check_array(X, dtype=(np.float64, np.float32), input_name="X")
-    if X.shape[1] > 2 and method == "pca":
+    if X.shape[1] > 2 and X.shape[0] == 1:
+        X = np.zeros((1, 2))  # a single point: nothing to project, drawn at the origin
+    elif X.shape[1] > 2 and method == "pca":
         from sklearn.decomposition import PCA
 
         X = PCA(n_components=2, random_state=random_state).fit_transform(X)
@@ -97,13 +101,18 @@ def _axes(ax, figsize=(4.5, 4)):
     return ax
 
 
+def _check_1d(values, name):
+    values = check_array(values, ensure_2d=False, dtype=np.float64, input_name=name)
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {values.shape}.")
+    return values
+
+
 def _check_scores(y_true, scores, name):
     from sklearn.utils import column_or_1d
 
     y_true = column_or_1d(y_true)
-    scores = check_array(scores, ensure_2d=False, dtype=np.float64, input_name=name)
-    if scores.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {scores.shape}.")
+    scores = _check_1d(scores, name)
     check_consistent_length(y_true, scores)
     return y_true, scores
 
@@ -181,8 +190,8 @@ def plot_precision_recall(precision, recall, *, ax=None, label=None, **line_kwar
     >>> ax.get_xlabel(), ax.get_ylabel()
     ('recall', 'precision')
     """
-    precision = check_array(precision, ensure_2d=False, dtype=np.float64, input_name="precision")
-    recall = check_array(recall, ensure_2d=False, dtype=np.float64, input_name="recall")
+    precision = _check_1d(precision, "precision")
+    recall = _check_1d(recall, "recall")
     check_consistent_length(precision, recall)
     ax = _axes(ax)
     line_kwargs.setdefault("marker", ".")
@@ -224,6 +233,12 @@ def plot_training_history(history, keys=("train_loss", "valid_loss"), *, ax=None
     epochs = list(history)
     if not epochs:
         raise ValueError("history is empty: fit the learner first.")
+    if not all(isinstance(row, Mapping) for row in epochs):
+        kinds = sorted({type(row).__name__ for row in epochs if not isinstance(row, Mapping)})
+        raise ValueError(
+            "history must hold one dict per epoch (as skorch's net.history does), got "
+            f"entries of type {', '.join(kinds)}."
+        )
     ax = _axes(ax, figsize=(5, 3.5))
     drawn = 0
     for key in keys:

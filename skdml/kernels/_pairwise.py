@@ -167,7 +167,9 @@ def mahalanobis_components(M=None, L=None, n_features=None):
 
     ``M`` must be symmetric positive semi-definite. It is factored by Cholesky when it is
     definite, and otherwise by an eigendecomposition (``L = sqrt(w) V^T``) after checking that
-    no eigenvalue is below ``-1e-10 * max|w|`` (rounding); small negative ones are clipped.
+    no eigenvalue is below ``-tol * max|w|``; such small negative ones are rounding and are
+    clipped. ``tol`` is ``1e-10``, or ``10 * n_features`` times the machine epsilon of a
+    float32 ``M``, whose own rounding makes a singular PSD matrix slightly indefinite.
 
     Parameters
     ----------
@@ -180,6 +182,11 @@ def mahalanobis_components(M=None, L=None, n_features=None):
     -------
     L : ndarray of shape (n_components, n_features), float64
     """
+    if (M is None) == (L is None):
+        raise ValueError(
+            "mahalanobis_components needs exactly one of M (the PSD Mahalanobis matrix) or L "
+            f"(a linear map with M = L.T @ L), got {'both' if M is not None else 'neither'}."
+        )
     if L is not None:
         L = check_array(L, dtype=np.float64, input_name="L")
         if n_features is not None and L.shape[1] != n_features:
@@ -188,6 +195,8 @@ def mahalanobis_components(M=None, L=None, n_features=None):
                 f"features, got {L.shape}."
             )
         return L
+    given = np.asarray(M).dtype
+    given_eps = np.finfo(given).eps if given.kind == "f" else 0.0
     M = check_array(M, dtype=np.float64, input_name="M")
     if M.shape[0] != M.shape[1]:
         raise ValueError(f"M must be a square matrix, got shape {M.shape}.")
@@ -208,7 +217,8 @@ def mahalanobis_components(M=None, L=None, n_features=None):
     except linalg.LinAlgError:
         pass
     w, V = linalg.eigh(M, check_finite=False)
-    tol = 1e-10 * max(np.max(np.abs(w)), np.finfo(np.float64).tiny)
+    rtol = max(1e-10, 10 * M.shape[0] * given_eps)
+    tol = rtol * max(np.max(np.abs(w)), np.finfo(np.float64).tiny)
     if w[0] < -tol:
         raise ValueError(
             f"M must be positive semi-definite, got a smallest eigenvalue of {w[0]:.3g} "
@@ -425,8 +435,8 @@ def _knn_tile(n_q, n_db, itemsize, working_memory):
     At most ``TILE_BYTES`` (cache-sized: the block is computed, scanned and dropped while it
     is hot) and never more than ``working_memory``.
     """
+    _chunk_rows(1, 1, working_memory)  # validates working_memory
     budget = min(TILE_BYTES, WORKING_MEMORY if working_memory is None else working_memory)
-    _chunk_rows(1, 1, budget)  # validates working_memory
     rows = max(1, min(n_q, 256))
     cols = max(1, min(n_db, int(budget // (rows * itemsize))))
     if cols < 256 and n_db > cols:  # a narrow budget: fewer rows, wider blocks

@@ -241,10 +241,12 @@ default='identity'
                 UserWarning,
             )
         V, delta = V[keep], y_pairs[keep].astype(np.float64)
-        if not (np.any(delta == 1) and np.any(delta == -1)):
+        # A similar pair of identical points is satisfied by any metric: when only one
+        # kind of pair is left (classes of repeated points), ITML learns from that kind.
+        if not keep.any():
             raise ValueError(
-                "ITML needs both similar and dissimilar pairs between distinct points; after "
-                "removing pairs of identical points one kind is missing."
+                "ITML: every constraint pair joins two identical points (on the non-constant "
+                "features), so there is nothing to learn from; give pairs of distinct points."
             )
         if A0 is None:  # prior='covariance': inverse of the shrunk correlation matrix
             Z = data[:, varying] / scales[varying]

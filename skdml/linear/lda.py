@@ -9,6 +9,7 @@ from sklearn.utils.validation import validate_data
 
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_n_components
+from ._discriminant import discriminant_scalings
 
 
 class LDA(MahalanobisMixin, BaseMetricLearner):
@@ -95,14 +96,18 @@ class LDA(MahalanobisMixin, BaseMetricLearner):
         n_components = check_n_components(
             self.n_components, X.shape[1], max_components=len(classes) - 1, estimator=self
         )
-        lda = LinearDiscriminantAnalysis(
-            solver=self.solver, shrinkage=self.shrinkage, tol=self.tol
-        ).fit(X.astype(np.float64, copy=False), y_enc)
+        if self.solver == "svd":  # copes with classes that do not vary at all
+            scalings, ratio = discriminant_scalings(X, y_enc, tol=self.tol)
+        else:
+            lda = LinearDiscriminantAnalysis(
+                solver=self.solver, shrinkage=self.shrinkage, tol=self.tol
+            ).fit(X.astype(np.float64, copy=False), y_enc)
+            scalings, ratio = lda.scalings_, lda.explained_variance_ratio_
         # With the svd solver the rank may be lower than n_classes - 1 (collinear means).
-        n_components = min(n_components, lda.scalings_.shape[1])
-        self.components_ = np.ascontiguousarray(lda.scalings_[:, :n_components].T)
+        n_components = min(n_components, scalings.shape[1])
+        self.components_ = np.ascontiguousarray(scalings[:, :n_components].T)
         self.classes_ = classes
-        self.explained_variance_ratio_ = lda.explained_variance_ratio_[:n_components]
+        self.explained_variance_ratio_ = ratio[:n_components]
         self.n_components_ = n_components
         return self
 

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_n_components
 from ..kernels import knn, pairwise_distances_chunked
+from ._discriminant import discriminant_scalings
 
 __all__ = ["LMNN"]
 
@@ -239,17 +240,14 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
             rng = check_random_state(self.random_state)
             return rng.standard_normal((n_components, n_features))
         if self.init == "lda":
-            from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
             if n_components > n_classes - 1:
                 raise ValueError(
                     f"LMNN: init='lda' gives at most n_classes - 1 = {n_classes - 1} "
                     f"components, but n_components={n_components}; set n_components <= "
                     f"{n_classes - 1} or choose another init."
                 )
-            lda = LinearDiscriminantAnalysis(solver="svd").fit(X, y)
             L0 = np.zeros((n_components, n_features))
-            scalings = lda.scalings_[:, :n_components].T
+            scalings = discriminant_scalings(X, y)[0][:, :n_components].T
             L0[: scalings.shape[0]] = scalings
             return L0
         # 'pca': principal axes of the centered data. Beyond the data's rank (d > n) there

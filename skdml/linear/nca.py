@@ -21,6 +21,7 @@ from sklearn.utils.validation import validate_data
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_n_components
 from ..kernels import pairwise_distances
+from ._discriminant import discriminant_scalings
 
 __all__ = ["NCA"]
 
@@ -365,9 +366,7 @@ def _init_direction(init, X, n_components, y, n_classes, random_state, name):
                 f"{name}: init='lda' gives at most n_classes - 1 = {n_classes - 1} "
                 f"components, got n_components={n_components}; use init='pca' or 'auto'."
             )
-        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
-        scalings = LinearDiscriminantAnalysis(solver="svd").fit(X, y).scalings_
+        scalings, _ = discriminant_scalings(X, y)
         L = np.zeros((n_components, n_features))
         k = min(n_components, scalings.shape[1])  # collinear means give fewer axes
         L[:k] = scalings[:, :k].T

@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_tuples, input_ndim
 from ..constraints import triplets_from_labels
+from ._discriminant import discriminant_scalings
 from ._psd import components_from_psd, feature_scales
 
 
@@ -413,8 +414,9 @@ def _lda_basis(Z, y, n_basis, rng):
             continue
         try:  # Ledoit-Wolf shrinkage: better directions from few neighbors
             lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(Z[idx], y[idx])
+            scalings = lda.scalings_
         except (np.linalg.LinAlgError, ValueError):
             # Singular even with shrinkage (a class of one sample...): the SVD solver copes.
-            lda = LinearDiscriminantAnalysis(solver="svd").fit(Z[idx], y[idx])
-        directions.append(lda.scalings_[:, :per_center].T)
+            scalings, _ = discriminant_scalings(Z[idx], y[idx])
+        directions.append(scalings[:, :per_center].T)
     return np.vstack(directions)[:n_basis]
