@@ -17,7 +17,8 @@ import functools
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.base import _fit_context
-from sklearn.utils._available_if import available_if
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _threshold
@@ -194,11 +195,23 @@ class MahalanobisMixin(BaseMetricLearner):
         return self.components_.shape[0]
 
 
-def _has_threshold(estimator):
+def _verifies_pairs(estimator):
+    """Whether ``decision_function`` / ``predict`` / ``score`` on pairs are available.
+
+    They are before any fit (where they raise ``NotFittedError``, so that model selection can
+    see a ``score`` on the unfitted estimator it clones), after a fit on pairs, and after
+    :meth:`PairClassifierMixin.calibrate_threshold`; not after a fit on class labels alone,
+    which leaves no threshold: there the ``AttributeError`` names the fix.
+    """
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return True
     if not hasattr(estimator, "threshold_"):
         raise AttributeError(
-            f"{type(estimator).__name__} has no verification threshold yet: fit it on pairs, "
-            "or call calibrate_threshold(pairs, y) after a fit on class labels."
+            f"{type(estimator).__name__} was fitted on class labels, which sets no "
+            "verification threshold: call calibrate_threshold(pairs, y) on labeled pairs, or "
+            "fit it on pairs, before decision_function, predict or score."
         )
     return True
 
@@ -210,9 +223,13 @@ class PairClassifierMixin:
     dissimilar (-1) otherwise. ``decision_function`` is ``threshold_ - distance``, so it is
     positive exactly for the pairs called similar (scikit-learn's convention).
 
-    ``threshold_`` is set by a fit on pairs, or by :meth:`calibrate_threshold`; until then the
-    learner is a transformer only, and ``decision_function``, ``predict`` and ``score`` are not
-    available (``hasattr`` says False), as for a learner fitted from class labels.
+    ``threshold_`` is set by a fit on pairs, or by :meth:`calibrate_threshold`. So that
+    ``cross_val_score`` and ``GridSearchCV`` find ``score`` on a learner they will fit on
+    pairs, ``decision_function``, ``predict`` and ``score`` exist before the first fit (and
+    raise ``NotFittedError``). A fit on class labels sets no threshold: until
+    :meth:`calibrate_threshold` is called the learner is a transformer only, the three
+    methods are not available (``hasattr`` says False) and calling one raises an
+    ``AttributeError`` that says so.
     """
 
     # --- for subclasses: one way to fit on pairs or on class labels ----------------------
@@ -237,7 +254,7 @@ class PairClassifierMixin:
         """After a fit on class labels: any old threshold belonged to the old metric."""
         self.__dict__.pop("threshold_", None)
 
-    @available_if(_has_threshold)
+    @available_if(_verifies_pairs)
     def decision_function(self, pairs, *, preprocessor=None):
         """``threshold_ - pair_distance(pairs)``: positive for pairs predicted similar.
 
@@ -252,7 +269,7 @@ class PairClassifierMixin:
         check_is_fitted(self, "threshold_")
         return self.threshold_ - self.pair_distance(pairs, preprocessor=preprocessor)
 
-    @available_if(_has_threshold)
+    @available_if(_verifies_pairs)
     def predict(self, pairs, *, preprocessor=None):
         """Predict +1 (similar) or -1 (dissimilar) for each pair.
 
@@ -267,7 +284,7 @@ class PairClassifierMixin:
         scores = self.decision_function(pairs, preprocessor=preprocessor)
         return np.where(scores >= 0, 1, -1)
 
-    @available_if(_has_threshold)
+    @available_if(_verifies_pairs)
     def score(self, pairs, y, *, preprocessor=None):
         """Verification accuracy of ``predict(pairs)`` against ``y`` in {-1, +1}."""
         pred = self.predict(pairs, preprocessor=preprocessor)

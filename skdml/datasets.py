@@ -20,15 +20,21 @@ def make_pairs(X, y, n_pairs, *, n_folds=None, return_indices=False, random_stat
     in two folds -- the protocol of the restricted Labeled Faces in the Wild benchmark
     (10 folds of disjoint pairs): fit on nine folds, test on the tenth.
 
+    Without ``n_folds`` the pairs come in random order, so ``cross_val_score(learner, pairs,
+    labels, cv=k)`` finds both labels in every split; with ``n_folds`` they come grouped by
+    fold, for ``PredefinedSplit(folds)``.
+
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
-        Class labels of any type.
+        Class labels of any type: at least two classes, and a class of at least two members.
     n_pairs : int
         Total number of pairs (split evenly across folds).
     n_folds : int, default=None
-        Number of sample-disjoint folds; None for a single set of pairs.
+        Number of sample-disjoint folds (at least 2); None for a single set of pairs. Each
+        fold needs two classes and a class with two of its samples: a class of at least
+        ``2 * n_folds`` samples and another of at least ``n_folds`` always do.
     return_indices : bool, default=False
         Return index pairs of shape (n_pairs, 2) into ``X`` instead of the pairs themselves
         (then pass ``preprocessor=X`` to a learner).
@@ -59,6 +65,10 @@ def make_pairs(X, y, n_pairs, *, n_folds=None, return_indices=False, random_stat
     rng = check_random_state(random_state)
     if n_folds is None:
         idx, labels = pairs_from_labels(y_enc, n_pairs, random_state=rng)
+        # In random order (drawn last, so the pairs drawn are the same), so that plain K-fold
+        # cross-validation on them finds both labels in every fold.
+        order = rng.permutation(n_pairs)
+        idx, labels = idx[order], labels[order]
         folds = None
     else:
         n_folds = check_positive_int(n_folds, "n_folds", estimator="make_pairs")
@@ -67,14 +77,23 @@ def make_pairs(X, y, n_pairs, *, n_folds=None, return_indices=False, random_stat
                 f"make_pairs: n_folds must be >= 2 with at least 2 pairs per fold, got "
                 f"n_folds={n_folds} for n_pairs={n_pairs}."
             )
+        largest = int(np.bincount(y_enc).max())
+        if n_folds > largest:
+            raise ValueError(
+                f"make_pairs: n_folds={n_folds} folds need a class of at least n_folds "
+                f"samples to stratify on, but the largest class has {largest}; use fewer folds."
+            )
         splitter = StratifiedKFold(n_folds, shuffle=True, random_state=rng)
         per_fold = np.full(n_folds, n_pairs // n_folds)
         per_fold[: n_pairs % n_folds] += 1
         parts, part_labels, part_folds = [], [], []
         for f, (_, group) in enumerate(splitter.split(X, y_enc)):
-            if len(np.unique(y_enc[group])) < 2:
+            counts = np.bincount(y_enc[group])
+            if np.count_nonzero(counts) < 2 or counts.max() < 2:
+                what = "a single class" if np.count_nonzero(counts) < 2 else "no class of two"
                 raise ValueError(
-                    f"make_pairs: fold {f} holds a single class; use fewer folds."
+                    f"make_pairs: with n_folds={n_folds}, fold {f} holds {what}; each fold "
+                    "needs two classes and a class with two samples. Use fewer folds."
                 )
             i, lab = pairs_from_labels(y_enc[group], int(per_fold[f]), random_state=rng)
             parts.append(group[i])
@@ -94,7 +113,7 @@ def make_triplets(X, y, n_triplets, *, return_indices=False, random_state=None):
     ----------
     X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
-        Class labels of any type.
+        Class labels of any type: at least two classes, and a class of at least two members.
     n_triplets : int
     return_indices : bool, default=False
         Return indices of shape (n_triplets, 3) instead of the triplets themselves.

@@ -9,9 +9,10 @@ Every check runs. Two learners want an input the checks never give, so a test-on
   real-valued X, leaving what is not a finite real number (NaN, inf, complex, a dict) in
   place, so the estimator's own validation meets it.
 
-Pair classifiers (KISSME) pass the checks as they are: their predict, decision_function and
-score on pairs exist only once a threshold is set by a fit on pairs or by
-calibrate_threshold, so the checks, which fit on samples, see a plain transformer.
+Pair classifiers (KISSME, ITML, ...) pass the checks as they are: their predict,
+decision_function and score exist before fit (raising NotFittedError) and after a fit on
+pairs or calibrate_threshold, not after a fit on class labels; so the checks, which fit on
+samples, see a plain transformer.
 
 A check that cannot apply to an estimator is listed in ``EXPECTED_FAILURES`` with the
 exception it raises and why: a strict xfail, so it fails the suite when the check passes or

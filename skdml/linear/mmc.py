@@ -6,9 +6,11 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import linalg
+from scipy.optimize import minimize
+from sklearn.covariance import ledoit_wolf_shrinkage
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
@@ -39,12 +41,36 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         \\max_{M \\succeq 0} \\sum_{(i,j) \\in D} d_M(x_i, x_j)
         \\quad \\text{s.t.} \\quad \\sum_{(i,j) \\in S} d_M(x_i, x_j)^2 \\le 1,
 
-    solved in its equivalent unconstrained form (the paper's own for the diagonal case)
-    ``min_M mean_S d_M^2 - log mean_D d_M``, whose minimizer is the paper's up to a scale
-    (which does not change neighbors; ``threshold_`` absorbs it). The solver is projected
-    gradient descent with Barzilai-Borwein steps and an Armijo backtracking line search; the
-    projection is eigenvalue clipping onto the PSD cone (``diagonal=False``) or onto the
-    non-negative orthant (``diagonal=True``: a weighting of the features only). The problem is
+    in its equivalent unconstrained form (the paper's own for the diagonal case)
+    ``F(M) = mean_S d_M^2 - log mean_D d_M``, whose minimizer is the paper's up to a scale
+    (which does not change neighbors; ``threshold_`` absorbs it).
+
+    **What the default solves.** The exact optimum of this program is of low rank: it
+    stretches the few directions that separate the sampled dissimilar pairs and flattens the
+    rest (on digits, rank 3), which makes a poor metric for neighbors -- worse than the
+    Euclidean one on most tables (3-NN on digits: 0.81 against 0.98). Stopping the paper's
+    own solver (gradient steps with alternating projections) by its tolerance does not help
+    either (metric-learn's MMC, which does: 0.84). So by default MMC minimizes
+
+    .. math::
+
+        F(M) - \\frac{\\mu}{d} \\log\\det M, \\qquad \\mu = \\texttt{barrier},
+
+    the log-determinant barrier of interior-point methods: its minimizer is full rank, lies on
+    the central path of the program, and its value of ``F`` is within ``barrier`` of the
+    optimal one (the barrier's duality gap); as ``barrier`` grows it moves from Xing et
+    al.'s optimum towards the inverse of the similar-pair scatter (the within-class
+    whitening of RCA). With the barrier, the similar-pair scatter in ``F`` is also
+    estimated with Ledoit-Wolf shrinkage towards a multiple of the identity
+    (``shrinkage='auto'``), which keeps its inverse directions trustworthy when the pairs
+    are few. ``barrier=0`` solves Xing et al.'s program exactly (``shrinkage='auto'`` then
+    means none), for the metric the paper defines.
+
+    With a barrier the solver is L-BFGS over ``M = L^T L`` (or over the logarithms of the
+    weights when ``diagonal=True``: a weighting of the features only), which stays inside the
+    cone. With ``barrier=0`` it is projected gradient descent with Barzilai-Borwein steps and
+    an Armijo backtracking line search that never accepts a worse step, projecting by
+    eigenvalue clipping onto the PSD cone (or onto the non-negative orthant). The problem is
     convex, so the result does not depend on the start. A ridge of ``1e-4`` times the mean
     eigenvalue of the similar-pair scatter is added to it (standardized units), so that the
     problem stays bounded when the similar pairs do not span the space (``d > n``).
@@ -61,13 +87,23 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
     ----------
     diagonal : bool, default=False
         Learn a diagonal ``M`` (feature weights) instead of a full one.
+    barrier : float, default=1.0
+        Weight ``mu >= 0`` of the log-determinant barrier ``-(mu / d) log det M`` (``d`` the
+        number of non-constant features). ``0`` gives the exact optimum of Xing et al.'s
+        program (low rank); larger values give fuller metrics, closer to the whitening of
+        the similar pairs.
+    shrinkage : 'auto' or float in [0, 1], default='auto'
+        Shrinkage ``s`` of the similar-pair scatter ``S`` towards ``tr(S) / d`` times the
+        identity: ``(1 - s) S + s tr(S) / d I``. ``'auto'``: the Ledoit-Wolf coefficient
+        when ``barrier > 0``, none when ``barrier == 0``.
     n_constraints : int, default=None
         With class labels: the number of similar pairs sampled, and as many dissimilar ones.
         ``None`` means ``20 * n_classes ** 2`` of each kind (metric-learn's default).
     max_iter : int, default=1000
-        Maximum number of projected gradient iterations.
+        Maximum number of iterations (L-BFGS, or projected gradient with ``barrier=0``).
     tol : float, default=1e-5
-        Stop when the relative change of ``M`` (Frobenius norm) falls below ``tol``.
+        With a barrier: L-BFGS's gradient tolerance (scipy's ``gtol``). With ``barrier=0``:
+        stop when the relative change of ``M`` (Frobenius norm) falls below ``tol``.
     verbose : int, default=0
         Print the objective at every iteration when ``verbose >= 1``.
     random_state : int, RandomState instance or None, default=None
@@ -83,7 +119,10 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
     n_iter_ : int
         Number of iterations run.
     objective_ : float
-        Final value of ``mean_S d_M^2 - log mean_D d_M`` (standardized units).
+        Final value of the objective minimized, ``mean_S d_M^2 - log mean_D d_M`` minus the
+        barrier term, with the ridge and the shrinkage (standardized units).
+    shrinkage_ : float
+        The shrinkage of the similar-pair scatter used.
     n_components_ : int
     n_features_in_ : int
 
@@ -95,6 +134,10 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
     ----------
     .. [1] E. P. Xing, A. Y. Ng, M. I. Jordan and S. Russell, "Distance metric learning, with
        application to clustering with side-information", NIPS 2002.
+    .. [2] S. Boyd and L. Vandenberghe, "Convex Optimization", Cambridge University Press,
+       2004, section 11.2 (the log-barrier and its central path).
+    .. [3] O. Ledoit and M. Wolf, "A well-conditioned estimator for large-dimensional
+       covariance matrices", Journal of Multivariate Analysis 88(2), 2004.
 
     Examples
     --------
@@ -110,6 +153,8 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
 
     _parameter_constraints = {
         "diagonal": ["boolean"],
+        "barrier": [Interval(Real, 0, None, closed="left")],
+        "shrinkage": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
         "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -118,10 +163,12 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
     }
 
     def __init__(
-        self, *, diagonal=False, n_constraints=None, max_iter=1000, tol=1e-5, verbose=0,
-        random_state=None,
+        self, *, diagonal=False, barrier=1.0, shrinkage="auto", n_constraints=None,
+        max_iter=1000, tol=1e-5, verbose=0, random_state=None,
     ):
         self.diagonal = diagonal
+        self.barrier = barrier
+        self.shrinkage = shrinkage
         self.n_constraints = n_constraints
         self.max_iter = max_iter
         self.tol = tol
@@ -166,20 +213,29 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
     def _fit_diffs(self, diff, labels, scales):
         varying = scales > 0
         components = np.zeros((1, len(scales)))
-        self.n_iter_, self.objective_ = 0, 0.0
+        self.n_iter_, self.objective_, self.shrinkage_ = 0, 0.0, 0.0
         if varying.any():
             Z = diff[:, varying] / scales[varying]
+            similar, dissimilar = Z[labels == 1], Z[labels == -1]
+            self.shrinkage_ = self._shrinkage(similar)
             # Many small (d x d) products: BLAS threads cost more than they give.
             with threadpool_limits(1 if Z.shape[1] <= _SMALL else None, user_api="blas"):
                 M, self.n_iter_, self.objective_ = _solve_mmc(
-                    Z[labels == 1], Z[labels == -1], self.diagonal, self.max_iter, self.tol,
-                    self.verbose,
+                    similar, dissimilar, self.diagonal, self.max_iter, self.tol,
+                    self.verbose, barrier=self.barrier, shrinkage=self.shrinkage_,
                 )
             L = components_from_psd(np.diag(M) if self.diagonal else M)
             components = np.zeros((L.shape[0], len(scales)))
             components[:, varying] = L / scales[varying]
         self.components_ = components
         self.n_components_ = components.shape[0]
+
+    def _shrinkage(self, similar):
+        if self.shrinkage != "auto":
+            return float(self.shrinkage)
+        if self.barrier == 0 or len(similar) < 2:
+            return 0.0
+        return float(ledoit_wolf_shrinkage(similar, assume_centered=True))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -188,24 +244,30 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
 
 
 class _MMCObjective:
-    """``F(M) = mean_S d_M^2 + ridge tr(M) - log mean_D d_M`` and its gradient.
+    """``F(M) = mean_S d_M^2 + ridge tr(M) - log mean_D d_M - (barrier / d) log det M``.
 
-    ``M`` is a full symmetric matrix, or a vector of diagonal weights when ``diagonal``.
+    With its gradient; ``M`` is a full symmetric matrix, or a vector of diagonal weights when
+    ``diagonal``. ``shrinkage`` shrinks the similar-pair scatter towards a multiple of the
+    identity. Without a barrier ``M`` lives on the PSD cone (``project`` clips onto it); with
+    one, ``F`` is infinite outside the positive definite matrices.
     """
 
-    def __init__(self, similar, dissimilar, diagonal):
+    def __init__(self, similar, dissimilar, diagonal, *, barrier=0.0, shrinkage=0.0):
         d = similar.shape[1] if similar.size else dissimilar.shape[1]
         if diagonal:
             S = np.mean(similar**2, axis=0) if len(similar) else np.zeros(d)
+            S = (1.0 - shrinkage) * S + shrinkage * S.mean()
             self.ridge = _RIDGE * max(S.mean(), 1e-12)
             self.S = S + self.ridge
             self.D = dissimilar**2
         else:
             S = similar.T @ similar / max(len(similar), 1)
+            S = (1.0 - shrinkage) * S + shrinkage * np.trace(S) / d * np.eye(d)
             self.ridge = _RIDGE * max(np.trace(S) / d, 1e-12)
             self.S = S + self.ridge * np.eye(d)
             self.D = dissimilar
         self.diagonal = diagonal
+        self.weight = barrier / d  # of -log det M
 
     def distances(self, M):
         """Dissimilar-pair distances under ``M``, smoothed as ``sqrt(q + 1e-10 max(q))``.
@@ -218,18 +280,35 @@ class _MMCObjective:
         q = np.maximum(q, 0.0)
         return np.sqrt(q + _SMOOTHING * q.max())
 
+    def log_det(self, M):
+        """``log det M``, or None where ``M`` is not positive definite."""
+        if self.diagonal:
+            return float(np.sum(np.log(M))) if np.all(M > 0) else None
+        try:
+            chol = linalg.cholesky(M, lower=True)
+        except linalg.LinAlgError:
+            return None
+        return 2.0 * float(np.sum(np.log(np.diag(chol))))
+
     def value(self, M):
         h = float(self.S @ M) if self.diagonal else float(np.sum(self.S * M))
         f = float(np.mean(self.distances(M)))
-        return h - np.log(f) if f > 0 else np.inf
+        if not f > 0:
+            return np.inf
+        if not self.weight:
+            return h - np.log(f)
+        log_det = self.log_det(M)
+        return np.inf if log_det is None else h - np.log(f) - self.weight * log_det
 
     def gradient(self, M):
         dist = self.distances(M)
         f = np.mean(dist)
         w = 1.0 / (2.0 * dist * f * len(dist))
         if self.diagonal:
-            return self.S - w @ self.D
-        return self.S - (self.D * w[:, None]).T @ self.D
+            g = self.S - w @ self.D
+            return g - self.weight / M if self.weight else g
+        g = self.S - (self.D * w[:, None]).T @ self.D
+        return g - self.weight * linalg.inv(M) if self.weight else g
 
     def project(self, M):
         if self.diagonal:
@@ -238,18 +317,20 @@ class _MMCObjective:
         return (V * np.maximum(w, 0.0)) @ V.T
 
     def start(self):
-        """The identity, at its optimal scale ``1 / (2 h(I))``."""
+        """The identity, at its optimal scale ``(1/2 + barrier) / h(I)``."""
         d = len(self.S) if self.diagonal else self.S.shape[0]
         M = np.ones(d) if self.diagonal else np.eye(d)
         h = float(self.S @ M) if self.diagonal else float(np.trace(self.S))
-        return M / (2.0 * h)
+        return M * (0.5 + self.weight * d) / h
 
 
-def _solve_mmc(similar, dissimilar, diagonal, max_iter, tol, verbose):
-    """Projected gradient descent with Barzilai-Borwein steps and Armijo backtracking.
+def _solve_mmc(similar, dissimilar, diagonal, max_iter, tol, verbose, *, barrier=0.0,
+               shrinkage=0.0):
+    """Minimize the MMC objective; returns ``(M, n_iter, objective)``.
 
-    Written by hand: scipy offers no projected gradient method over the PSD cone. Returns
-    ``(M, n_iter, objective)``; ``M`` is a vector of weights when ``diagonal``.
+    ``M`` is a vector of weights when ``diagonal``. Without a barrier the minimizer usually
+    sits on the boundary of the PSD cone: :func:`_projected_gradient`. With one it is
+    positive definite: :func:`_barrier_lbfgs`.
     """
     # Dissimilar pairs of identical points contribute nothing, whatever M.
     dissimilar = dissimilar[np.any(dissimilar != 0, axis=1)]
@@ -258,7 +339,82 @@ def _solve_mmc(similar, dissimilar, diagonal, max_iter, tol, verbose):
             "MMC needs at least one dissimilar pair of distinct points; every dissimilar pair "
             "joins two identical points."
         )
-    obj = _MMCObjective(similar, dissimilar, diagonal)
+    obj = _MMCObjective(similar, dissimilar, diagonal, barrier=barrier, shrinkage=shrinkage)
+    if barrier > 0:
+        return _barrier_lbfgs(obj, max_iter, tol, verbose)
+    return _projected_gradient(obj, max_iter, tol, verbose)
+
+
+def _barrier_lbfgs(obj, max_iter, tol, verbose):
+    """L-BFGS over a smooth parametrization of the positive definite matrices.
+
+    ``M = exp(u)`` (diagonal) or ``M = L^T L`` (full), both onto the open cone where the
+    barrier keeps the minimizer, so that the unconstrained solver needs no projection and,
+    the objective being convex in ``M``, a stationary point in the parameters is its
+    minimizer. In the parameters the barrier is far better conditioned than in ``M``, where
+    gradient steps crawl near the boundary. ``tol`` is scipy's ``gtol``.
+    """
+    M0 = obj.start()
+    d = len(M0)
+    if obj.diagonal:
+        x0 = np.log(M0)
+
+        def to_metric(x):
+            return np.exp(x)
+
+        def chain(x, M, G):
+            return G * M
+    else:
+        x0 = np.sqrt(M0[0, 0]) * np.eye(d).ravel()  # M0 is a multiple of the identity
+
+        def to_metric(x):
+            L = x.reshape(d, d)
+            return L.T @ L
+
+        def chain(x, M, G):
+            return (2.0 * x.reshape(d, d) @ G).ravel()
+
+    last = {}
+
+    def fun(x):
+        M = to_metric(x)
+        value = obj.value(M)
+        last.update(x=x.copy(), value=value)
+        if not np.isfinite(value):
+            return np.inf, np.zeros_like(x)
+        return value, chain(x, M, obj.gradient(M))
+
+    n_iter = 0
+
+    def callback(x):
+        nonlocal n_iter
+        n_iter += 1
+        if verbose:
+            value = last["value"] if np.array_equal(x, last["x"]) else fun(x)[0]
+            print(f"[MMC] iteration {n_iter:4d}  objective {value:.8e}", file=sys.stdout)
+
+    result = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=callback,
+                      options={"maxiter": max_iter, "gtol": tol})
+    if result.nit >= max_iter:
+        warnings.warn(
+            f"MMC did not converge within max_iter={max_iter} iterations (objective "
+            f"{result.fun:.6g}); increase max_iter or tol.",
+            ConvergenceWarning,
+        )
+    elif not result.success:
+        warnings.warn(
+            f"MMC stopped after {result.nit} iterations without converging ({result.message}); "
+            "the last metric is returned. Try a larger barrier or tol.",
+            ConvergenceWarning,
+        )
+    return to_metric(result.x), max(int(result.nit), 1), float(result.fun)
+
+
+def _projected_gradient(obj, max_iter, tol, verbose):
+    """Projected gradient descent with Barzilai-Borwein steps and Armijo backtracking.
+
+    Written by hand: scipy offers no projected gradient method over the PSD cone.
+    """
     M = obj.start()
     F = obj.value(M)
     g = obj.gradient(M)
