@@ -68,7 +68,14 @@ class MahalanobisDistance:
     """
 
     def __init__(self, components):
-        self.components = np.asarray(components, dtype=np.float64)
+        components = np.asarray(components, dtype=np.float64)
+        if components.ndim != 2 or 0 in components.shape:
+            raise ValueError(
+                "MahalanobisDistance: components must be a non-empty 2-D array L of shape "
+                f"(n_components, n_features), got shape {components.shape}; for a diagonal "
+                "metric with weights w, pass np.diag(np.sqrt(w))."
+            )
+        self.components = components
 
     def __call__(self, u, v):
         u, v = check_metric_samples(u, v, self.components.shape[1], name=repr(self))

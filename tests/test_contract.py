@@ -203,3 +203,11 @@ def test_callable_metric_checks_its_two_samples(fitted):
             metric(X[0:4], X[1:5])
         with pytest.raises(ValueError, match="v must be one sample of 13 numbers"):
             metric(X[0], "abc")
+
+
+@pytest.mark.parametrize("components", [[3.1], 2.0, np.zeros((0, 3)), np.ones((2, 2, 2))])
+def test_mahalanobis_distance_refuses_components_that_are_not_a_matrix(components):
+    from skdml.base import MahalanobisDistance
+
+    with pytest.raises(ValueError, match="components must be a non-empty 2-D array"):
+        MahalanobisDistance(components)

@@ -609,3 +609,13 @@ def test_verbose_prints_progress(cls, capsys):
     out = capsys.readouterr().out
     assert f"[{cls.__name__}] iteration" in out and "objective" in out
     assert est.n_iter_ >= 1
+
+
+def test_scml_says_so_when_no_step_beats_the_zero_metric():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=100, n_classes=3, n_features=20, n_informative=20,
+                               n_redundant=0, random_state=42)
+    with pytest.warns(ConvergenceWarning, match="every learned distance is 0.*increase gamma"):
+        scml = SCML(gamma=5e-3, random_state=42, max_iter=1000).fit(X, y)
+    assert not np.any(scml.components_)

@@ -323,7 +323,15 @@ default='auto'
                         converged = True
                         break
                     last_check = best_obj
-        if not converged:
+        if not np.any(best_w):
+            warnings.warn(
+                f"SCML: no step improved on the zero metric (objective {start_obj:.6g} at "
+                f"w = 0) in {n_iter} steps, so every learned distance is 0. The steps are "
+                f"too large for this data (gamma={self.gamma:g} is too small) or too few; "
+                "increase gamma (more cautious steps) or max_iter.",
+                ConvergenceWarning,
+            )
+        elif not converged:
             warnings.warn(
                 f"SCML did not converge within max_iter={self.max_iter} steps (best "
                 f"objective {best_obj:.6g}); increase max_iter or tol.",
