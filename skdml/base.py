@@ -5,11 +5,13 @@ The contract (see the design notes):
 - ``transform(X)``: the embedding in which Euclidean distance is the learned distance;
 - ``pair_distance(pairs)`` / ``pair_score(pairs)``: the learned distance (similarity) of pairs
   given as an array of shape (n_pairs, 2, n_features);
-- ``get_metric()``: a picklable callable ``d(u, v)`` usable as
+- ``get_metric()``: a picklable callable ``d(u, v, squared=False)`` usable as
   ``KNeighborsClassifier(metric=...)``;
 - linear learners add ``components_`` (``L``) and ``get_mahalanobis_matrix()`` (``M = L.T L``);
 - learners fitted on pairs add a verification classifier: ``decision_function``, ``predict``
-  with ``threshold_``, ``calibrate_threshold`` and ``score``.
+  with ``threshold_``, ``calibrate_threshold`` and ``score``;
+- learners fitted on triplets or quadruplets classify them: ``decision_function``,
+  ``predict`` and ``score``.
 """
 
 import functools
@@ -31,6 +33,7 @@ __all__ = [
     "MahalanobisDistance",
     "MahalanobisMixin",
     "PairClassifierMixin",
+    "TupleClassifierMixin",
     "fit_context",
 ]
 
@@ -77,10 +80,13 @@ class MahalanobisDistance:
             )
         self.components = components
 
-    def __call__(self, u, v):
+    def __call__(self, u, v, squared=False):
+        """The distance ``||L (u - v)||``, or its square ``(u - v)^T M (u - v)`` with
+        ``squared=True``."""
         u, v = check_metric_samples(u, v, self.components.shape[1], name=repr(self))
         z = self.components @ (u - v)
-        return float(np.sqrt(z @ z))
+        squared_distance = float(z @ z)
+        return squared_distance if squared else float(np.sqrt(squared_distance))
 
     def __repr__(self):
         k, d = self.components.shape
@@ -96,13 +102,15 @@ class EmbeddingDistance:
     def __init__(self, transformer):
         self.transformer = transformer
 
-    def __call__(self, u, v):
+    def __call__(self, u, v, squared=False):
+        """The distance ``||f(u) - f(v)||``, or its square with ``squared=True``."""
         u, v = check_metric_samples(
             u, v, self.transformer.n_features_in_, name=f"{type(self.transformer).__name__} metric"
         )
         z = self.transformer.transform(np.vstack([u, v]))
         diff = np.asarray(z[0] - z[1], dtype=np.float64)
-        return float(np.sqrt(diff @ diff))
+        squared_distance = float(diff @ diff)
+        return squared_distance if squared else float(np.sqrt(squared_distance))
 
 
 class BaseMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -141,7 +149,8 @@ class BaseMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         return -self.pair_distance(pairs, preprocessor=preprocessor)
 
     def get_metric(self):
-        """A picklable callable ``d(u, v)`` computing the learned distance of two samples.
+        """A picklable callable ``d(u, v, squared=False)``: the learned distance of two
+        samples (its square with ``squared=True``).
 
         Works as ``KNeighborsClassifier(metric=learner.get_metric())``.
         """
@@ -190,7 +199,8 @@ class MahalanobisMixin(BaseMetricLearner):
         return self.components_.T @ self.components_
 
     def get_metric(self):
-        """A picklable callable ``d(u, v) = ||L (u - v)||``.
+        """A picklable callable ``d(u, v) = ||L (u - v)||``; ``d(u, v, squared=True)`` is
+        ``(u - v)^T M (u - v)``.
 
         Works as ``KNeighborsClassifier(metric=learner.get_metric())``.
         """
@@ -299,7 +309,8 @@ class PairClassifierMixin:
         return float(np.mean(pred == y))
 
     def calibrate_threshold(
-        self, pairs, y, *, strategy="accuracy", beta=1.0, max_fpr=0.01, preprocessor=None
+        self, pairs, y, *, strategy="accuracy", beta=1.0, max_fpr=0.01, min_rate=None,
+        preprocessor=None,
     ):
         """Set ``threshold_`` to the distance that best separates labeled pairs.
 
@@ -309,30 +320,165 @@ class PairClassifierMixin:
             Validation pairs (calibrating on the training pairs is optimistic).
         y : array-like of shape (n_pairs,)
             +1 for similar, -1 for dissimilar pairs.
-        strategy : {'accuracy', 'f_beta', 'tpr_at_fpr'}, default='accuracy'
-            What to maximize: accuracy; the F-beta score of the similar class; or the
-            true positive rate among thresholds whose false positive rate is <= ``max_fpr``.
-        beta : float, default=1.0
-            Used by ``'f_beta'``.
-        max_fpr : float, default=0.01
+        strategy : {'accuracy', 'f_beta', 'tpr_at_fpr', 'max_tpr', 'max_tnr'}, \
+default='accuracy'
+            What to maximize: accuracy; the F-beta score of the similar class; the true
+            positive rate among thresholds whose false positive rate is <= ``max_fpr``; the
+            true positive rate among thresholds whose true negative rate is >= ``min_rate``
+            (``'max_tpr'``); or the true negative rate among thresholds whose true positive
+            rate is >= ``min_rate`` (``'max_tnr'``). The last two are metric-learn's.
+        beta : float in [0, inf), default=1.0
+            Used by ``'f_beta'``: recall counts ``beta`` times as much as precision;
+            ``beta=0`` maximizes the precision.
+        max_fpr : float in [0, 1], default=0.01
             Used by ``'tpr_at_fpr'``.
+        min_rate : float in [0, 1], default=None
+            Required by ``'max_tpr'`` and ``'max_tnr'``.
+        preprocessor : array-like of shape (n_samples, n_features), default=None
+            A dataset that index pairs refer to.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            For an unknown strategy or a parameter out of its range; ``threshold_`` is then
+            left as it was.
         """
         check_is_fitted(self)
-        if strategy not in _threshold.STRATEGIES:
-            raise ValueError(
-                f"strategy must be one of {_threshold.STRATEGIES}, got {strategy!r}."
-            )
-        if not 0.0 <= max_fpr <= 1.0:
-            raise ValueError(f"max_fpr must be in [0, 1], got {max_fpr!r}.")
-        if not beta > 0:
-            raise ValueError(f"beta must be > 0, got {beta!r}.")
+        _threshold.check_strategy(strategy, beta=beta, max_fpr=max_fpr, min_rate=min_rate)
         distances = self.pair_distance(pairs, preprocessor=preprocessor)
         y = check_pair_labels(y, len(distances), estimator=self)
         self.threshold_, _ = _threshold.best_threshold(
-            distances, y, strategy, beta=beta, max_fpr=max_fpr
+            distances, y, strategy, beta=beta, max_fpr=max_fpr, min_rate=min_rate
         )
         return self
+
+
+_TUPLE_NAMES = {3: "triplets", 4: "quadruplets"}
+
+
+def _classifies_tuples(estimator):
+    """Whether ``decision_function`` / ``predict`` / ``score`` on tuples are available.
+
+    As for pairs (see ``_verifies_pairs``): before any fit (where they raise
+    ``NotFittedError``) and after a fit on tuples; not after a fit on class labels, where
+    scikit-learn expects ``predict(X)`` to predict classes of samples.
+    """
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return True
+    if not estimator.__dict__.get("_fitted_on_tuples", False):
+        what = " or ".join(_TUPLE_NAMES[size] for size in estimator._tuple_sizes)
+        raise AttributeError(
+            f"{type(estimator).__name__} was fitted on class labels, so it is no classifier "
+            f"of {what}: fit it on {what} before decision_function, predict or score, or "
+            "compare the pair_distance of the pairs in each tuple."
+        )
+    return True
+
+
+class TupleClassifierMixin:
+    """Classification of triplets or quadruplets for learners that can be fitted on them.
+
+    A triplet ``(a, p, n)`` states ``d(a, p) < d(a, n)``, a quadruplet ``(a, b, c, d)``
+    states ``d(a, b) < d(c, d)`` (a triplet is the quadruplet ``(a, p, a, n)``).
+    ``decision_function`` is the margin ``d(c, d) - d(a, b)`` of the learned (not squared)
+    distances, positive where the statement holds (scikit-learn's convention: higher means
+    more likely true); ``predict`` is +1 where it is positive and -1 otherwise (a tie does not
+    satisfy the statement); ``score`` is the accuracy of ``predict``, by default against all
+    +1: the fraction of tuples the metric satisfies.
+
+    As for pair classifiers, the three methods exist before the first fit (raising
+    ``NotFittedError``) and after a fit on tuples, not after a fit on class labels, where
+    the learner is a transformer only.
+    """
+
+    #: The tuple sizes classified: 3 (triplets) and/or 4 (quadruplets).
+    _tuple_sizes = (3,)
+
+    def _end_tuple_fit(self, n_features):
+        """After a fit on tuples: record the input width; the tuple methods are available."""
+        self.n_features_in_ = n_features
+        self.__dict__.pop("feature_names_in_", None)
+        self._fitted_on_tuples = True
+
+    def _end_label_fit(self):
+        """After a fit on class labels: the learner classifies no tuples."""
+        self.__dict__.pop("_fitted_on_tuples", None)
+
+    def _quadruplets(self, tuples, preprocessor):
+        """Validated tuples as float64 quadruplets (n_tuples, 4, n_features)."""
+        shape = np.shape(tuples)
+        size = shape[1] if len(shape) == (2 if preprocessor is not None else 3) else None
+        if size not in self._tuple_sizes:
+            if len(self._tuple_sizes) == 1:  # check_tuples names the expected shape
+                size = self._tuple_sizes[0]
+            else:
+                what = " or ".join(
+                    f"{_TUPLE_NAMES[k]} (n, {k}, n_features)" for k in self._tuple_sizes
+                )
+                raise ValueError(
+                    f"{type(self).__name__} classifies {what} (or integer indices (n, "
+                    f"{self._tuple_sizes[0]}) / (n, {self._tuple_sizes[1]}) with a "
+                    f"preprocessor); got an array of shape {shape}."
+                )
+        tuples = check_tuples(
+            tuples, tuple_size=size, preprocessor=preprocessor, n_features=self.n_features_in_,
+            estimator=self,
+        ).astype(np.float64, copy=False)
+        return tuples[:, [0, 1, 0, 2]] if size == 3 else tuples
+
+    @available_if(_classifies_tuples)
+    def decision_function(self, tuples, *, preprocessor=None):
+        """The margin ``d(c, d) - d(a, b)`` (triplets: ``d(a, n) - d(a, p)``) of each tuple.
+
+        Parameters
+        ----------
+        tuples : array-like of shape (n_tuples, tuple_size, n_features)
+            Triplets ``(a, p, n)`` or quadruplets ``(a, b, c, d)`` (those the learner takes),
+            or integer indices (n_tuples, tuple_size) into ``preprocessor``.
+        preprocessor : array-like of shape (n_samples, n_features), default=None
+            A dataset that index tuples refer to.
+
+        Returns
+        -------
+        margins : ndarray of shape (n_tuples,)
+            Positive where the first pair is the closer one.
+        """
+        check_is_fitted(self)
+        quads = self._quadruplets(tuples, preprocessor)
+        return self._pair_distance(quads[:, 2:]) - self._pair_distance(quads[:, :2])
+
+    @available_if(_classifies_tuples)
+    def predict(self, tuples, *, preprocessor=None):
+        """+1 for tuples whose first pair is the closer one, -1 otherwise.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_tuples,), values in {-1, +1}
+        """
+        return np.where(self.decision_function(tuples, preprocessor=preprocessor) > 0, 1, -1)
+
+    @available_if(_classifies_tuples)
+    def score(self, tuples, y=None, *, preprocessor=None):
+        """Accuracy of ``predict(tuples)`` against ``y`` (default: all +1).
+
+        With ``y=None`` this is the fraction of tuples whose statement the learned metric
+        satisfies (metric-learn's ``score``); ``y`` in {-1, +1} marks tuples whose statement
+        is known to be false with -1.
+        """
+        pred = self.predict(tuples, preprocessor=preprocessor)
+        if y is None:
+            return float(np.mean(pred == 1))
+        y = np.asarray(y)
+        if y.shape != pred.shape or y.dtype.kind not in "biuf" or not np.all(np.isin(y, (-1, 1))):
+            raise ValueError(
+                f"{type(self).__name__}.score expects y=None or one label in {{-1, +1}} per "
+                f"tuple, an array of shape {pred.shape}; got an array of shape {y.shape} "
+                f"and dtype {y.dtype}."
+            )
+        return float(np.mean(pred == y))

@@ -95,7 +95,7 @@ SUPERVISED = [
              regularization=0.3, random_state=0),
      skdml.LMNN(n_neighbors=4, max_iter=30, tol=1e-4, n_components=3, regularization=0.3,
                 random_state=0)),
-    (ml.LMNN(max_iter=20), skdml.LMNN(max_iter=20, tol=1e-3)),  # init="auto": skdml default
+    (ml.LMNN(max_iter=20), skdml.LMNN(max_iter=20, tol=1e-3, init="auto")),
     (ml.NCA(n_components=2, max_iter=20, tol=1e-4, init="pca", random_state=0),
      skdml.NCA(n_components=2, max_iter=20, tol=1e-4, init="pca", random_state=0)),
     (ml.ITML_Supervised(n_constraints=30, max_iter=50, gamma=0.5, random_state=0),
@@ -127,6 +127,22 @@ def test_supervised_adapter_is_the_skdml_learner(adapter, native, iris):
     assert_array_equal(adapter.transform(X), native.transform(X))
     assert_array_equal(adapter.get_mahalanobis_matrix(), native.get_mahalanobis_matrix())
     assert adapter.n_features_in_ == 4
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("n_components, rule", [(2, "lda"), (3, "pca"), (None, "identity")])
+def test_lmnn_init_auto_is_metric_learn_s_rule(n_components, rule, iris):
+    # iris: 4 features, 3 classes, 150 samples. 'lda' when n_components <= min(4, 3 - 1),
+    # else 'pca' when n_components < min(4, 150), else 'identity'.
+    X, y = iris
+    auto = skdml.LMNN(init="auto", n_components=n_components, max_iter=5).fit(X, y)
+    chosen = skdml.LMNN(init=rule, n_components=n_components, max_iter=5).fit(X, y)
+    assert_array_equal(auto.components_, chosen.components_)
+    others = [r for r in ("lda", "pca", "identity") if r != rule and not (
+        r == "lda" and (n_components or 4) > 2)]
+    for other in others:
+        different = skdml.LMNN(init=other, n_components=n_components, max_iter=5).fit(X, y)
+        assert not np.array_equal(auto.components_, different.components_)
 
 
 def test_mlkr_adapter_is_the_skdml_learner():
@@ -257,8 +273,12 @@ def test_thresholds(tuples):
     X, _, pairs, labels, _, _ = tuples
     itml = ml.ITML(max_iter=30, random_state=0).fit(pairs, labels)
     native = skdml.ITML(max_iter=30, random_state=0).fit(pairs, labels)
-    itml.calibrate_threshold(pairs, labels, strategy="max_tpr", min_rate=0.9)
-    native.calibrate_threshold(pairs, labels, strategy="tpr_at_fpr", max_fpr=0.1)
+    for strategy in ("max_tpr", "max_tnr"):
+        itml.calibrate_threshold(pairs, labels, strategy=strategy, min_rate=0.9)
+        native.calibrate_threshold(pairs, labels, strategy=strategy, min_rate=0.9)
+        assert itml.threshold_ == native.threshold_
+    itml.calibrate_threshold(pairs, labels, strategy="f_beta", beta=0)  # precision
+    native.calibrate_threshold(pairs, labels, strategy="f_beta", beta=0.0)
     assert itml.threshold_ == native.threshold_
     itml.calibrate_threshold(pairs, labels, strategy="f_beta", beta=2.0)
     native.calibrate_threshold(pairs, labels, strategy="f_beta", beta=2.0)
@@ -273,8 +293,10 @@ def test_thresholds(tuples):
 
 
 @pytest.mark.parametrize("params, error, match", [
-    ({"strategy": "max_tnr", "min_rate": 0.5}, NotImplementedError, "max_tnr"),
-    ({"strategy": "max_tpr"}, ValueError, "min_rate must be a number in"),
+    ({"strategy": "max_tnr"}, ValueError, "min_rate must be a number in"),
+    ({"strategy": "max_tpr", "min_rate": 1.5}, ValueError, "min_rate must be a number in"),
+    ({"strategy": "f_beta", "beta": -1.0}, ValueError, "beta must be a real number"),
+    ({"strategy": "f_beta", "beta": "2"}, ValueError, "beta must be a real number"),
     ({"strategy": "roc"}, ValueError, "strategy must be one of"),
 ])
 def test_calibration_errors_leave_the_learner_unchanged(params, error, match, tuples):
@@ -328,11 +350,7 @@ def test_unfitted_adapter():
     (ml.MMC_Supervised, {"init": "covariance"}, "init='covariance'"),
     (ml.MMC_Supervised, {"diagonal_c": 2.0}, "diagonal_c=2.0"),
     (ml.SCML_Supervised, {"gamma": 0.1}, "gamma=0.1.*skdml.SCML"),
-    (ml.SDML_Supervised, {"prior": "random"}, "prior='random'"),
-    (ml.SDML_Supervised, {"prior": np.eye(4)}, "takes no array prior"),
-    (ml.LSML_Supervised, {"prior": np.eye(4)}, "takes no array prior"),
     (ml.LSML_Supervised, {"weights": np.ones(10)}, "weights"),
-    (ml.ITML_Supervised, {"prior": "random"}, "prior='random'"),
 ], ids=lambda p: repr(p)[-40:])
 def test_gaps_raise_not_implemented(adapter, params, match, iris):
     X, y = iris
@@ -343,14 +361,45 @@ def test_gaps_raise_not_implemented(adapter, params, match, iris):
     assert learner.skdml_estimator_ is before
 
 
-def test_tuple_classifiers_are_gaps(tuples):
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("adapter", [ml.ITML_Supervised, ml.SDML_Supervised, ml.LSML_Supervised])
+@pytest.mark.parametrize("prior", ["random", "array"])
+def test_random_and_array_priors_pass_through(adapter, prior, iris):
+    X, y = iris
+    prior = np.diag([1.0, 2.0, 3.0, 4.0]) if prior == "array" else prior
+    fitted = adapter(prior=prior, max_iter=30, random_state=0) if "max_iter" in \
+        adapter().get_params() else adapter(prior=prior, random_state=0)
+    fitted.fit(X, y)
+    native = fitted._new_skdml().fit(X, y)
+    assert_array_equal(fitted.components_, native.components_)
+    if isinstance(prior, np.ndarray):
+        assert_array_equal(fitted.skdml_estimator_.prior, prior)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("as_indices", [False, True])
+def test_tuple_classifiers_are_skdml_s(as_indices, tuples):
     X, _, _, _, triplets, quadruplets = tuples
-    scml = ml.SCML(n_basis=10, max_iter=100, random_state=0).fit(X[triplets])
-    with pytest.raises(NotImplementedError, match="SCML.predict: skdml's SCML"):
-        scml.predict(X[triplets])
-    lsml = ml.LSML(max_iter=20).fit(X[quadruplets])
-    with pytest.raises(NotImplementedError, match="LSML.score"):
-        lsml.score(X[quadruplets])
+    preprocessor = X if as_indices else None
+
+    def given(idx):  # index tuples with a preprocessor, or the tuples themselves
+        return idx if as_indices else X[idx]
+
+    scml = ml.SCML(n_basis=10, max_iter=100, random_state=0, preprocessor=preprocessor)
+    scml.fit(given(triplets))
+    lsml = ml.LSML(max_iter=20, preprocessor=preprocessor).fit(given(quadruplets))
+    for adapter, idx in ((scml, triplets), (lsml, quadruplets)):
+        native = adapter.skdml_estimator_
+        margins = adapter.decision_function(given(idx))
+        assert_array_equal(margins, native.decision_function(X[idx]))
+        assert_array_equal(adapter.predict(given(idx)), np.where(margins > 0, 1, -1))
+        assert adapter.score(given(idx)) == np.mean(margins > 0)
+    # metric-learn's sign convention: d(a, n) - d(a, p), d(c, d) - d(a, b)
+    t, q = X[triplets], X[quadruplets]
+    assert_allclose(scml.decision_function(given(triplets)),
+                    scml.pair_distance(t[:, [0, 2]]) - scml.pair_distance(t[:, [0, 1]]))
+    assert_allclose(lsml.decision_function(given(quadruplets)),
+                    lsml.pair_distance(q[:, [2, 3]]) - lsml.pair_distance(q[:, [0, 1]]))
     with pytest.raises(NotImplementedError, match="weights"):
         ml.LSML().fit(X[quadruplets], weights=np.ones(len(quadruplets)))
 

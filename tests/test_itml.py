@@ -114,6 +114,21 @@ def test_priors(prior):
     assert np.all(np.isfinite(itml.components_))
 
 
+def test_array_prior_in_input_units_and_random_prior():
+    X = X_IRIS * [1.0, 10.0, 0.1, 3.0]
+    named = ITML(random_state=0).fit(X, Y_IRIS)
+    # 'identity' is the identity on standardized features: diag(1 / std^2) in input units.
+    array = ITML(prior=np.diag(1.0 / X.std(axis=0) ** 2), random_state=0).fit(X, Y_IRIS)
+    M = named.get_mahalanobis_matrix()
+    np.testing.assert_allclose(array.get_mahalanobis_matrix(), M, rtol=1e-6,
+                               atol=1e-9 * np.abs(M).max())
+    fit = lambda seed: ITML(prior="random", random_state=seed).fit(X, Y_IRIS)  # noqa: E731
+    first, again, other = fit(0), fit(0), fit(1)
+    np.testing.assert_array_equal(first.components_, again.components_)
+    assert not np.allclose(first.get_mahalanobis_matrix(), other.get_mahalanobis_matrix())
+    assert not np.allclose(first.get_mahalanobis_matrix(), M)
+
+
 @pytest.mark.parametrize("a", [[1.0, 2.0], [1.0, 1.0], [3.0, -0.5]])
 def test_singular_prior_is_refused_whatever_the_round_off(a):
     # eigvalsh(np.outer(a, a)) gives a smallest eigenvalue of round-off size, positive for

@@ -109,6 +109,59 @@ def test_label_fit_leaves_the_threshold_to_calibration(noisy, cls):
     assert est.calibrate_threshold(X_train[idx], labels).score(X_train[idx], labels) > 0.8
 
 
+def _rates(distances, y, threshold):
+    pred = distances <= threshold
+    tp, fp = np.sum(pred & (y == 1)), np.sum(pred & (y == -1))
+    tpr, tnr = tp / np.sum(y == 1), 1 - fp / np.sum(y == -1)
+    return tpr, tnr, tp / (tp + fp) if tp + fp else 0.0
+
+
+@pytest.mark.parametrize("strategy, min_rate", [("max_tpr", 0.9), ("max_tnr", 0.9),
+                                                ("max_tnr", 0.5), ("f_beta", None)])
+def test_calibration_strategies_are_optimal_among_all_thresholds(noisy, strategy, min_rate):
+    X_train, X_test, y_train, y_test, _ = noisy
+    idx, labels = pairs_from_labels(y_train, 300, random_state=0)
+    est = SDML().fit(X_train[idx], labels)
+    idx_t, y = pairs_from_labels(y_test, 300, random_state=1)
+    pairs = X_test[idx_t]
+    d = est.pair_distance(pairs)
+    kwargs = {"beta": 0.0} if strategy == "f_beta" else {"min_rate": min_rate}
+    est.calibrate_threshold(pairs, y, strategy=strategy, **kwargs)
+    chosen = _rates(d, y, est.threshold_)
+    every = [_rates(d, y, t) for t in np.r_[d.min() - 1.0, np.unique(d)]]
+    if strategy == "max_tpr":  # highest TPR where TNR >= min_rate
+        assert chosen[1] >= min_rate
+        assert chosen[0] == max(r[0] for r in every if r[1] >= min_rate)
+    elif strategy == "max_tnr":  # highest TNR where TPR >= min_rate; ties: highest TPR
+        assert chosen[0] >= min_rate
+        assert chosen[:2] == max(r[:2][::-1] for r in every if r[0] >= min_rate)[::-1]
+    else:  # beta = 0: the precision
+        assert chosen[2] == max(r[2] for r in every)
+        assert chosen[2] > 0.9
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"strategy": "f_beta", "beta": -1.0}, r"beta must be a real number in \[0, inf\)"),
+    ({"strategy": "f_beta", "beta": np.inf}, "beta must be"),
+    ({"strategy": "f_beta", "beta": np.nan}, "beta must be"),
+    ({"strategy": "f_beta", "beta": "1"}, "beta must be"),
+    ({"strategy": "max_tnr"}, r"min_rate must be a number in \[0, 1\].*got None"),
+    ({"strategy": "max_tpr", "min_rate": 1.5}, "min_rate must be"),
+    ({"strategy": "max_tnr", "min_rate": -0.1}, "min_rate must be"),
+    ({"strategy": "max_tnr", "min_rate": True}, "min_rate must be"),
+    ({"strategy": "tpr_at_fpr", "max_fpr": 2.0}, r"max_fpr must be a number in \[0, 1\]"),
+    ({"strategy": "roc"}, "strategy must be one of"),
+])
+def test_bad_calibration_parameters_leave_the_threshold(noisy, params, match):
+    X_train, _, y_train, _, _ = noisy
+    idx, labels = pairs_from_labels(y_train, 200, random_state=0)
+    est = SDML().fit(X_train[idx], labels)
+    before = est.threshold_
+    with pytest.raises(ValueError, match=match):
+        est.calibrate_threshold(X_train[idx], labels, **params)
+    assert est.threshold_ == before
+
+
 # ------------------------------------------------------------------- MMC
 def _tiny_pairs(seed=0, n=40, d=4):
     rng = np.random.default_rng(seed)
@@ -402,6 +455,75 @@ def test_lsml_satisfies_more_comparisons_and_triplets_equal_quadruplets(noisy):
     np.testing.assert_allclose(from_index.components_, est.components_, atol=1e-8)
     with pytest.warns(ConvergenceWarning):
         LSML(max_iter=1).fit(quads)
+
+
+# ------------------------------------------------------------------- priors
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("cls", [SDML, LSML])
+def test_array_prior_is_the_prior_metric_in_input_units(cls):
+    X, y = load_iris(return_X_y=True)
+    X = X * [1.0, 10.0, 0.1, 3.0]
+    params = {"random_state": 0, **({"max_iter": 50} if cls is LSML else {})}
+    named = cls(prior="identity", **params).fit(X, y)
+    # 'identity' is the identity on standardized features: diag(1 / std^2) in input units.
+    array = cls(prior=np.diag(1.0 / X.std(axis=0) ** 2), **params).fit(X, y)
+    np.testing.assert_allclose(array.get_mahalanobis_matrix(), named.get_mahalanobis_matrix(),
+                               rtol=1e-6, atol=1e-9 * np.abs(named.get_mahalanobis_matrix()).max())
+    other = cls(prior=np.diag([1.0, 1e-2, 1e2, 0.1]), **params).fit(X, y)
+    assert not np.allclose(other.get_mahalanobis_matrix(), named.get_mahalanobis_matrix())
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("cls", [SDML, LSML])
+def test_random_prior_is_seeded_by_random_state(cls):
+    X, y = load_iris(return_X_y=True)
+    fit = lambda seed: cls(prior="random", random_state=seed).fit(X, y)  # noqa: E731
+    first, again, other = fit(0), fit(0), fit(1)
+    np.testing.assert_array_equal(first.components_, again.components_)
+    assert not np.allclose(first.get_mahalanobis_matrix(), other.get_mahalanobis_matrix())
+    identity = cls(prior="identity", random_state=0).fit(X, y)
+    assert not np.allclose(first.get_mahalanobis_matrix(), identity.get_mahalanobis_matrix())
+    assert np.all(np.isfinite(first.components_))
+
+
+@pytest.mark.parametrize("cls", [SDML, LSML])
+@pytest.mark.parametrize("prior, match", [
+    (np.outer([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0]), "positive definite"),
+    (np.diag([1.0, 1.0, 1.0, 1e-12]), "positive definite"),
+    (-np.eye(4), "positive definite"),
+    (np.eye(3), r"of shape \(4, 4\), got \(3, 3\)"),
+    (np.triu(np.ones((4, 4))), "finite symmetric"),
+    (np.full((4, 4), np.nan), "finite symmetric"),
+])
+def test_bad_priors_are_refused_and_keep_the_state(cls, prior, match):
+    X, y = load_iris(return_X_y=True)
+    est = cls(random_state=0).fit(X, y)
+    before = est.components_.copy()
+    with pytest.raises(ValueError, match=f"{cls.__name__}: prior must be .*{match}"):
+        est.set_params(prior=prior).fit(X, y)
+    np.testing.assert_array_equal(est.components_, before)
+
+
+# ------------------------------------------------------------------- get_metric
+def test_get_metric_squared():
+    from sklearn.decomposition import PCA
+
+    from skdml.base import EmbeddingDistance
+
+    X, y = load_iris(return_X_y=True)
+    lsml = LSML(random_state=0).fit(X, y)
+    metric = lsml.get_metric()
+    diff = X[0] - X[60]
+    assert metric(X[0], X[60], squared=True) == pytest.approx(
+        diff @ lsml.get_mahalanobis_matrix() @ diff, rel=1e-10)
+    assert metric(X[0], X[60], squared=True) == pytest.approx(metric(X[0], X[60]) ** 2,
+                                                              rel=1e-12)
+    assert metric(X[0], X[60], squared=False) == metric(X[0], X[60])
+    embedding = EmbeddingDistance(PCA(n_components=2).fit(X))
+    z = embedding.transformer.transform(X[[0, 60]])
+    assert embedding(X[0], X[60], squared=True) == pytest.approx(np.sum((z[0] - z[1]) ** 2))
+    with pytest.raises(ValueError, match="one sample of 4 features"):
+        metric(X[0], X[0:2], squared=True)
 
 
 # ------------------------------------------------------------------- SCML

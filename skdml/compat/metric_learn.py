@@ -9,8 +9,9 @@ no longer imports on scikit-learn >= 1.8)::
 Every class here keeps metric-learn's name, constructor signature (parameter names, order
 and defaults, deprecated spellings included) and methods (``fit`` with its input forms,
 ``transform``, ``pair_distance``, ``pair_score``, ``score_pairs``, ``get_metric``,
-``get_mahalanobis_matrix``, and for pair learners ``predict``, ``decision_function``,
-``score``, ``set_threshold``, ``calibrate_threshold``). ``fit`` builds the skdml learner it
+``get_mahalanobis_matrix``, for pair learners ``predict``, ``decision_function``,
+``score``, ``set_threshold``, ``calibrate_threshold``, and for triplet and quadruplet
+learners ``predict``, ``decision_function``, ``score``). ``fit`` builds the skdml learner it
 maps onto, with renamed parameters, and fits it on the same data; that learner is kept as
 ``skdml_estimator_``, and ``components_`` is its ``components_``. Nothing is re-implemented:
 the adapters rename parameters and adapt input forms (metric-learn's ``preprocessor``, an
@@ -20,9 +21,8 @@ So the metric learned is skdml's, not metric-learn's: skdml standardizes feature
 most learners, samples its own constraints from labels, and solves with its own solvers.
 Where skdml has no counterpart of a metric-learn parameter, only metric-learn's default is
 accepted and any other value raises ``NotImplementedError`` naming the difference; where a
-behaviour is missing (classifying triplets and quadruplets, ``calibrate_threshold`` with
-``'max_tnr'``, LSML's ``weights``, priors ``'random'``), the call raises
-``NotImplementedError`` too. The migration page of the documentation lists every mapping.
+behaviour is missing (LSML's ``weights``), the call raises ``NotImplementedError`` too. The
+migration page of the documentation lists every mapping.
 
 Examples
 --------
@@ -43,6 +43,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .. import linear
+from .._threshold import check_strategy
 from .._validation import input_ndim
 from ..constraints import pairs_from_labels
 from ..linear.rca import _chunks_from_labels
@@ -83,20 +84,6 @@ def _is_default(value, default):
         return (isinstance(value, numbers.Real) and not isinstance(value, bool)
                 and float(value) == float(default))
     return type(value) is type(default) and value == default
-
-
-class _MetricFunction:
-    """metric-learn's ``get_metric()`` callable, ``d(u, v, squared=False)``, on skdml's."""
-
-    def __init__(self, metric):
-        self.metric = metric
-
-    def __call__(self, u, v, squared=False):
-        distance = self.metric(u, v)
-        return distance * distance if squared else distance
-
-    def __repr__(self):
-        return f"metric_learn-style {self.metric!r}"
 
 
 class _Fitted:
@@ -171,21 +158,10 @@ class MahalanobisMixin(BaseEstimator):
                 f"default {name}={default!r} is accepted ({_SEE})."
             )
 
-    def _prior(self, *, arrays):
-        """metric-learn's ``prior`` for skdml: the same names, arrays where skdml takes them."""
+    def _prior(self):
+        """metric-learn's ``prior`` for skdml: the same names, and arrays as float arrays."""
         prior = self.prior
-        if isinstance(prior, str) and prior == "random":
-            raise NotImplementedError(
-                f"{type(self).__name__}(prior='random'): skdml's "
-                f"{self._skdml_class.__name__} has no random prior; use 'identity' or "
-                f"'covariance' ({_SEE})."
-            )
-        if not isinstance(prior, str) and not arrays:
-            raise NotImplementedError(
-                f"{type(self).__name__}: skdml's {self._skdml_class.__name__} takes no array "
-                f"prior, only 'identity' or 'covariance' ({_SEE})."
-            )
-        return np.asarray(prior, dtype=np.float64) if not isinstance(prior, str) else prior
+        return prior if isinstance(prior, str) else np.asarray(prior, dtype=np.float64)
 
     # --- metric-learn's preprocessor ----------------------------------------------------
     def _indexer(self):
@@ -279,9 +255,9 @@ class MahalanobisMixin(BaseEstimator):
         return self.pair_distance(pairs)
 
     def get_metric(self):
-        """A picklable callable ``d(u, v, squared=False)`` of the learned distance."""
+        """A picklable callable ``d(u, v, squared=False)`` of the learned distance (skdml's)."""
         check_is_fitted(self)
-        return _MetricFunction(self.skdml_estimator_.get_metric())
+        return self.skdml_estimator_.get_metric()
 
     def get_mahalanobis_matrix(self):
         """``M = components_.T @ components_``."""
@@ -345,31 +321,17 @@ _CALIBRATION_STRATEGIES = ("accuracy", "f_beta", "max_tpr", "max_tnr")
 
 
 def _calibration(strategy="accuracy", min_rate=None, beta=1.0):
-    """metric-learn's calibration parameters as skdml's ``calibrate_threshold`` keywords."""
-    if strategy not in _CALIBRATION_STRATEGIES:
+    """metric-learn's calibration parameters as skdml's ``calibrate_threshold`` keywords.
+
+    skdml has metric-learn's four strategies; they are checked here, before any fit.
+    """
+    if not isinstance(strategy, str) or strategy not in _CALIBRATION_STRATEGIES:
         raise ValueError(
             f"strategy must be one of {_CALIBRATION_STRATEGIES}, got {strategy!r}."
         )
-    if strategy in ("max_tpr", "max_tnr"):
-        if (not isinstance(min_rate, numbers.Real) or isinstance(min_rate, bool)
-                or not 0 <= min_rate <= 1):
-            raise ValueError(f"min_rate must be a number in [0, 1], got {min_rate!r}.")
-    if strategy == "max_tnr":
-        raise NotImplementedError(
-            "calibrate_threshold(strategy='max_tnr'): skdml calibrates for 'accuracy', "
-            "'f_beta' and the true positive rate at a bounded false positive rate "
-            f"('max_tpr'), not the true negative rate at a bounded miss rate ({_SEE})."
-        )
-    if strategy == "max_tpr":
-        # TNR >= min_rate <=> FPR <= 1 - min_rate; the subtraction rounds (1 - 0.9 is just
-        # below 0.1), so a few ulps keep a false positive rate of exactly 1 - min_rate in.
-        return {"strategy": "tpr_at_fpr",
-                "max_fpr": min(1.0 - float(min_rate) + 4 * np.finfo(float).eps, 1.0)}
-    if strategy == "f_beta":
-        if not isinstance(beta, numbers.Real) or isinstance(beta, bool):
-            raise ValueError(f"beta must be a real number, got {type(beta).__name__}.")
-        return {"strategy": "f_beta", "beta": beta}
-    return {"strategy": "accuracy"}
+    params = {"strategy": strategy, "beta": beta, "min_rate": min_rate}
+    check_strategy(**params)
+    return params
 
 
 class _PairsClassifierMixin:
@@ -435,9 +397,10 @@ class _PairsClassifierMixin:
                             beta=1.0):
         """Set ``threshold_`` from validation pairs (skdml's ``calibrate_threshold``).
 
-        ``'accuracy'`` and ``'f_beta'`` keep their meaning; ``'max_tpr'`` (highest true
-        positive rate with a true negative rate ``>= min_rate``) is skdml's ``'tpr_at_fpr'``
-        with ``max_fpr = 1 - min_rate``; ``'max_tnr'`` raises ``NotImplementedError``.
+        skdml has metric-learn's strategies: ``'accuracy'``, ``'f_beta'`` (``beta >= 0``),
+        ``'max_tpr'`` (highest true positive rate with a true negative rate
+        ``>= min_rate``) and ``'max_tnr'`` (highest true negative rate with a true positive
+        rate ``>= min_rate``).
         """
         calibration = _calibration(strategy, min_rate, beta)
         check_is_fitted(self)
@@ -446,36 +409,44 @@ class _PairsClassifierMixin:
         return self
 
 
-def _not_in_skdml(name, kind, learner):
-    """A method metric-learn has and skdml does not: it raises, naming the difference."""
+class _TupleClassifierMixin:
+    """Learners fitted on triplets or quadruplets: skdml's classification of tuples.
 
-    def method(self, *args, **kwargs):
-        raise NotImplementedError(
-            f"{type(self).__name__}.{name}: skdml's {learner} learns from {kind} but does "
-            f"not classify them; compare the pair_distance of the pairs in each tuple "
-            f"instead ({_SEE})."
-        )
+    ``decision_function`` is ``d(a, n) - d(a, p)`` on triplets and ``d(c, d) - d(a, b)`` on
+    quadruplets, as in metric-learn; ``predict`` is +1 where it is positive and -1 otherwise
+    (metric-learn's ``np.sign`` gives 0 on a tie); ``score`` is the fraction of tuples
+    predicted +1, as in metric-learn.
+    """
 
-    method.__name__ = name
-    return method
+    def decision_function(self, tuples):
+        """``d`` of the second pair minus ``d`` of the first: positive where the tuple holds."""
+        check_is_fitted(self)
+        tuples, kwargs = self._tuples(tuples)
+        return self.skdml_estimator_.decision_function(tuples, **kwargs)
+
+    def predict(self, tuples):
+        """+1 for tuples whose first pair is the closer one, -1 otherwise."""
+        check_is_fitted(self)
+        tuples, kwargs = self._tuples(tuples)
+        return self.skdml_estimator_.predict(tuples, **kwargs)
+
+    def score(self, tuples):
+        """The fraction of tuples the learned metric satisfies (predicted +1)."""
+        check_is_fitted(self)
+        tuples, kwargs = self._tuples(tuples)
+        return self.skdml_estimator_.score(tuples, **kwargs)
 
 
-class _TripletsClassifierMixin:
-    """Learners fitted on triplets; classifying triplets is not available in skdml."""
+class _TripletsClassifierMixin(_TupleClassifierMixin):
+    """Learners fitted on triplets ``(a, p, n)``."""
 
     _tuple_size = 3
-    decision_function = _not_in_skdml("decision_function", "triplets", "SCML")
-    predict = _not_in_skdml("predict", "triplets", "SCML")
-    score = _not_in_skdml("score", "triplets", "SCML")
 
 
-class _QuadrupletsClassifierMixin:
-    """Learners fitted on quadruplets; classifying quadruplets is not available in skdml."""
+class _QuadrupletsClassifierMixin(_TupleClassifierMixin):
+    """Learners fitted on quadruplets ``(a, b, c, d)``."""
 
     _tuple_size = 4
-    decision_function = _not_in_skdml("decision_function", "quadruplets", "LSML")
-    predict = _not_in_skdml("predict", "quadruplets", "LSML")
-    score = _not_in_skdml("score", "quadruplets", "LSML")
 
 
 # --------------------------------------------------------------------------- ITML
@@ -487,7 +458,7 @@ class _BaseITML(MahalanobisMixin):
     def _skdml_params(self):
         return dict(
             gamma=self.gamma, max_iter=self.max_iter,
-            tol=self._renamed("tol", "convergence_threshold"), prior=self._prior(arrays=True),
+            tol=self._renamed("tol", "convergence_threshold"), prior=self._prior(),
             verbose=self.verbose, random_state=self.random_state,
         )
 
@@ -557,7 +528,7 @@ class _BaseSDML(MahalanobisMixin):
     def _skdml_params(self):
         return dict(
             balance_param=self.balance_param, sparsity_param=self.sparsity_param,
-            prior=self._prior(arrays=False), random_state=self.random_state,
+            prior=self._prior(), random_state=self.random_state,
         )
 
 
@@ -670,7 +641,7 @@ class _BaseLSML(MahalanobisMixin):
 
     def _skdml_params(self):
         return dict(
-            prior=self._prior(arrays=False), max_iter=self.max_iter, tol=self.tol,
+            prior=self._prior(), max_iter=self.max_iter, tol=self.tol,
             verbose=self.verbose, random_state=self.random_state,
         )
 
@@ -679,7 +650,8 @@ class LSML(_QuadrupletsClassifierMixin, _BaseLSML):
     """metric-learn's ``LSML`` (quadruplets) on :class:`skdml.LSML`.
 
     ``fit(quadruplets, weights=None)``; per-quadruplet ``weights`` raise
-    ``NotImplementedError``, as do ``decision_function``, ``predict`` and ``score``.
+    ``NotImplementedError``. ``decision_function``, ``predict`` and ``score`` classify
+    quadruplets (skdml's :class:`skdml.LSML`).
     """
 
     def __init__(self, tol=1e-3, max_iter=1000, prior='identity', verbose=False,
@@ -751,7 +723,8 @@ class _BaseSCML(MahalanobisMixin):
 class SCML(_TripletsClassifierMixin, _BaseSCML):
     """metric-learn's ``SCML`` (triplets) on :class:`skdml.SCML`.
 
-    ``decision_function``, ``predict`` and ``score`` on triplets raise ``NotImplementedError``.
+    ``decision_function``, ``predict`` and ``score`` classify triplets (skdml's
+    :class:`skdml.SCML`).
     """
 
     def __init__(self, beta=1e-5, basis='triplet_diffs', n_basis=None, gamma=5e-3,
@@ -842,9 +815,9 @@ class RCA_Supervised(_PartialLabelsMixin, RCA):
 class LMNN(_SupervisedMixin, MahalanobisMixin):
     """metric-learn's ``LMNN`` on :class:`skdml.LMNN`.
 
-    ``convergence_tol`` is skdml's ``tol``; ``init='auto'`` is skdml's default ``'pca'``;
-    ``k`` is the 0.6 spelling of ``n_neighbors``. skdml optimizes with L-BFGS: ``min_iter``
-    and ``learn_rate`` accept only metric-learn's defaults.
+    ``convergence_tol`` is skdml's ``tol``; ``init='auto'`` is skdml's ``init='auto'``
+    (metric-learn's rule); ``k`` is the 0.6 spelling of ``n_neighbors``. skdml optimizes
+    with L-BFGS: ``min_iter`` and ``learn_rate`` accept only metric-learn's defaults.
     """
 
     _skdml_class = linear.LMNN
@@ -870,12 +843,9 @@ class LMNN(_SupervisedMixin, MahalanobisMixin):
         self._only_default("min_iter", 50, "skdml's LMNN stops on its tolerance alone")
         self._only_default("learn_rate", 1e-7, "skdml's LMNN optimizes with L-BFGS, which "
                            "has no learning rate")
-        init = self.init
-        if isinstance(init, str) and init == "auto":
-            init = linear.LMNN().init
         return dict(
             n_neighbors=self._renamed("n_neighbors", "k"), n_components=self.n_components,
-            init=init, regularization=self.regularization, max_iter=self.max_iter,
+            init=self.init, regularization=self.regularization, max_iter=self.max_iter,
             tol=self.convergence_tol, verbose=self.verbose, random_state=self.random_state,
         )
 

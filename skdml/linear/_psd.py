@@ -2,8 +2,13 @@
 
 import numpy as np
 from scipy import linalg
+from sklearn.datasets import make_spd_matrix
+from sklearn.utils import check_random_state
 
-__all__ = ["clip_psd", "components_from_psd", "feature_scales", "is_positive_definite"]
+__all__ = [
+    "clip_psd", "components_from_psd", "feature_scales", "is_positive_definite",
+    "standardized_prior",
+]
 
 #: Relative tolerance below which an eigenvalue counts as zero: ``eigvalsh`` of a singular
 #: matrix returns round-off (~1e-16 times the largest eigenvalue), never an exact zero.
@@ -61,3 +66,38 @@ def is_positive_definite(M, rtol=PD_RTOL):
     """
     w = linalg.eigvalsh(0.5 * (M + M.T))
     return bool(w.size) and w[-1] > 0 and w[0] > rtol * w[-1]
+
+
+def standardized_prior(prior, scales, *, random_state=None, name):
+    """A prior Mahalanobis matrix given as an array or as ``'random'``, on standardized features.
+
+    An array is the prior metric in the units of the input: it must be of shape
+    (n_features, n_features), finite, symmetric and positive definite on the non-constant
+    features (``is_positive_definite``: a singular prior leaves directions with no
+    distance). ``'random'`` is a random symmetric positive definite matrix
+    (:func:`sklearn.datasets.make_spd_matrix`) on standardized features, drawn from
+    ``random_state``. ``scales`` are the learner's per-feature scales (``feature_scales``).
+
+    Returns the matrix on standardized features, of shape (n_features, n_features); the rows
+    and columns of constant features carry no meaning (learners drop those features).
+    ``name`` names the learner in error messages.
+    """
+    n_features = len(scales)
+    if isinstance(prior, str):  # 'random': the only named prior handled here
+        return make_spd_matrix(n_features, random_state=check_random_state(random_state))
+    M0 = np.asarray(prior, dtype=np.float64)
+    if M0.shape != (n_features, n_features):
+        raise ValueError(
+            f"{name}: prior must be of shape ({n_features}, {n_features}), got {M0.shape}."
+        )
+    if not np.all(np.isfinite(M0)) or not np.allclose(M0, M0.T):
+        raise ValueError(f"{name}: prior must be a finite symmetric matrix.")
+    M0 = M0 * np.outer(scales, scales)  # to standardized units
+    varying = scales > 0
+    if not is_positive_definite(M0[np.ix_(varying, varying)]):
+        raise ValueError(
+            f"{name}: prior must be positive definite (on the non-constant features): its "
+            f"smallest eigenvalue must exceed {PD_RTOL:g} times its largest. A singular prior "
+            "(e.g. np.outer(a, a)) leaves directions with no distance."
+        )
+    return M0

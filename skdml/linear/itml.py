@@ -16,7 +16,7 @@ from .._validation import (
 )
 from ..base import MahalanobisMixin, PairClassifierMixin, fit_context
 from ..constraints import neighbor_pairs_from_labels, pairs_from_labels
-from ._psd import PD_RTOL, clip_psd, components_from_psd, feature_scales, is_positive_definite
+from ._psd import clip_psd, components_from_psd, feature_scales, standardized_prior
 
 
 @njit(cache=True)
@@ -103,10 +103,12 @@ class ITML(PairClassifierMixin, MahalanobisMixin):
         Squared-distance bounds for similar (``<= u``) and dissimilar (``>= l``) pairs, on
         standardized features; ``u < l``. ``None`` takes the 5th and 95th percentiles of the
         squared distances of the constraint pairs under the prior.
-    prior : {'identity', 'covariance'} or ndarray of shape (n_features, n_features), \
-default='identity'
+    prior : {'identity', 'covariance', 'random'} or ndarray of shape (n_features, \
+n_features), default='identity'
         ``A0``. ``'covariance'`` is the inverse of the (Ledoit-Wolf shrunk, hence invertible)
-        correlation matrix; an array is taken in the units of the input and must be
+        correlation matrix; ``'random'`` a random symmetric positive definite matrix on
+        standardized features (:func:`sklearn.datasets.make_spd_matrix`, drawn from
+        ``random_state``); an array is taken in the units of the input and must be
         symmetric positive definite.
     constraints : {'neighbors', 'random'}, default='neighbors'
         How a label fit builds its pairs. ``'neighbors'``: each sample with its
@@ -127,7 +129,7 @@ default='identity'
     verbose : int, default=0
         Print the convergence measure every sweep.
     random_state : int, RandomState instance or None, default=None
-        Seeds the sampled constraints and the order of the projections.
+        Seeds the sampled constraints, the random prior and the order of the projections.
 
     Attributes
     ----------
@@ -163,7 +165,7 @@ default='identity'
     _parameter_constraints = {
         "gamma": [Interval(Real, 0, None, closed="neither")],
         "bounds": [None, tuple, list, np.ndarray],
-        "prior": [StrOptions({"identity", "covariance"}), np.ndarray],
+        "prior": [StrOptions({"identity", "covariance", "random"}), np.ndarray],
         "constraints": [StrOptions({"neighbors", "random"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "n_constraints": [Interval(Integral, 2, None, closed="left"), None],
@@ -229,7 +231,7 @@ default='identity'
             pairs = X[idx].astype(np.float64, copy=False)
             n_features, from_pairs, data = X.shape[1], False, X
         scales = feature_scales(data)
-        A0, bounds = self._check_prior_and_bounds(n_features, scales)
+        A0, bounds = self._check_prior_and_bounds(n_features, scales, rng)
 
         varying = scales > 0
         V = (pairs[:, 0] - pairs[:, 1])[:, varying] / scales[varying]
@@ -276,25 +278,10 @@ default='identity'
             self._end_label_fit()
         return self
 
-    def _check_prior_and_bounds(self, n_features, scales):
+    def _check_prior_and_bounds(self, n_features, scales, rng):
         """The prior in standardized units, and validated bounds (or None)."""
-        if isinstance(self.prior, np.ndarray):
-            A0 = np.asarray(self.prior, dtype=np.float64)
-            if A0.shape != (n_features, n_features):
-                raise ValueError(
-                    f"ITML: prior must be of shape ({n_features}, {n_features}), got "
-                    f"{A0.shape}."
-                )
-            if not np.all(np.isfinite(A0)) or not np.allclose(A0, A0.T):
-                raise ValueError("ITML: prior must be a finite symmetric matrix.")
-            A0 = A0 * np.outer(scales, scales)  # to standardized units
-            varying = scales > 0
-            if not is_positive_definite(A0[np.ix_(varying, varying)]):
-                raise ValueError(
-                    "ITML: prior must be positive definite (on the non-constant features): "
-                    f"its smallest eigenvalue must exceed {PD_RTOL:g} times its largest. A "
-                    "singular prior (e.g. np.outer(a, a)) leaves directions with no distance."
-                )
+        if not isinstance(self.prior, str) or self.prior == "random":
+            A0 = standardized_prior(self.prior, scales, random_state=rng, name="ITML")
         elif self.prior == "identity":
             A0 = np.eye(n_features)
         else:

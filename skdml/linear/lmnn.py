@@ -63,12 +63,15 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         members gives its samples all the neighbors it has (with a warning).
     n_components : int, default=None
         Output dimensions (rows of ``L``); ``None`` keeps ``n_features``.
-    init : {'pca', 'lda', 'identity', 'random'} or ndarray of shape \
+    init : {'pca', 'lda', 'identity', 'random', 'auto'} or ndarray of shape \
             (n_components, n_features), default='pca'
         The starting ``L``. ``'pca'``: the leading principal axes (orthonormal, so with all
         components the starting distance is the Euclidean one); ``'lda'``: the discriminant
         axes, at most ``n_classes - 1`` of them; ``'identity'``: the first ``n_components``
-        rows of the identity; ``'random'``: a standard normal matrix (``random_state``).
+        rows of the identity; ``'random'``: a standard normal matrix (``random_state``);
+        ``'auto'``: metric-learn's rule, ``'lda'`` when ``n_components <= min(n_features,
+        n_classes - 1)``, else ``'pca'`` when ``n_components < min(n_features,
+        n_samples)``, else ``'identity'`` (so with all components, the identity).
         With ``'pca'`` and more components than the data's rank (``n_features >
         n_samples``), the rows beyond the rank start at zero and stay there: the gradient
         lies in the span of the data.
@@ -141,7 +144,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
     _parameter_constraints = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
-        "init": [StrOptions({"pca", "lda", "identity", "random"}), "array-like"],
+        "init": [StrOptions({"pca", "lda", "identity", "random", "auto"}), "array-like"],
         "regularization": [Interval(Real, 0, 1, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -217,8 +220,8 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         init = np.asarray(self.init)
         if init.ndim != 2 or init.shape[1] != n_features:
             raise ValueError(
-                f"LMNN: init must be 'pca', 'lda', 'identity', 'random' or an array of shape "
-                f"(n_components, {n_features}), got an array of shape {init.shape}."
+                f"LMNN: init must be 'pca', 'lda', 'identity', 'random', 'auto' or an array of "
+                f"shape (n_components, {n_features}), got an array of shape {init.shape}."
             )
         if self.n_components is not None and self.n_components != init.shape[0]:
             raise ValueError(
@@ -234,12 +237,20 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
             if not np.all(np.isfinite(L0)):
                 raise ValueError("LMNN: init contains NaN or infinity.")
             return L0
-        if self.init == "identity":
+        init = self.init
+        if init == "auto":  # metric-learn's rule
+            if n_components <= min(n_features, n_classes - 1):
+                init = "lda"
+            elif n_components < min(n_features, n_samples):
+                init = "pca"
+            else:
+                init = "identity"
+        if init == "identity":
             return np.eye(n_components, n_features)
-        if self.init == "random":
+        if init == "random":
             rng = check_random_state(self.random_state)
             return rng.standard_normal((n_components, n_features))
-        if self.init == "lda":
+        if init == "lda":
             if n_components > n_classes - 1:
                 raise ValueError(
                     f"LMNN: init='lda' gives at most n_classes - 1 = {n_classes - 1} "

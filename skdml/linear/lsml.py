@@ -13,21 +13,21 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
-from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
+from ..base import BaseMetricLearner, MahalanobisMixin, TupleClassifierMixin, fit_context
 from .._validation import (
     check_classification_labels,
     check_tuples,
     input_ndim,
 )
 from ..constraints import triplets_from_labels
-from ._psd import components_from_psd, feature_scales
+from ._psd import components_from_psd, feature_scales, standardized_prior
 
 # Ridge on the prior covariance (relative to its mean eigenvalue) so that it inverts with
 # duplicated or collinear features.
 _PRIOR_RIDGE = 1e-3
 
 
-class LSML(MahalanobisMixin, BaseMetricLearner):
+class LSML(TupleClassifierMixin, MahalanobisMixin, BaseMetricLearner):
     """Least squares metric learning from relative distance comparisons (Liu et al., 2012).
 
     A quadruplet ``(a, b, c, d)`` says ``d(a, b) < d(c, d)``; a triplet ``(a, p, n)`` is the
@@ -46,16 +46,25 @@ class LSML(MahalanobisMixin, BaseMetricLearner):
     Fitted from quadruplets ``fit(quadruplets)`` of shape (n, 4, n_features), triplets
     ``fit(triplets)`` of shape (n, 3, n_features) (or integer indices (n, 4) / (n, 3) with
     ``preprocessor=``), or from class labels ``fit(X, y)``, which samples ``n_constraints``
-    triplets (anchor, same class, other class). Features are standardized internally
-    (constant ones get weight zero) and the metric is mapped back, so ``prior='identity'``
-    means the identity on standardized features.
+    triplets (anchor, same class, other class). Fitted on tuples, it classifies them:
+    ``decision_function`` is ``d(c, d) - d(a, b)`` (triplets: ``d(a, n) - d(a, p)``),
+    ``predict`` is +1 where that is positive (-1 otherwise) and ``score`` the fraction
+    predicted right (see :class:`skdml.base.TupleClassifierMixin`).
+
+    Features are standardized internally (constant ones get weight zero) and the metric is
+    mapped back, so ``prior='identity'`` means the identity on standardized features.
 
     Parameters
     ----------
-    prior : {'identity', 'covariance'}, default='identity'
+    prior : {'identity', 'covariance', 'random'} or ndarray of shape (n_features, \
+n_features), default='identity'
         The prior covariance ``P``: the identity, or the covariance of the data (the samples,
         or the tuple members; in standardized units the correlation matrix, with a small
-        ridge so that it inverts).
+        ridge so that it inverts). ``'random'`` and an array give the prior *metric* ``M0``
+        (metric-learn's meaning) and ``P = M0^{-1}``: ``'random'`` is a random symmetric
+        positive definite ``M0`` on standardized features
+        (:func:`sklearn.datasets.make_spd_matrix`, drawn from ``random_state``); an array is
+        ``M0`` in the units of the input and must be symmetric positive definite.
     regularization : float, default=1.0
         Weight ``lambda`` of the LogDet divergence.
     n_constraints : int, default=None
@@ -68,7 +77,7 @@ class LSML(MahalanobisMixin, BaseMetricLearner):
     verbose : int, default=0
         Print the objective at every iteration when ``verbose >= 1``.
     random_state : int, RandomState instance or None, default=None
-        Seeds the sampling of triplets from class labels.
+        Seeds the sampling of triplets from class labels and the random prior.
 
     Attributes
     ----------
@@ -96,8 +105,10 @@ class LSML(MahalanobisMixin, BaseMetricLearner):
     (178, 13)
     """
 
+    _tuple_sizes = (4, 3)
+
     _parameter_constraints = {
-        "prior": [StrOptions({"identity", "covariance"})],
+        "prior": [StrOptions({"identity", "covariance", "random"}), np.ndarray],
         "regularization": [Interval(Real, 0, None, closed="neither")],
         "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -137,6 +148,7 @@ class LSML(MahalanobisMixin, BaseMetricLearner):
         -------
         self : LSML
         """
+        rng = check_random_state(self.random_state)
         ndim = input_ndim(X)
         if preprocessor is not None or ndim == 3:
             if y is not None:
@@ -152,28 +164,36 @@ class LSML(MahalanobisMixin, BaseMetricLearner):
                 quads = check_tuples(X, tuple_size=4, preprocessor=preprocessor, estimator=self)
             quads = quads.astype(np.float64, copy=False)
             points = quads.reshape(-1, quads.shape[2])
-            self._fit_quadruplets(quads[:, 0] - quads[:, 1], quads[:, 2] - quads[:, 3], points)
-            self.n_features_in_ = quads.shape[2]
-            self.__dict__.pop("feature_names_in_", None)
+            self._fit_quadruplets(
+                quads[:, 0] - quads[:, 1], quads[:, 2] - quads[:, 3], points, rng
+            )
+            self._end_tuple_fit(quads.shape[2])
             return self
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = X.astype(np.float64, copy=False)
         classes, y_enc = check_classification_labels(y, estimator=self)
         n = self.n_constraints or 20 * len(classes) ** 2
-        t = triplets_from_labels(y_enc, n, random_state=check_random_state(self.random_state))
-        self._fit_quadruplets(X[t[:, 0]] - X[t[:, 1]], X[t[:, 0]] - X[t[:, 2]], X)
+        t = triplets_from_labels(y_enc, n, random_state=rng)
+        self._fit_quadruplets(X[t[:, 0]] - X[t[:, 1]], X[t[:, 0]] - X[t[:, 2]], X, rng)
+        self._end_label_fit()
         return self
 
-    def _fit_quadruplets(self, diff_ab, diff_cd, points):
+    def _fit_quadruplets(self, diff_ab, diff_cd, points, rng):
         scales = feature_scales(points)
         varying = scales > 0
+        M0 = None
+        if not isinstance(self.prior, str) or self.prior == "random":
+            M0 = standardized_prior(self.prior, scales, random_state=rng, name="LSML")
         components = np.zeros((1, len(scales)))
         self.n_iter_, self.objective_ = 0, 0.0
         if varying.any():
             vab = diff_ab[:, varying] / scales[varying]
             vcd = diff_cd[:, varying] / scales[varying]
             d = vab.shape[1]
-            if self.prior == "identity":
+            if M0 is not None:
+                P = linalg.inv(M0[np.ix_(varying, varying)])
+                P = 0.5 * (P + P.T)
+            elif self.prior == "identity":
                 P = np.eye(d)
             else:
                 P = np.atleast_2d(np.corrcoef(points[:, varying], rowvar=False))

@@ -14,14 +14,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
-from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
+from ..base import BaseMetricLearner, MahalanobisMixin, TupleClassifierMixin, fit_context
 from .._validation import check_classification_labels, check_tuples, input_ndim
 from ..constraints import triplets_from_labels
 from ._discriminant import discriminant_scalings
 from ._psd import components_from_psd, feature_scales
 
 
-class SCML(MahalanobisMixin, BaseMetricLearner):
+class SCML(TupleClassifierMixin, MahalanobisMixin, BaseMetricLearner):
     """Sparse compositional metric learning (Shi, Bellet and Sha, AAAI 2014).
 
     The metric is a sparse non-negative combination of rank-one matrices built on a basis
@@ -50,7 +50,10 @@ class SCML(MahalanobisMixin, BaseMetricLearner):
     from each sample's ``k_genuine`` nearest neighbors of its class and ``k_impostor``
     nearest neighbors of other classes (the paper's and metric-learn's choice: the
     constraints a kNN classifier cares about), or samples ``n_constraints`` random triplets
-    with ``triplets='random'``.
+    with ``triplets='random'``. Fitted on triplets, it classifies triplets:
+    ``decision_function`` is ``d(a, n) - d(a, p)``, ``predict`` is +1 where that is positive
+    (-1 otherwise) and ``score`` the fraction predicted right (see
+    :class:`skdml.base.TupleClassifierMixin`).
 
     Parameters
     ----------
@@ -199,8 +202,7 @@ default='auto'
             points = t.reshape(-1, t.shape[2])
             self._check_basis(t.shape[2])
             self._fit_triplets(t[:, 0] - t[:, 1], t[:, 0] - t[:, 2], points, None, rng)
-            self.n_features_in_ = t.shape[2]
-            self.__dict__.pop("feature_names_in_", None)
+            self._end_tuple_fit(t.shape[2])
             return self
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = X.astype(np.float64, copy=False)
@@ -214,6 +216,7 @@ default='auto'
         self._fit_triplets(
             X[t[:, 0]] - X[t[:, 1]], X[t[:, 0]] - X[t[:, 2]], X, (X, y_enc), rng
         )
+        self._end_label_fit()
         return self
 
     def _check_basis(self, n_features):

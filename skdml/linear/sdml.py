@@ -16,7 +16,13 @@ from .._validation import (
     check_classification_labels,
 )
 from ..constraints import pairs_from_labels
-from ._psd import PD_RTOL, components_from_psd, feature_scales, is_positive_definite
+from ._psd import (
+    PD_RTOL,
+    components_from_psd,
+    feature_scales,
+    is_positive_definite,
+    standardized_prior,
+)
 
 
 class SDML(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
@@ -58,9 +64,15 @@ class SDML(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         Weight ``eta`` of the pair term.
     sparsity_param : float, default=0.01
         Weight ``lambda`` of the L1 penalty on the off-diagonal entries of ``M``.
-    prior : {'identity', 'covariance'}, default='identity'
+    prior : {'identity', 'covariance', 'random'} or ndarray of shape (n_features, \
+n_features), default='identity'
         The prior covariance ``P``: the identity, or the covariance of the data (the samples,
         or the members of the pairs), in standardized units: the correlation matrix.
+        ``'random'`` and an array give the prior *metric* ``M0`` (metric-learn's meaning) and
+        ``P = M0^{-1}``: ``'random'`` is a random symmetric positive definite ``M0`` on
+        standardized features (:func:`sklearn.datasets.make_spd_matrix`, drawn from
+        ``random_state``); an array is ``M0`` in the units of the input and must be symmetric
+        positive definite.
     min_eigenvalue : float, default=1e-3
         Eigenvalue floor of ``C``, relative to its largest eigenvalue.
     n_constraints : int, default=None
@@ -71,7 +83,7 @@ class SDML(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
     tol : float, default=1e-4
         Tolerance of the graphical lasso.
     random_state : int, RandomState instance or None, default=None
-        Seeds the sampling of pairs from class labels.
+        Seeds the sampling of pairs from class labels and the random prior.
 
     Attributes
     ----------
@@ -108,7 +120,7 @@ class SDML(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
     _parameter_constraints = {
         "balance_param": [Interval(Real, 0, None, closed="left")],
         "sparsity_param": [Interval(Real, 0, None, closed="left")],
-        "prior": [StrOptions({"identity", "covariance"})],
+        "prior": [StrOptions({"identity", "covariance", "random"}), np.ndarray],
         "min_eigenvalue": [Interval(Real, 0, 1, closed="neither")],
         "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -147,32 +159,39 @@ class SDML(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         -------
         self : SDML
         """
+        rng = check_random_state(self.random_state)
         if self._is_pair_input(X, preprocessor):
             pairs, y = self._check_pair_fit_input(X, y, preprocessor)
-            self._fit_diffs(pairs[:, 0] - pairs[:, 1], y, pairs.reshape(-1, pairs.shape[2]))
+            self._fit_diffs(
+                pairs[:, 0] - pairs[:, 1], y, pairs.reshape(-1, pairs.shape[2]), rng
+            )
             self._end_pair_fit(pairs, y)
             return self
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = X.astype(np.float64, copy=False)
         classes, y_enc = check_classification_labels(y, estimator=self)
         n = self.n_constraints or 20 * len(classes) ** 2
-        idx, labels = pairs_from_labels(
-            y_enc, 2 * n, random_state=check_random_state(self.random_state)
-        )
-        self._fit_diffs(X[idx[:, 0]] - X[idx[:, 1]], labels, X)
+        idx, labels = pairs_from_labels(y_enc, 2 * n, random_state=rng)
+        self._fit_diffs(X[idx[:, 0]] - X[idx[:, 1]], labels, X, rng)
         self._end_label_fit()
         return self
 
-    def _fit_diffs(self, diff, labels, points):
+    def _fit_diffs(self, diff, labels, points, rng):
         scales = feature_scales(points)
         varying = scales > 0
+        M0 = None
+        if not isinstance(self.prior, str) or self.prior == "random":
+            M0 = standardized_prior(self.prior, scales, random_state=rng, name="SDML")
         components = np.zeros((1, len(scales)))
         self.n_iter_, self.solver_ = 0, "graphical_lasso"
         self.balance_param_ = self.balance_param
         if varying.any():
             Z = diff[:, varying] / scales[varying]
             d = Z.shape[1]
-            if self.prior == "identity":
+            if M0 is not None:
+                P = linalg.inv(M0[np.ix_(varying, varying)])
+                P = 0.5 * (P + P.T)
+            elif self.prior == "identity":
                 P = np.eye(d)
             else:
                 P = np.atleast_2d(np.corrcoef(points[:, varying], rowvar=False))
@@ -203,10 +222,11 @@ class SDML(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
             usable /= 2
             if is_positive_definite(P + usable * K):
                 break
+        prior = repr(self.prior) if isinstance(self.prior, str) else "array"
         warnings.warn(
             f"SDML: P + balance_param * K has no positive eigenvalue with "
             f"balance_param={balance:g} (the dissimilar pairs spread more than the "
-            f"{self.prior!r} prior in every direction), so its inverse would ignore the pairs; "
+            f"{prior} prior in every direction), so its inverse would ignore the pairs; "
             f"using balance_param={usable:.3g} instead, where it is positive definite. Pass "
             f"a smaller balance_param to choose the weight yourself.",
             UserWarning,
