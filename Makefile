@@ -29,7 +29,7 @@ docs: $(STAMP)
 	$(MAKE) -C docs html SPHINXBUILD=$(abspath $(VENV))/bin/sphinx-build
 
 bench: $(STAMP) $(PEERS)/.installed
-	SKDML_PEER_PYTHON=$(abspath $(PEERS))/bin/python $(PY) -m skdml benchmark all
+	SKDML_PEER_PYTHON=$(abspath $(PEERS))/bin/python $(PY) -m skdml benchmark --write-docs all
 
 clean:
 	rm -rf $(VENV) build *.egg-info docs/_build docs/auto_examples docs/generated

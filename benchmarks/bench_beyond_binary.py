@@ -26,15 +26,17 @@ terms switched off, so that a gain of DVML over it is the generated samples' own
 
 No peer: no metric learning library (pytorch-metric-learning, metric-learn) implements the
 log-ratio loss, DVML or DAML, so each method is compared with its own baseline measured in
-the same run, and the ratio printed is ours / baseline. torch runs on one thread
-(``torch.set_num_threads(1)``): the networks are small and the machine shared.
+the same run, and the ratio printed is ours / baseline. Every contender runs on the same
+threads (``--threads``, default 1: torch, BLAS/OpenMP and numba): the networks are small and
+the machine shared. "s/fit" is one fit per seed, the mean over the seeds.
+
+    .venv/bin/python benchmarks/bench_beyond_binary.py [--threads 1]
 """
 
 import time
 
 import numpy as np
-import torch
-from _common import digits_split, print_table
+from _common import digits_split, protocol_parser, start_run, thread_settings, write_table
 from scipy.stats import rankdata
 from sklearn.datasets import load_diabetes
 from sklearn.metrics import ndcg_score
@@ -106,10 +108,13 @@ def part_log_ratio():
         ratio = results["log-ratio, dense"] / results["triplet, binary thr."]
         ratios.append({"dim": dim, "spearman ratio": float(ratio[0]),
                        "nDCG ratio": float(ratio[1])})
-    print("Part 1: diabetes, continuous target (test queries vs training set)")
-    print_table(rows, ["dim", "method", "spearman", "nDCG@10", "s/fit"])
-    print("\nlog-ratio / binary-thresholding triplet (> 1: log-ratio better)")
-    print_table(ratios, ["dim", "spearman ratio", "nDCG ratio"])
+    print("== Part 1: diabetes, continuous target (test queries vs training set)")
+    write_table("beyond_binary_log_ratio", rows, ["dim", "method", "spearman", "nDCG@10",
+                                                  "s/fit"],
+                note=f"mean +- std over {len(LR_SEEDS)} seeds")
+    print("== log-ratio / binary-thresholding triplet (> 1: log-ratio better)")
+    write_table("beyond_binary_log_ratio_ratios", ratios, ["dim", "spearman ratio",
+                                                           "nDCG ratio"])
 
 
 def part_generation():
@@ -142,16 +147,24 @@ def part_generation():
                 ratio = scores.mean(0) / base
                 ratios.append({"loss": loss.__name__, "wrapper": name,
                                "MAP@R ratio": float(ratio[0]), "R@1 ratio": float(ratio[1])})
-    print("\nPart 2: digits, DVML and DAML around triplet and N-pair (5 seeds)")
-    print_table(rows, ["loss", "wrapper", "MAP@R", "R@1", "s/fit"])
-    print("\nwrapped / plain (> 1: the wrapper helps)")
-    print_table(ratios, ["loss", "wrapper", "MAP@R ratio", "R@1 ratio"])
+    print(f"== Part 2: digits, DVML and DAML around triplet and N-pair ({len(GEN_SEEDS)} seeds)")
+    write_table("beyond_binary_generation", rows, ["loss", "wrapper", "MAP@R", "R@1", "s/fit"],
+                note=f"mean +- std over {len(GEN_SEEDS)} seeds")
+    print("== wrapped / plain (> 1: the wrapper helps)")
+    write_table("beyond_binary_generation_ratios", ratios,
+                ["loss", "wrapper", "MAP@R ratio", "R@1 ratio"])
+
+
+def main():
+    args = protocol_parser(__doc__, repeat=1, warmup=False).parse_args()
+    start_run(threads=args.threads, repeat=None, extra=[
+        "no peer: no library implements these methods; baselines measured in this run"])
+    start = time.perf_counter()
+    with thread_settings(args.threads):
+        part_log_ratio()
+        part_generation()
+    print(f"total {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(1)
-    start = time.perf_counter()
-    part_log_ratio()
-    part_generation()
-    print(f"\ntotal {time.perf_counter() - start:.0f} s "
-          "(peer: none -- no library implements these methods; baselines measured above)")
+    main()

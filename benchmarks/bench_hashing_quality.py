@@ -8,10 +8,14 @@ the anchors); the deep hashers are Pipelines StandardScaler -> hasher (a network
 standardized inputs), trained with torch on one thread.
 
 Peer, measured in the same run: faiss's ITQ (``ITQTransform`` with PCA, then sign) and
-faiss's LSH (``IndexLSH``, random rotation, per-bit median thresholds) on the same splits;
-the ratio column is our mAP over faiss's.
+faiss's LSH (``IndexLSH``, random rotation, per-bit median thresholds) on the same splits.
+faiss hands its codes back and they are scored by the same code as ours
+(:mod:`skdml.metrics_hashing`); the ratio is our mAP over faiss's. Both sides run on the same
+threads (``--threads``, default 1). The reference column is the mAP of the protocol's
+reference figures (``REFERENCE`` below, from ../shared/ANCHORS.md), which the classical
+hashers should reproduce.
 
-Run: .venv/bin/python benchmarks/bench_hashing_quality.py
+Run: .venv/bin/python benchmarks/bench_hashing_quality.py [--threads 1]
 """
 
 import os
@@ -22,11 +26,14 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import print_table, run_peer  # noqa: E402
+from _common import protocol_parser, run_peer, start_run, thread_settings, write_table  # noqa
 
 SEEDS = range(5)
 BITS = (16, 32, 64)
 N_QUERIES = 180
+# mAP at 16/32/64 bits of the protocol's reference figures (../shared/ANCHORS.md)
+REFERENCE = {"LSH": (.355, .472, .554), "PCAH": (.341, .289, .240), "SH": (.384, .369, .373),
+             "ITQ": (.632, .650, .691), "SDH-Shen (300 anchors)": (.959, .972, .976)}
 
 
 def split(seed):
@@ -75,49 +82,50 @@ def evaluate(codes_q, codes_d, yq, yd):
 
 
 PEER = r"""
-import json
 import numpy as np
 import faiss
+from _common import peer_save
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-faiss.omp_set_num_threads(1)
+faiss.omp_set_num_threads(PARAMS["threads"])
 X, y = load_digits(return_X_y=True)
 X = X.astype("float32")
-
-def hmap(cq, cd, yq, yd):
-    d = (cq[:, None, :] != cd[None, :, :]).sum(-1)
-    order = np.argsort(d, axis=1, kind="stable")
-    hits = (yq[:, None] == yd[order]).astype(float)
-    c = np.cumsum(hits, 1)
-    return float(np.mean((c / np.arange(1, hits.shape[1] + 1) * hits).sum(1) / c[:, -1]))
-
-out = {}
-for seed in range(5):
-    Xd, Xq, yd, yq = train_test_split(X, y, test_size=180, random_state=seed)
-    for b in (16, 32, 64):
+codes = {}
+for seed in PARAMS["seeds"]:
+    Xd, Xq, yd, yq = train_test_split(X, y, test_size=PARAMS["n_queries"], random_state=seed)
+    for b in PARAMS["bits"]:
         itq = faiss.ITQTransform(64, b, True)
         itq.train(Xd)
-        cq, cd = itq.apply_py(Xq) > 0, itq.apply_py(Xd) > 0
-        out.setdefault(f"ITQ/{b}", []).append(hmap(cq, cd, yq, yd))
+        codes[f"ITQ/{b}/{seed}/q"] = itq.apply_py(Xq) > 0
+        codes[f"ITQ/{b}/{seed}/d"] = itq.apply_py(Xd) > 0
         lsh = faiss.IndexLSH(64, b, True, True)
         lsh.train(Xd)
-        cq = np.unpackbits(lsh.sa_encode(Xq), axis=1, bitorder="little")[:, :b]
-        cd = np.unpackbits(lsh.sa_encode(Xd), axis=1, bitorder="little")[:, :b]
-        out.setdefault(f"LSH/{b}", []).append(hmap(cq, cd, yq, yd))
-print(json.dumps({k: float(np.mean(v)) for k, v in out.items()}))
+        for part, Z in (("q", Xq), ("d", Xd)):
+            codes[f"LSH/{b}/{seed}/{part}"] = np.unpackbits(
+                lsh.sa_encode(Z), axis=1, bitorder="little")[:, :b]
+peer_save(**{k: np.asarray(v, dtype=np.uint8) for k, v in codes.items()})
+print(json.dumps({"version": faiss.__version__}))
 """
 
 
+def faiss_map(codes, name, b):
+    """mAP of faiss's codes (handed back by the peer), scored by our code, mean over seeds."""
+    maps = []
+    for seed in SEEDS:
+        _, _, yd, yq = split(seed)
+        key = f"{name}/{b}/{seed}"
+        maps.append(evaluate(codes[f"{key}/q"], codes[f"{key}/d"], yq, yd)[0])
+    return float(np.mean(maps))
+
+
 def main():
-    import torch
-
-    torch.set_num_threads(1)
-    from threadpoolctl import threadpool_limits
-
+    args = protocol_parser(__doc__, repeat=1, warmup=False).parse_args()
+    start_run(threads=args.threads, repeat=None, extra=[
+        "fit s: one fit per seed, the mean over the seeds (no peer is timed)"])
     results = {}  # (method, bits) -> list of (map, p@100, p@r2, fit seconds)
     start = time.perf_counter()
-    with threadpool_limits(1), warnings.catch_warnings():
+    with thread_settings(args.threads), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning of short fits is not the point
         for seed in SEEDS:
             Xd, Xq, yd, yq = split(seed)
@@ -130,56 +138,59 @@ def main():
                     scores = evaluate(est.transform(Xq), est.transform(Xd), yq, yd)
                     results.setdefault((name, b), []).append((*scores, fit_s))
     ours_s = time.perf_counter() - start
-    peer = run_peer(PEER)
-
-    rows = []
-    names = list(dict.fromkeys(name for name, _ in results))
-    for name in names:
-        row = {"method": name}
-        for b in BITS:
-            r = np.array(results[(name, b)])
-            row[f"mAP@{b}"] = f"{r[:, 0].mean():.3f}+-{r[:, 0].std():.3f}"
-            row[f"P@100@{b}"] = f"{r[:, 1].mean():.3f}"
-            row[f"P@r2@{b}"] = f"{r[:, 2].mean():.3f}"
-        row["fit s (32b)"] = f"{np.mean(np.array(results[(name, 32)])[:, 3]):.2f}"
-        rows.append(row)
-    cols = ["method"] + [f"{m}@{b}" for b in BITS for m in ("mAP", "P@100", "P@r2")]
-    print(f"digits: database {len(yd)}, {N_QUERIES} queries, mean+-std over {len(SEEDS)} "
-          f"seeds (ours {ours_s:.0f} s in all)")
-    print_table(rows, cols + ["fit s (32b)"])
-
-    if peer is not None:
-        print("\npeer (faiss, same splits), mAP; ratio = ours / faiss")
-        prow = []
-        for ours, theirs in (("ITQ", "ITQ"), ("LSH", "LSH")):
-            row = {"method": f"{ours} vs faiss {theirs}"}
-            for b in BITS:
-                m = np.mean(np.array(results[(ours, b)])[:, 0])
-                p = peer[f"{theirs}/{b}"]
-                row[f"ours@{b}"] = f"{m:.3f}"
-                row[f"faiss@{b}"] = f"{p:.3f}"
-                row[f"ratio@{b}"] = f"{m / p:.2f}"
-            prow.append(row)
-        print_table(prow, ["method"] + [f"{c}@{b}" for b in BITS
-                                        for c in ("ours", "faiss", "ratio")])
+    peer = run_peer(PEER, threads=args.threads, params={
+        "threads": args.threads, "seeds": list(SEEDS), "bits": list(BITS),
+        "n_queries": N_QUERIES})
 
     def m(name, b):
         return np.mean(np.array(results[(name, b)])[:, 0])
 
-    print("\norderings (mAP):")
-    checks = []
+    rows = []
+    for name in dict.fromkeys(name for name, _ in results):
+        row = {"method": name}
+        for b in BITS:
+            r = np.array(results[(name, b)])
+            row[f"mAP@{b}"] = f"{r[:, 0].mean():.3f} +- {r[:, 0].std():.3f}"
+            row[f"P@100@{b}"] = f"{r[:, 1].mean():.3f}"
+            row[f"P@r2@{b}"] = f"{r[:, 2].mean():.3f}"
+        row["fit s (32b)"] = np.mean(np.array(results[(name, 32)])[:, 3])
+        rows.append(row)
+    cols = ["method"] + [f"{c}@{b}" for b in BITS for c in ("mAP", "P@100", "P@r2")]
+    print(f"== digits: database {len(yd)}, {N_QUERIES} queries, mean +- std over {len(SEEDS)} "
+          f"seeds ({ours_s:.0f} s in all)")
+    write_table("hashing_quality", rows, cols + ["fit s (32b)"])
+
+    print("== mAP against faiss (same splits, same scorer) and the reference figures")
+    prow = []
+    for name in ("LSH", "PCAH", "SH", "ITQ", "SDH-Shen (300 anchors)"):
+        for i, b in enumerate(BITS):
+            row = {"method": name, "bits": b, "skdml mAP": m(name, b),
+                   "reference mAP": REFERENCE[name][i]}
+            if name in ("ITQ", "LSH"):
+                if peer.measured:
+                    theirs = faiss_map(peer.arrays, name, b)
+                    row.update({"faiss mAP": theirs, "skdml / faiss": m(name, b) / theirs})
+                else:
+                    row["faiss mAP"] = peer.cell("version")
+            prow.append(row)
+    write_table("hashing_vs_faiss", prow,
+                ["method", "bits", "skdml mAP", "faiss mAP", "skdml / faiss", "reference mAP"],
+                note=(f"faiss {peer['version']}" if peer.measured
+                      else f"faiss not measured: {peer.reason}"))
+
+    print("== orderings (mAP)")
+    orderings = []
     for b in BITS:
-        checks += [
-            (f"ITQ > PCAH @{b}", m("ITQ", b) > m("PCAH", b), b >= 32),
-            (f"ITQ > LSH @{b}", m("ITQ", b) > m("LSH", b), b >= 32),
-            (f"DH >= ITQ @{b}", m("DH", b) >= m("ITQ", b), True),
-            (f"SDH-deep > DH @{b}", m("SDH-deep", b) > m("DH", b), True),
-            (f"SDH-deep > SDH-Shen @{b}",
-             m("SDH-deep", b) > m("SDH-Shen (300 anchors)", b), True),
-        ]
-    for label, held, asked in checks:
-        if asked:
-            print(f"  {label:28s} {'held' if held else 'NOT held'}")
+        for label, held, asked in [
+            ("ITQ > PCAH", m("ITQ", b) > m("PCAH", b), b >= 32),
+            ("ITQ > LSH", m("ITQ", b) > m("LSH", b), b >= 32),
+            ("DH >= ITQ", m("DH", b) >= m("ITQ", b), True),
+            ("SDH-deep > DH", m("SDH-deep", b) > m("DH", b), True),
+            ("SDH-deep > SDH-Shen", m("SDH-deep", b) > m("SDH-Shen (300 anchors)", b), True),
+        ]:
+            orderings.append({"ordering": label, "bits": b, "asked": "yes" if asked else "no",
+                              "held": "held" if held else "not held"})
+    write_table("hashing_orderings", orderings, ["ordering", "bits", "asked", "held"])
 
 
 if __name__ == "__main__":

@@ -13,22 +13,26 @@
    brute-force ``NearestNeighbors.kneighbors`` time beside it (its buffers are C++
    allocations tracemalloc does not see). Target: peak < 500 MB.
 
-Run: .venv/bin/python benchmarks/bench_kernels.py
+Every contender runs on the same threads (``--threads``, default 1: BLAS, OpenMP and numba)
+and is timed the same way: the median of ``--repeat`` calls after one untimed warm-up call
+(which also compiles skdml's numba kernels).
+
+Run: .venv/bin/python benchmarks/bench_kernels.py [--threads 1] [--repeat 3] [--no-warmup]
 """
 
 import os
-import resource
 import sys
 import tracemalloc
 
-import numba
 import numpy as np
 from scipy.spatial.distance import cdist
 from sklearn.metrics import pairwise_distances as sk_pairwise
 from sklearn.neighbors import NearestNeighbors
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import best_time, print_table  # noqa: E402
+from _common import (  # noqa: E402
+    median_time, protocol_parser, start_run, thread_settings, write_table,
+)
 
 from skdml.kernels import knn, pairwise_distances  # noqa: E402
 
@@ -45,32 +49,42 @@ def peak_memory(fn):
 
 
 def main():
-    rng = np.random.default_rng(0)
-    print(f"numba threads: {numba.get_num_threads()}, CPUs: {os.cpu_count()}")
+    args = protocol_parser(__doc__).parse_args()
+    start_run(threads=args.threads, repeat=args.repeat, warmup=args.warmup)
+    with thread_settings(args.threads):
+        run(args)
 
-    # ---- 3 first: the process's max RSS then reflects the kNN search, not the big matrices.
+
+def run(args):
+    rng = np.random.default_rng(0)
+
+    def timed(fn, repeat=args.repeat):
+        return median_time(fn, repeat, args.warmup)
+
+    # ---- 3. kNN first, before the big matrices are allocated
     n_q, n_db, d, k = 10_000, 100_000, 64, 10
     Xq = rng.standard_normal((n_q, d))
     Xdb = rng.standard_normal((n_db, d))
-    knn(Xq[:5], Xdb[:1000], k)  # compile
+    knn(Xq[:5], Xdb[:1000], k)  # compile before tracing the memory
     (dist, ind), peak = peak_memory(lambda: knn(Xq, Xdb, k))
-    t_knn, _ = best_time(lambda: knn(Xq, Xdb, k), repeat=1)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t_knn, _ = timed(lambda: knn(Xq, Xdb, k))
     nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(Xdb)
     sk_dist, sk_ind = nn.kneighbors(Xq[:2000])
-    t_sk, _ = best_time(lambda: nn.kneighbors(Xq), repeat=1)
+    t_sk, _ = timed(lambda: nn.kneighbors(Xq))
     agree = np.allclose(dist[:2000], sk_dist, rtol=1e-6) and np.mean(ind[:2000] == sk_ind) > 0.999
-    print(f"\nkNN top-{k}: {n_q:,} queries x {n_db:,} points, d={d}")
-    print_table(
+    print(f"== kNN top-{k}: {n_q:,} queries x {n_db:,} points, d={d}")
+    write_table(
+        "kernels_knn",
         [
-            {"": "skdml knn", "time s": t_knn, "peak MB": peak / 2**20},
-            {"": "sklearn NearestNeighbors brute", "time s": t_sk,
-             "peak MB": "(not traced: C++ buffers)"},
+            {"contender": "skdml knn", "time_s": t_knn, "peak MB": peak / 2**20,
+             "time / skdml": 1.0},
+            {"contender": "sklearn NearestNeighbors (brute)", "time_s": t_sk,
+             "peak MB": "not traced (C++ buffers)", "time / skdml": t_sk / t_knn},
         ],
-        ["", "time s", "peak MB"],
-    )
-    print(f"  inputs: {(Xq.nbytes + Xdb.nbytes) / 2**20:.0f} MB; process max RSS so far "
-          f"{rss:.0f} MB; peak < 500 MB: {peak < 500 * 2**20}; agrees with sklearn: {agree}")
+        ["contender", "time_s", "peak MB", "time / skdml"],
+        note=f"inputs {(Xq.nbytes + Xdb.nbytes) / 2**20:.0f} MB; peak: every NumPy allocation "
+        f"during the call (tracemalloc); same neighbors as "
+        f"scikit-learn on the first 2000 queries: {'yes' if agree else 'no'}")
     del Xq, Xdb, dist, ind, nn
 
     # ---- 1. Euclidean
@@ -78,14 +92,14 @@ def main():
     X = rng.standard_normal((n, d))
     Y = rng.standard_normal((n, d))
     pairwise_distances(X[:10], Y[:10])  # compile
-    t_ours, D_ours = best_time(lambda: pairwise_distances(X, Y), repeat=5)
-    t_sk, D_sk = best_time(lambda: sk_pairwise(X, Y), repeat=5)
+    t_ours, D_ours = timed(lambda: pairwise_distances(X, Y))
+    t_sk, D_sk = timed(lambda: sk_pairwise(X, Y))
     X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
-    pairwise_distances(X32[:10], Y32[:10])
-    t_ours32, _ = best_time(lambda: pairwise_distances(X32, Y32), repeat=5)
-    t_sk32, _ = best_time(lambda: sk_pairwise(X32, Y32), repeat=5)
-    print(f"\nEuclidean {n} x {n} x {d}")
-    print_table(
+    t_ours32, _ = timed(lambda: pairwise_distances(X32, Y32))
+    t_sk32, _ = timed(lambda: sk_pairwise(X32, Y32))
+    print(f"== Euclidean {n} x {n} x {d}")
+    write_table(
+        "kernels_euclidean",
         [
             {"dtype": "float64", "skdml s": t_ours, "sklearn s": t_sk,
              "skdml/sklearn": t_ours / t_sk,
@@ -94,38 +108,36 @@ def main():
              "skdml/sklearn": t_ours32 / t_sk32, "max |diff|": ""},
         ],
         ["dtype", "skdml s", "sklearn s", "skdml/sklearn", "max |diff|"],
+        note="scikit-learn upcasts float32 to float64 in chunks; skdml computes in float32",
     )
-    print("  target skdml/sklearn <= 1.2 (float64). sklearn upcasts float32 to float64 in "
-          "chunks; skdml computes in float32.")
     del D_ours, D_sk
 
     # ---- 2. Mahalanobis
     A = rng.standard_normal((d, d))
     M = A @ A.T + 1e-3 * np.eye(d)  # full, positive definite
     L = np.linalg.cholesky(M).T  # M = L.T @ L
-    t_ours, D_ours = best_time(
-        lambda: pairwise_distances(X, Y, metric="mahalanobis", M=M), repeat=5)
-    t_L, _ = best_time(lambda: pairwise_distances(X, Y, metric="mahalanobis", L=L), repeat=5)
-    t_skL, D_skL = best_time(lambda: sk_pairwise(X @ L.T, Y @ L.T), repeat=5)
+    t_ours, D_ours = timed(lambda: pairwise_distances(X, Y, metric="mahalanobis", M=M))
+    t_L, _ = timed(lambda: pairwise_distances(X, Y, metric="mahalanobis", L=L))
+    t_skL, D_skL = timed(lambda: sk_pairwise(X @ L.T, Y @ L.T))
     rows = 500
-    t_cd, D_cd = best_time(lambda: cdist(X[:rows], Y, "mahalanobis", VI=M), repeat=1)
+    t_cd, D_cd = timed(lambda: cdist(X[:rows], Y, "mahalanobis", VI=M))
     t_cd_full = t_cd * n / rows
     rel = float(np.max(np.abs(D_ours[:rows] - D_cd) / np.maximum(D_cd, 1e-12)))
-    print(f"\nMahalanobis {n} x {n} x {d}, full M")
-    print_table(
+    print(f"== Mahalanobis {n} x {n} x {d}, full M")
+    write_table(
+        "kernels_mahalanobis",
         [
-            {"": "skdml, given M (Cholesky + transform + Euclidean)", "time s": t_ours,
+            {"contender": "skdml, given M (Cholesky + transform + Euclidean)", "time s": t_ours,
              "cdist / skdml": t_cd_full / t_ours, "skdml / sklearn-on-L": t_ours / t_skL},
-            {"": "skdml, given L", "time s": t_L, "cdist / skdml": t_cd_full / t_L,
+            {"contender": "skdml, given L", "time s": t_L, "cdist / skdml": t_cd_full / t_L,
              "skdml / sklearn-on-L": t_L / t_skL},
-            {"": "sklearn on X @ L.T (transform included)", "time s": t_skL},
-            {"": f"scipy cdist 'mahalanobis' ({rows} rows x 10)", "time s": t_cd_full},
+            {"contender": "sklearn on X @ L.T (transform included)", "time s": t_skL},
+            {"contender": f"scipy cdist 'mahalanobis' ({rows} rows x 10)", "time s": t_cd_full},
         ],
-        ["", "time s", "cdist / skdml", "skdml / sklearn-on-L"],
+        ["contender", "time s", "cdist / skdml", "skdml / sklearn-on-L"],
+        note=f"cdist timed on {rows} of the {n} rows ({t_cd:.3g} s) and scaled by "
+        f"{n // rows}; max relative difference from cdist on those rows: {rel:.2g}",
     )
-    print(f"  cdist measured on {rows} of the {n} rows ({t_cd:.3g} s) and scaled by {n // rows}; "
-          f"max relative difference from cdist on those rows: {rel:.2g}. "
-          "Targets: cdist / skdml >= 100, skdml / sklearn-on-L <= 1.3.")
 
 
 if __name__ == "__main__":

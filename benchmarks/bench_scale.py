@@ -1,7 +1,7 @@
 """Scale-out: grid search and sharded Hamming search on dask, against serial and faiss.
 
     .venv/bin/python benchmarks/bench_scale.py [--n-codes 10000000] [--repeat 3]
-                                         [--only grid|hamming]
+                                         [--no-warmup] [--only grid|hamming]
 
 Needs the ``distributed`` extra (``pip install 'skdml[distributed]'``). Every configuration
 runs in a fresh subprocess of this script, so the peak memory (``ru_maxrss``) printed for the
@@ -20,6 +20,11 @@ client and for each dask worker is that configuration's own.
    OpenMP threads on a gallery of the same size, and against our own in-process
    ``hamming_knn`` (no dask). The first 50 queries are checked against a single-machine
    search over the gathered gallery (after the memory is read).
+
+The number of cores is the variable here: in each row skdml and faiss get the same number of
+cores (dask workers of one thread each; ``hamming_knn`` and faiss with that many numba/OpenMP
+threads), and every search is timed the same way (the median of ``--repeat`` searches after
+one untimed warm-up search). The serial grid search runs on one BLAS/OpenMP/numba thread.
 """
 
 import argparse
@@ -31,13 +36,28 @@ import sys
 import time
 import warnings
 
-from _common import best_time, digits_split, print_table, run_peer
+from _common import (
+    digits_split, median_time, peer_env, run_peer, start_run, thread_settings, timing_line,
+    write_table,
+)
 
-ENV_ONE_THREAD = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-                  "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+ENV_ONE_THREAD = peer_env(1)
 
 
 def _rss_mb():
+    """Peak resident memory of this process since it started its program (MB).
+
+    ``VmHWM`` of the new program's memory map: ``ru_maxrss`` would also count the parent's
+    resident memory at the time of the fork (Linux carries it across ``exec``), which is
+    large when ``python -m skdml benchmark`` has run other families first.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -96,12 +116,15 @@ def grid_search(mode):
             from joblib import Parallel, delayed
 
             Parallel(n_jobs=n_jobs)(delayed(_warm_up)() for _ in range(n_jobs))
+            start = time.perf_counter()
+            gs = GridSearchCV(pipe, grid, cv=3, n_jobs=n_jobs).fit(X_train, y_train)
+            out["seconds"] = time.perf_counter() - start
         else:
-            _warm_up()
-        start = time.perf_counter()
-        gs = GridSearchCV(pipe, grid, cv=3, n_jobs=n_jobs)
-        gs.fit(X_train, y_train)
-        out["seconds"] = time.perf_counter() - start
+            with thread_settings(1):
+                _warm_up()
+                start = time.perf_counter()
+                gs = GridSearchCV(pipe, grid, cv=3, n_jobs=n_jobs).fit(X_train, y_train)
+                out["seconds"] = time.perf_counter() - start
     out["best_params"] = gs.best_params_
     out["best_score"] = gs.best_score_
     out["scores"] = gs.cv_results_["mean_test_score"].tolist()
@@ -110,7 +133,7 @@ def grid_search(mode):
 
 
 # --------------------------------------------------------------------------- Hamming
-def hamming(n_workers, n_codes, repeat):
+def hamming(n_workers, n_codes, repeat, warmup):
     import dask.array as da
     import numpy as np
     from distributed import Client, LocalCluster, wait
@@ -128,9 +151,8 @@ def hamming(n_workers, n_codes, repeat):
             0, 256, size=(n_codes, 8), chunks=(-(-n_codes // 16), 8), dtype=np.uint8)
         gallery = gallery.persist()
         wait(gallery)
-        sharded_hamming_knn(queries[:10], gallery, 10, client=client)  # warm-up
-        seconds, (dist, ind) = best_time(
-            lambda: sharded_hamming_knn(queries, gallery, 10, client=client), repeat)
+        seconds, (dist, ind) = median_time(
+            lambda: sharded_hamming_knn(queries, gallery, 10, client=client), repeat, warmup)
         out["seconds"] = seconds
         out["workers MB"] = _worker_rss(client)
         out["client MB"] = _rss_mb()
@@ -141,40 +163,32 @@ def hamming(n_workers, n_codes, repeat):
     return out
 
 
-def local_hamming(n_codes, repeat, threads):
-    import numba
+def local_hamming(n_codes, repeat, warmup, threads):
     import numpy as np
 
     from skdml.kernels import hamming_knn
 
-    numba.set_num_threads(threads)
     rng = np.random.RandomState(1)
     queries = rng.randint(0, 256, (1000, 8)).astype(np.uint8)
     gallery = np.random.default_rng(0).integers(0, 256, (n_codes, 8), dtype=np.uint8)
-    hamming_knn(queries[:10], gallery, 10)
-    seconds, _ = best_time(lambda: hamming_knn(queries, gallery, 10), repeat)
+    with thread_settings(threads):
+        seconds, _ = median_time(lambda: hamming_knn(queries, gallery, 10), repeat, warmup)
     return {"seconds": seconds, "client MB": _rss_mb()}
 
 
 FAISS = """
-import json, time
+import json
 import numpy as np
 import faiss
-n, repeat = {n}, {repeat}
+from _common import median_time
+faiss.omp_set_num_threads(PARAMS["threads"])
 rng = np.random.RandomState(1)
 q = rng.randint(0, 256, (1000, 8)).astype(np.uint8)
-g = np.random.default_rng(0).integers(0, 256, (n, 8), dtype=np.uint8)
-res = {{}}
-for threads in (1, 2):
-    faiss.omp_set_num_threads(threads)
-    index = faiss.IndexBinaryFlat(64)
-    index.add(g)
-    index.search(q[:10], 10)
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter(); index.search(q, 10); best = min(best, time.perf_counter() - t)
-    res[str(threads)] = best
-print(json.dumps(res))
+g = np.random.default_rng(0).integers(0, 256, (PARAMS["n"], 8), dtype=np.uint8)
+index = faiss.IndexBinaryFlat(64)
+index.add(g)
+seconds, _ = median_time(lambda: index.search(q, 10), PARAMS["repeat"], PARAMS["warmup"])
+print(json.dumps({"seconds": seconds, "threads": faiss.omp_get_max_threads()}))
 """
 
 
@@ -191,6 +205,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--n-codes", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-warmup", dest="warmup", action="store_false")
     parser.add_argument("--only", choices=["grid", "hamming"], default=None,
                         help="run one part only")
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
@@ -200,13 +215,18 @@ def main():
         if kind == "grid":
             result = grid_search(arg)
         elif kind == "hamming":
-            result = hamming(int(arg), args.n_codes, args.repeat)
+            result = hamming(int(arg), args.n_codes, args.repeat, args.warmup)
         else:
-            result = local_hamming(args.n_codes, args.repeat, int(arg))
+            result = local_hamming(args.n_codes, args.repeat, args.warmup, int(arg))
         print(json.dumps(result))
         return
 
-    print(f"CPUs: {os.cpu_count()}; dask workers: processes, 1 thread, NUMBA_NUM_THREADS=1")
+    start_run(threads=None, repeat=None, extra=[
+        "threads: dask workers are processes of 1 thread each (NUMBA_NUM_THREADS=1, one "
+        "BLAS/OpenMP thread); in-process hamming_knn and faiss get as many threads as the "
+        "row's cores; the serial grid search runs on 1 thread",
+        timing_line(args.repeat, args.warmup) + " (Hamming search; the grid searches are "
+        "timed once, each after a warm-up of its workers)"])
     if args.only != "hamming":
         _grid_part()
     if args.only != "grid":
@@ -214,7 +234,7 @@ def main():
 
 
 def _grid_part():
-    print("\n1. GridSearchCV(LMNN + kNN), digits train split, 2x2 grid, cv=3 (12 fits)")
+    print("== 1. GridSearchCV(LMNN + kNN), digits train split, 2x2 grid, cv=3 (12 fits)")
     runs = {mode: _run_one(["--one", "grid", mode]) for mode in ("serial", "joblib", "dask")}
     serial = runs["serial"]
     rows = []
@@ -225,42 +245,47 @@ def _grid_part():
         rows.append({
             "run": label, "seconds": r["seconds"],
             "speed-up vs serial": serial["seconds"] / r["seconds"],
-            "best_params same": r["best_params"] == serial["best_params"],
-            "scores same": r["scores"] == serial["scores"],
+            "best_params same": "yes" if r["best_params"] == serial["best_params"] else "no",
+            "scores same": "yes" if r["scores"] == serial["scores"] else "no",
             "best score": r["best_score"], "client MB": round(r["client MB"]),
             "workers MB": r.get("workers MB", "-"),
         })
-    print_table(rows, ["run", "seconds", "speed-up vs serial", "best_params same",
-                       "scores same", "best score", "client MB", "workers MB"])
-    print(f"  best_params: {serial['best_params']}; numba threads in a dask task: "
-          f"{runs['dask']['worker numba threads']}")
+    write_table("scale_grid", rows, ["run", "seconds", "speed-up vs serial", "best_params same",
+                                     "scores same", "best score", "client MB", "workers MB"],
+                note=f"best_params: {serial['best_params']}; numba threads in a dask task: "
+                f"{runs['dask']['worker numba threads']}")
 
 
 def _hamming_part(args):
     n = args.n_codes
-    print(f"\n2. Exact Hamming top-10: {n:,} 64-bit codes in 16 shards, 1000 queries")
-    h = {w: _run_one(["--one", "hamming", str(w), "--n-codes", str(n),
-                      "--repeat", str(args.repeat)]) for w in (1, 2)}
-    loc = {t: _run_one(["--one", "local", str(t), "--n-codes", str(n),
-                        "--repeat", str(args.repeat)]) for t in (1, 2)}
-    peer = run_peer(FAISS.format(n=n, repeat=args.repeat))
+    print(f"== 2. Exact Hamming top-10: {n:,} 64-bit codes in 16 shards, 1000 queries")
+    timing = ["--n-codes", str(n), "--repeat", str(args.repeat)]
+    timing += [] if args.warmup else ["--no-warmup"]
+    h = {w: _run_one(["--one", "hamming", str(w), *timing]) for w in (1, 2)}
+    loc = {t: _run_one(["--one", "local", str(t), *timing]) for t in (1, 2)}
+    faiss = {t: run_peer(FAISS, threads=t, params={"n": n, "threads": t, "repeat": args.repeat,
+                                                   "warmup": args.warmup}) for t in (1, 2)}
     rows = []
     for w in (1, 2):
         r = h[w]
         row = {"cores": w, "skdml dask s": r["seconds"],
                "Gpairs/s": n * 1000 / r["seconds"] / 1e9,
                "in-process hamming_knn s": loc[w]["seconds"],
-               "exact": r["exact"], "client MB": round(r["client MB"]),
+               "exact": "yes" if r["exact"] else "no", "client MB": round(r["client MB"]),
                "workers MB": r["workers MB"]}
-        if peer is not None:
-            row["faiss s"] = peer[str(w)]
-            row["ratio faiss/skdml-dask"] = peer[str(w)] / r["seconds"]
+        row["faiss s"] = faiss[w].cell("seconds")
+        if faiss[w].measured:
+            row["faiss / skdml-dask"] = faiss[w]["seconds"] / r["seconds"]
         rows.append(row)
-    print_table(rows, ["cores", "skdml dask s", "Gpairs/s", "in-process hamming_knn s",
-                       "faiss s", "ratio faiss/skdml-dask", "exact", "client MB",
-                       "workers MB"])
-    print(f"  speed-up 2 workers vs 1: {h[1]['seconds'] / h[2]['seconds']:.2f}; same indices "
-          f"with 1 and 2 workers: {h[1]['checksum'] == h[2]['checksum']}")
+    reasons = [f"faiss ({t} threads) not measured: {p.reason}" for t, p in faiss.items()
+               if not p.measured]
+    write_table("scale_hamming", rows,
+                ["cores", "skdml dask s", "Gpairs/s", "in-process hamming_knn s", "faiss s",
+                 "faiss / skdml-dask", "exact", "client MB", "workers MB"],
+                note="; ".join([
+                    f"speed-up 2 workers vs 1: {h[1]['seconds'] / h[2]['seconds']:.2f}; same "
+                    "indices with 1 and 2 workers: "
+                    f"{'yes' if h[1]['checksum'] == h[2]['checksum'] else 'no'}", *reasons]))
 
 
 if __name__ == "__main__":

@@ -16,19 +16,20 @@ per class) beats a single shared network trained with the same loss, and the nea
 set-mean rule (Euclidean distance of set means, 1-NN over the training sets).
 
 Every figure is the mean +- std over 5 seeds (the data and the networks both reseeded).
-Torch and numba on one thread (numba's OpenMP workers, once started, spin and slow torch's
-training in the same process 5-40x on a 2-core machine). No peer: neither metric-learn nor the other peers of .venv-peers have a
-transfer or image-set learner, so the baselines above, measured in this run, stand in; the
-ratio column is ours over the Euclidean / set-mean baseline.
+Every contender runs on the same threads (``--threads``, default 1: torch, BLAS/OpenMP and
+numba; numba's OpenMP workers, once started, spin and slow torch's training in the same
+process on a 2-core machine). No peer: neither metric-learn nor the other peers of
+.venv-peers have a transfer or image-set learner, so the baselines above, measured in this
+run, stand in; the ratio column is ours over the Euclidean / set-mean baseline.
+
+    .venv/bin/python benchmarks/bench_transfer_imagesets.py [--threads 1]
 """
 
 import time
 import warnings
 
-import numba
 import numpy as np
-import torch
-from _common import knn_accuracy, print_table
+from _common import knn_accuracy, protocol_parser, start_run, thread_settings, write_table
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -100,36 +101,42 @@ def summarize(runs, baseline):
     return rows, {name: np.mean([r[name] for r in runs]) for name in runs[0]}
 
 
-def verdict(label, holds):
-    print(f"  {label}: {'held' if holds else 'did NOT hold'}")
+def orderings(checks):
+    return [{"ordering": label, "held": "held" if holds else "not held"}
+            for label, holds in checks]
 
 
 def main():
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    start = time.perf_counter()
-    print("Transfer: target-domain 3-NN accuracy, digits -> blurred/contrast/noised digits")
-    runs = [transfer_run(s) for s in SEEDS]
-    rows, m = summarize(runs, "Euclidean")
-    print_table(rows, ["method", "accuracy", "per seed", "/ Euclidean"])
-    verdict("DTML > DTML beta=0", m["DTML"] > m["DTML beta=0 (no transfer)"])
-    verdict("DTML beta=0 > Euclidean", m["DTML beta=0 (no transfer)"] > m["Euclidean"])
-    verdict("DTML > Euclidean", m["DTML"] > m["Euclidean"])
-    verdict("DSTML >= DTML", m["DSTML"] >= m["DTML"])
-    print(f"  ({time.perf_counter() - start:.0f} s)\n")
+    args = protocol_parser(__doc__, repeat=1, warmup=False).parse_args()
+    start_run(threads=args.threads, repeat=None, extra=[
+        "no peer: no transfer or image-set learner in metric-learn, faiss or scikit-learn; "
+        "the baselines are measured in this run"])
+    with thread_settings(args.threads):
+        start = time.perf_counter()
+        runs = [transfer_run(s) for s in SEEDS]
+        rows, m = summarize(runs, "Euclidean")
+        print("== Transfer: target-domain 3-NN accuracy, digits -> blurred/contrast/noised "
+              f"digits ({time.perf_counter() - start:.0f} s)")
+        write_table("transfer_digits", rows, ["method", "accuracy", "per seed", "/ Euclidean"])
+        write_table("transfer_orderings", orderings([
+            ("DTML > DTML beta=0", m["DTML"] > m["DTML beta=0 (no transfer)"]),
+            ("DTML beta=0 > Euclidean", m["DTML beta=0 (no transfer)"] > m["Euclidean"]),
+            ("DTML > Euclidean", m["DTML"] > m["Euclidean"]),
+            ("DSTML >= DTML", m["DSTML"] >= m["DTML"]),
+        ]), ["ordering", "held"])
 
-    start = time.perf_counter()
-    print("Image sets: test-set classification accuracy, 100 test sets per seed")
-    runs = [image_set_run(s) for s in SEEDS]
-    rows, m = summarize(runs, "nearest set mean")
-    print_table(rows, ["method", "accuracy", "per seed", "/ nearest set mean"])
-    verdict("MMDML > single shared network",
-            m["MMDML (a network per class)"] > m["single shared network"])
-    verdict("MMDML > nearest set mean",
-            m["MMDML (a network per class)"] > m["nearest set mean"])
-    print(f"  ({time.perf_counter() - start:.0f} s)")
-    print("No peer: no transfer or image-set learner in metric-learn 0.7.0 / faiss / "
-          "scikit-learn 1.5.2; the baselines above were measured in this run.")
+        start = time.perf_counter()
+        runs = [image_set_run(s) for s in SEEDS]
+        rows, m = summarize(runs, "nearest set mean")
+        print("== Image sets: test-set classification accuracy, 100 test sets per seed "
+              f"({time.perf_counter() - start:.0f} s)")
+        write_table("image_sets_digits", rows,
+                    ["method", "accuracy", "per seed", "/ nearest set mean"])
+        mmdml = m["MMDML (a network per class)"]
+        write_table("image_sets_orderings", orderings([
+            ("MMDML > single shared network", mmdml > m["single shared network"]),
+            ("MMDML > nearest set mean", mmdml > m["nearest set mean"]),
+        ]), ["ordering", "held"])
 
 
 if __name__ == "__main__":

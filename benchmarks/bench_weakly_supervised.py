@@ -2,41 +2,32 @@
 
 Protocol (../shared/ANCHORS.md): digits, StandardScaler, 70/30 stratified split (seed 0),
 3-NN accuracy on the learned embedding; every learner fitted from class labels with its
-defaults and random_state=0. Then: which of iris / wine / breast cancer / digits (raw, as
-loaded) each learner fits with its defaults, ours beside metric-learn's SDML and RCA.
+defaults and random_state=0, on the same threads on both sides, timed the same way (the median
+of ``--repeat`` fits after one untimed warm-up fit; metric-learn's MMC takes a minute a fit,
+so the default is one timed fit for everyone). Then: which of iris / wine / breast cancer /
+digits (raw, as loaded) each learner fits with its defaults, skdml's and metric-learn's, in
+this run. A peer that raised in this run reads "raised <type>: <message>"; one that could not
+be run at all reads "not measured".
 
-    .venv/bin/python benchmarks/bench_weakly_supervised.py
+    .venv/bin/python benchmarks/bench_weakly_supervised.py [--repeat 1] [--no-warmup]
 """
 
 import os
-import subprocess
 import sys
-import time
-import warnings
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import digits_split, knn_accuracy, print_table, run_peer  # noqa: E402
+from _common import (  # noqa: E402
+    NOT_MEASURED, digits_split, fits_raw, knn_accuracy, measure_fit, protocol_parser,
+    run_peer, start_run, thread_settings, write_table,
+)
 
 from skdml.linear.lsml import LSML  # noqa: E402
 from skdml.linear.mmc import MMC  # noqa: E402
 from skdml.linear.rca import RCA  # noqa: E402
 from skdml.linear.scml import SCML  # noqa: E402
 from skdml.linear.sdml import SDML  # noqa: E402
-
-# Timing shared by both sides: one fit, and the best of three when a fit takes < 2 s.
-TIMER = '''
-import time
-def timed(fit):
-    start = time.perf_counter(); model = fit(); best = time.perf_counter() - start
-    if best < 2.0:
-        for _ in range(2):
-            start = time.perf_counter(); model = fit()
-            best = min(best, time.perf_counter() - start)
-    return best, model
-'''
-exec(TIMER)
 
 OURS = {
     "MMC": lambda: MMC(random_state=0),
@@ -46,8 +37,7 @@ OURS = {
     "LSML": lambda: LSML(random_state=0),
     "SCML": lambda: SCML(random_state=0),
 }
-
-PEER_CLASSES = {
+PEERS = {
     "MMC": "MMC_Supervised(random_state=0)",
     "MMC diagonal": "MMC_Supervised(diagonal=True, random_state=0)",
     "SDML": "SDML_Supervised(random_state=0)",
@@ -55,47 +45,26 @@ PEER_CLASSES = {
     "LSML": "LSML_Supervised(random_state=0)",
     "SCML": "SCML_Supervised(random_state=0)",
 }
-PEER_TIMEOUT = {"MMC": 240}  # metric-learn's full MMC takes minutes on digits
+PEER_TIMEOUT = 900  # seconds per peer process; past it, the peer reads "not measured"
 
-PEER_DIGITS = TIMER + '''
-import json, warnings
-import numpy as np
-warnings.simplefilter("ignore")
-from _common import digits_split, knn_accuracy
-from metric_learn import *
-Xtr, Xte, ytr, yte = digits_split()
-try:
-    t, m = timed(lambda: {make}.fit(Xtr, ytr))
-    Ztr, Zte = m.transform(Xtr), m.transform(Xte)
-    if not (np.all(np.isfinite(Ztr)) and np.all(np.isfinite(Zte))):
-        print(json.dumps({{"time": t, "error": "non-finite embedding (NaN)"}}))
-    else:
-        print(json.dumps({{"time": t, "acc": knn_accuracy(Ztr, ytr, Zte, yte),
-                          "M": m.get_mahalanobis_matrix().tolist()}}))
-except Exception as exc:
-    print(json.dumps({{"error": type(exc).__name__ + ": " + str(exc).splitlines()[0][:150]}}))
-'''
+PEER_DIGITS = """
+import json
+from _common import digits_split, measure_fit
+import metric_learn
+split = digits_split()
+print(json.dumps(measure_fit(
+    lambda: eval("metric_learn." + PARAMS["make"]), split, repeat=PARAMS["repeat"],
+    warmup=PARAMS["warmup"],
+    extra=lambda m: {"M": m.get_mahalanobis_matrix().tolist()})))
+"""
 
-PEER_DATASETS = '''
-import json, warnings
-import numpy as np
-warnings.simplefilter("ignore")
-from sklearn.datasets import load_iris, load_wine, load_breast_cancer, load_digits
-from metric_learn import SDML_Supervised, RCA_Supervised
-out = {}
-for load in [load_iris, load_wine, load_breast_cancer, load_digits]:
-    X, y = load(return_X_y=True)
-    for name, make in [("SDML", lambda: SDML_Supervised(random_state=0)),
-                       ("RCA", lambda: RCA_Supervised(random_state=0))]:
-        try:
-            Z = make().fit(X, y).transform(X)
-            out[name + " " + load.__name__[5:]] = (
-                "ok" if np.all(np.isfinite(Z)) else "NaN in the embedding")
-        except Exception as exc:
-            out[name + " " + load.__name__[5:]] = type(exc).__name__ + ": " + (
-                str(exc).splitlines() or [""])[0][:90]
-print(json.dumps(out))
-'''
+PEER_DATASETS = """
+import json
+from _common import fits_raw
+import metric_learn
+print(json.dumps(fits_raw({name: (lambda make=make: eval("metric_learn." + make))
+                           for name, make in PARAMS["peers"].items()})))
+"""
 
 
 def mmc_objective(M, X, y, diagonal):
@@ -122,77 +91,93 @@ def mmc_objective(M, X, y, diagonal):
     return 0.5 - np.log(np.mean(obj.distances(M)) / np.sqrt(2 * h))
 
 
-def peer_digits(name):
-    code = PEER_DIGITS.format(make=PEER_CLASSES[name])
-    try:
-        return run_peer(code, timeout=PEER_TIMEOUT.get(name, 600))
-    except subprocess.TimeoutExpired:
-        return {"error": f"still running after {PEER_TIMEOUT[name]} s (stopped)"}
+def exact_mmc(split, diagonal, args):
+    """Objective, 3-NN accuracy and fit time of ``MMC(barrier=0)``, the paper's program solved
+    exactly (extra skdml columns, when this version of MMC has the ``barrier`` parameter)."""
+    if "barrier" not in MMC().get_params():
+        return {}
+    X_train, _, y_train, _ = split
+    with thread_settings(args.threads):
+        exact = measure_fit(lambda: MMC(barrier=0, diagonal=diagonal, random_state=0), split,
+                            repeat=args.repeat, warmup=args.warmup,
+                            extra=lambda m: {"M": m.get_mahalanobis_matrix()})
+    if "M" not in exact:
+        return {"skdml barrier=0": exact.get("outcome", "")}
+    return {"skdml barrier=0": mmc_objective(exact["M"], X_train, y_train, diagonal),
+            "skdml barrier=0 acc": exact["accuracy"], "skdml barrier=0 s": exact["fit_s"]}
+
+
+def _cells(result):
+    """fit time and accuracy cells from :func:`measure_fit`'s dict (or a not-measured text)."""
+    if not isinstance(result, dict):
+        return result, result
+    return result.get("fit_s", ""), result.get("accuracy", result.get("outcome", ""))
 
 
 def main():
-    X_train, X_test, y_train, y_test = digits_split()
-    base = knn_accuracy(X_train, y_train, X_test, y_test)
-    print(f"digits protocol: Euclidean 3-NN accuracy {base:.4f}")
-    print(f"machine: {os.cpu_count()} cores\n")
-    rows, notes = [], []
+    args = protocol_parser(__doc__, repeat=1).parse_args()
+    start_run(threads=args.threads, repeat=args.repeat, warmup=args.warmup)
+    split = X_train, X_test, y_train, y_test = digits_split()
+    keep_M = {"extra": lambda m: {"M": m.get_mahalanobis_matrix().tolist()}}
+    rows, objectives, reasons = [], [], []
     for name, make in OURS.items():
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            t, model = timed(lambda: make().fit(X_train, y_train))
-        acc = knn_accuracy(model.transform(X_train), y_train, model.transform(X_test), y_test)
-        peer = peer_digits(name) or {}
-        row = {"learner": name, "ours s": t, "ours acc": acc}
-        if caught:
-            row["ours note"] = type(caught[-1].message).__name__
-        if "acc" in peer:
-            row.update({"peer s": peer["time"], "peer acc": peer["acc"],
-                        "peer/ours time": peer["time"] / t, "acc diff": acc - peer["acc"]})
-        else:
-            row["peer s"] = peer.get("time", "")
-            row["peer acc"] = "failed"
-            print(f"  metric-learn {PEER_CLASSES[name]}: {peer.get('error', 'no result')}")
-        if name.startswith("MMC") and "M" in peer:
-            diagonal = name.endswith("diagonal")
-            ours_f = mmc_objective(model.get_mahalanobis_matrix(), X_train, y_train, diagonal)
-            peer_f = mmc_objective(peer["M"], X_train, y_train, diagonal)
-            notes.append(
-                f"  {name}: Xing et al.'s objective on the same pairs (lower is better): "
-                f"ours {ours_f:.4f}, metric-learn {peer_f:.4f}"
-            )
+        with thread_settings(args.threads):
+            ours = measure_fit(make, split, repeat=args.repeat, warmup=args.warmup, **keep_M)
+        peer = run_peer(PEER_DIGITS, timeout=PEER_TIMEOUT, threads=args.threads,
+                        params={"make": PEERS[name], "repeat": args.repeat,
+                                "warmup": args.warmup})
+        if not peer.measured:
+            reasons.append(f"metric-learn {name} not measured: {peer.reason}")
+        peer_result = dict(peer) if peer.measured else NOT_MEASURED
+        row = {"learner": name}
+        row["skdml s"], row["skdml acc"] = _cells(ours)
+        row["metric-learn s"], row["metric-learn acc"] = _cells(peer_result)
+        if "accuracy" in ours and "accuracy" in peer:
+            row["metric-learn / skdml time"] = peer["fit_s"] / ours["fit_s"]
         rows.append(row)
-    print()
-    print_table(rows, ["learner", "ours s", "ours acc", "peer s", "peer acc",
-                       "peer/ours time", "acc diff", "ours note"])
-    print("\n".join(notes))
+        if name.startswith("MMC") and "M" in ours and "M" in peer:
+            diagonal = name.endswith("diagonal")
+            objectives.append({
+                "learner": name, "skdml default": mmc_objective(ours["M"], X_train, y_train,
+                                                                diagonal),
+                "metric-learn": mmc_objective(peer["M"], X_train, y_train, diagonal),
+                "metric-learn s": peer["fit_s"], **exact_mmc(split, diagonal, args)})
+            if "skdml barrier=0 s" in objectives[-1]:
+                objectives[-1]["metric-learn / skdml barrier=0 time"] = (
+                    peer["fit_s"] / objectives[-1]["skdml barrier=0 s"])
+    print("== digits protocol (Euclidean 3-NN accuracy "
+          f"{knn_accuracy(X_train, y_train, X_test, y_test):.4f})")
+    write_table("weakly_supervised_digits", rows,
+                ["learner", "skdml s", "skdml acc", "metric-learn s", "metric-learn acc",
+                 "metric-learn / skdml time"], note="; ".join(reasons))
+    if objectives:
+        print("== MMC: Xing et al.'s objective on the pairs skdml's MMC(random_state=0) "
+              "samples (lower is better)")
+        write_table("weakly_supervised_mmc_objective", objectives,
+                    ["learner", "skdml default", "skdml barrier=0", "metric-learn",
+                     "skdml barrier=0 acc", "skdml barrier=0 s", "metric-learn s",
+                     "metric-learn / skdml barrier=0 time"],
+                    note="barrier=0: the paper's program, the one metric-learn solves, solved "
+                    "exactly by skdml (an extra row, timed like the others)")
 
-    print("\nFits with defaults on raw data (finite embedding, no exception):")
-    from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
-
-    peer = run_peer(PEER_DATASETS) or {}
+    print("== fits with defaults on raw data (ok: finite embedding, no exception)")
+    with thread_settings(args.threads):
+        ours = fits_raw(OURS)
+    peer = run_peer(PEER_DATASETS, timeout=PEER_TIMEOUT, threads=args.threads,
+                    params={"peers": PEERS})
     table = []
-    for load in [load_iris, load_wine, load_breast_cancer, load_digits]:
-        X, y = load(return_X_y=True)
-        name = load.__name__[5:]
-        row = {"dataset": name}
-        for learner, make in OURS.items():
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    Z = make().fit(X, y).transform(X)
-                row[learner] = "ok" if np.all(np.isfinite(Z)) else "NaN"
-            except Exception as exc:  # pragma: no cover - reported, not hidden
-                row[learner] = type(exc).__name__
-        row["ml SDML"] = "ok" if peer.get(f"SDML {name}") == "ok" else "fails"
-        row["ml RCA"] = "ok" if peer.get(f"RCA {name}") == "ok" else "fails"
+    for dataset in ["iris", "wine", "breast_cancer", "digits"]:
+        row = {"dataset": dataset}
+        for learner in OURS:
+            row[f"skdml {learner}"] = ours[f"{learner} {dataset}"]
+            row[f"metric-learn {learner}"] = peer.cell(f"{learner} {dataset}")
         table.append(row)
-    print_table(table, ["dataset", *OURS, "ml SDML", "ml RCA"])
-    for key, value in peer.items():
-        if value != "ok":
-            print(f"  metric-learn {key}: {value}")
+    # one table per side keeps the pages readable
+    write_table("weakly_supervised_raw_skdml", table, ["dataset"] + [f"skdml {k}" for k in OURS])
+    write_table("weakly_supervised_raw_metric_learn", table,
+                ["dataset"] + [f"metric-learn {k}" for k in OURS],
+                note="" if peer.measured else f"metric-learn not measured: {peer.reason}")
 
 
 if __name__ == "__main__":
-    start = time.perf_counter()
     main()
-    print(f"\n(total {time.perf_counter() - start:.0f} s)")

@@ -47,7 +47,8 @@ sphinx_gallery_conf = {
 }
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "sg_execution_times.rst"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "sg_execution_times.rst",
+                    "bench_tables"]  # included by the pages, not pages themselves
 html_theme = "alabaster"
 html_static_path = []
 nitpicky = False

@@ -2,12 +2,16 @@
 
   python -m skdml demo [--output FILE]     every learner on sklearn's digits against
                                            Euclidean kNN: a table and a figure
-  python -m skdml benchmark [FAMILY ...]   the benchmarks of a source checkout
+  python -m skdml benchmark [--write-docs] [FAMILY ...]
+                                           the benchmarks of a source checkout
                                            (benchmarks/bench_FAMILY.py), each printing
-                                           skdml's figures beside its peer's, same run
+                                           skdml's figures beside its peer's, same run;
+                                           --write-docs also writes the docs' tables
+                                           (docs/bench_tables/*.csv)
 """
 
 import argparse
+import os
 import pathlib
 import runpy
 import sys
@@ -23,7 +27,7 @@ def _families(root):
     return sorted(p.stem[len("bench_"):] for p in root.glob("bench_*.py"))
 
 
-def _run_benchmarks(families, stream=print):
+def _run_benchmarks(families, stream=print, write_docs=False):
     root = _benchmark_dir()
     if root is None:
         raise SystemExit(
@@ -44,15 +48,25 @@ def _run_benchmarks(families, stream=print):
             f"{', '.join(unknown)}; choose from: {', '.join(available)}."
         )
     sys.path.insert(0, str(root))
-    argv = sys.argv
+    argv, env = sys.argv, os.environ.get("SKDML_BENCH_WRITE_DOCS")
+    if write_docs:  # read by benchmarks/_common.write_table
+        os.environ["SKDML_BENCH_WRITE_DOCS"] = "1"
     try:
         for family in families:
             script = root / f"bench_{family}.py"
             stream(f"== benchmarks/{script.name}")
             sys.argv = [str(script)]  # each script parses its own (default) options
-            runpy.run_path(str(script), run_name="__main__")
+            try:
+                runpy.run_path(str(script), run_name="__main__")
+            except SystemExit as exc:  # a script's sys.exit(0) must not end the others
+                if exc.code not in (None, 0):
+                    raise
     finally:
         sys.argv = argv
+        if env is None:
+            os.environ.pop("SKDML_BENCH_WRITE_DOCS", None)
+        else:
+            os.environ["SKDML_BENCH_WRITE_DOCS"] = env
     return 0
 
 
@@ -84,6 +98,9 @@ def main(argv=None):
     )
     bench.add_argument("families", nargs="*", metavar="FAMILY",
                        help="e.g. lmnn, itml, kernels, hamming, deep; 'all' runs every one")
+    bench.add_argument("--write-docs", action="store_true",
+                       help="also write each table, with the date, machine and load average "
+                       "of this run, to docs/bench_tables/ (the docs pages include them)")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -92,7 +109,7 @@ def main(argv=None):
         _demo.run_demo(output=None if args.no_plot else args.output,
                        n_neighbors=args.n_neighbors)
         return 0
-    return _run_benchmarks(args.families)
+    return _run_benchmarks(args.families, write_docs=args.write_docs)
 
 
 if __name__ == "__main__":
