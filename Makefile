@@ -30,6 +30,7 @@ docs: $(STAMP)
 
 bench: $(STAMP) $(PEERS)/.installed
 	SKDML_PEER_PYTHON=$(abspath $(PEERS))/bin/python $(PY) -m skdml benchmark --write-docs all
+	$(PY) benchmarks/reliability_report.py --write-docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info docs/_build docs/auto_examples docs/generated
