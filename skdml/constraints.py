@@ -8,7 +8,9 @@ from sklearn.utils import check_array, check_consistent_length, check_random_sta
 from ._validation import check_classification_labels, check_positive_int
 from .kernels import knn
 
-__all__ = ["neighbor_pairs_from_labels", "pairs_from_labels", "triplets_from_labels"]
+__all__ = [
+    "neighbor_pairs_from_labels", "pairs_from_labels", "target_neighbors", "triplets_from_labels",
+]
 
 
 def pairs_from_labels(y, n_pairs, *, similar_fraction=0.5, random_state=None):
@@ -166,14 +168,16 @@ def neighbor_pairs_from_labels(X, y, n_neighbors=3):
     X = check_array(X, dtype=(np.float64, np.float32), input_name="X")
     _, y_enc = check_classification_labels(y, estimator="neighbor_pairs_from_labels")
     check_consistent_length(X, y_enc)
+    targets = _target_neighbors(X, y_enc, n_neighbors)
     similar, dissimilar = [], []
     for c in range(y_enc.max() + 1):
         members = np.flatnonzero(y_enc == c)
         others = np.flatnonzero(y_enc != c)
         k = min(n_neighbors, len(members) - 1)
         if k > 0:
-            _, ind = knn(X[members], k=k, exclude_self=True)
-            similar.append(np.column_stack([np.repeat(members, k), members[ind.ravel()]]))
+            similar.append(
+                np.column_stack([np.repeat(members, k), targets[members, :k].ravel()])
+            )
         k = min(n_neighbors, len(others))
         _, ind = knn(X[members], X[others], k=k)
         dissimilar.append(np.column_stack([np.repeat(members, k), others[ind.ravel()]]))
@@ -182,3 +186,50 @@ def neighbor_pairs_from_labels(X, y, n_neighbors=3):
     pairs = np.vstack([similar, dissimilar]).astype(np.intp)
     labels = np.r_[np.ones(len(similar), np.int8), -np.ones(len(dissimilar), np.int8)]
     return pairs, labels
+
+
+def target_neighbors(X, y, n_neighbors=3):
+    """The target neighbours of each sample: its ``n_neighbors`` nearest of its own class.
+
+    LMNN pulls each sample towards them; they are the similar pairs of
+    :func:`neighbor_pairs_from_labels`. Neighbours are found by Euclidean distance in ``X``
+    with :func:`skdml.kernels.knn`, nearest first; a sample is never its own neighbour.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        Class labels of any type, at least two classes.
+    n_neighbors : int, default=3
+
+    Returns
+    -------
+    targets : ndarray of shape (n_samples, n_neighbors), dtype=intp
+        Indices into ``X``; a sample of a class with ``m <= n_neighbors`` members has
+        ``m - 1`` target neighbours, and its row is padded with -1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdml.constraints import target_neighbors
+    >>> X = np.array([[0.0], [1.0], [3.0], [5.0], [6.0]])
+    >>> target_neighbors(X, [0, 0, 0, 1, 1], n_neighbors=2).tolist()
+    [[1, 2], [0, 2], [1, 0], [4, -1], [3, -1]]
+    """
+    n_neighbors = check_positive_int(n_neighbors, "n_neighbors", estimator="target_neighbors")
+    X = check_array(X, dtype=(np.float64, np.float32), input_name="X")
+    _, y_enc = check_classification_labels(y, estimator="target_neighbors")
+    check_consistent_length(X, y_enc)
+    return _target_neighbors(X, y_enc, n_neighbors)
+
+
+def _target_neighbors(X, y_enc, n_neighbors):
+    """``target_neighbors`` on checked input: ``y_enc`` holds codes 0..n_classes - 1."""
+    targets = np.full((len(y_enc), n_neighbors), -1, dtype=np.intp)
+    for c in range(y_enc.max() + 1):
+        members = np.flatnonzero(y_enc == c)
+        k = min(n_neighbors, len(members) - 1)
+        if k > 0:
+            _, ind = knn(X[members], k=k, exclude_self=True)
+            targets[members, :k] = members[ind]
+    return targets

@@ -53,6 +53,18 @@ def _one_thread_per_worker():
         yield
 
 
+@pytest.fixture(autouse=True)
+def _torch_stays_on_one_thread():
+    """Pin torch to one thread again before every test: numba's OpenMP layer, once started
+    beside threadpoolctl's limits, resets torch's OpenMP thread count to the core count, and
+    a float32 network trained on two threads is not bit-for-bit repeatable (the reduction
+    order changes), which sklearn's idempotence checks see."""
+    import torch
+
+    torch.set_num_threads(1)
+    yield
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

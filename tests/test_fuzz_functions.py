@@ -1558,6 +1558,38 @@ class NeighborPairs:
         return kwargs, _constraint_malformed(kwargs, case["mutation"], rng, "n_neighbors")
 
 
+@entry(constraints.target_neighbors,
+       {**CONSTRAINTS, "count": [1, 2, 3, 8]},
+       ["count", "one_class", "continuous", "y_2d", "y_length", "nan", "inf", "strings", "1d"])
+class TargetNeighbors:
+    @staticmethod
+    def legal(case, rng):
+        n = max(case["n"], 2)
+        codes = class_codes(case, rng, n, min_classes=2)
+        X = real_matrix(case, rng, n, codes=codes)
+        kwargs = {"X": X, "y": labels(case, codes), "n_neighbors": case["count"]}
+        k = case["count"]
+
+        def check(targets):
+            if targets.shape != (n, k) or targets.dtype != np.intp:
+                return f"targets of shape {targets.shape} and dtype {targets.dtype}"
+            for i, row in enumerate(targets):
+                m = min(k, int(np.sum(codes == codes[i])) - 1)
+                found = row[row >= 0]
+                if len(found) != m or np.any(row[m:] != -1):
+                    return f"row {i}: {m} target neighbours expected, got {row.tolist()}"
+                if np.any(found == i) or np.any(codes[found] != codes[i]):
+                    return f"row {i}: itself or another class among {found.tolist()}"
+            return None
+
+        return kwargs, check
+
+    @staticmethod
+    def malformed(case, rng):
+        kwargs, _ = TargetNeighbors.legal(case, rng)
+        return kwargs, _constraint_malformed(kwargs, case["mutation"], rng, "n_neighbors")
+
+
 @entry(datasets.make_pairs, {**CONSTRAINTS, "count": [1, 2, 17, 60],
                              "folds": [None, "possible"], "return_indices": [False, True]},
        ["count", "one_class", "continuous", "y_length", "nan", "inf", "strings", "1d",

@@ -1,4 +1,21 @@
-"""Positive semi-definite helpers shared by the linear learners."""
+"""Positive semi-definite helpers shared by the linear learners, and their units policy.
+
+Standardization policy. A learner whose objective depends on the units of the features
+(ITML, KISSME, LSML, MCML, MMC, RCA, SCML, SDML, LFDA, Covariance) works on standardized
+features and reports its metric in the units of the input:
+
+1. ``Z, scales, varying = standardize(X)`` divides each non-constant feature by its standard
+   deviation (``feature_scales``) and drops the constant ones (``varying`` marks the kept
+   features); ``center=True`` also removes the mean, and ``scales=`` reuses the scales of the
+   data for differences or tuples drawn from it.
+2. The learner solves its problem on ``Z`` and obtains components ``L`` on the varying features.
+3. ``unstandardize_components(L, scales, varying)`` maps them back, ``L / scales`` on the
+   varying features and zero columns on the constant ones, so that ``transform(X)`` gives the
+   same embedding as ``L`` applied to ``Z``.
+
+A learner whose objective is scale-invariant (LDA), or that works in the units it is given by
+design (PCA, NCA, MLKR, LMNN), does not standardize; its docstring says so.
+"""
 
 import numpy as np
 from scipy import linalg
@@ -7,7 +24,7 @@ from sklearn.utils import check_random_state
 
 __all__ = [
     "clip_psd", "components_from_psd", "feature_scales", "is_positive_definite",
-    "standardized_prior",
+    "standardize", "standardized_prior", "unstandardize_components",
 ]
 
 #: Relative tolerance below which an eigenvalue counts as zero: ``eigvalsh`` of a singular
@@ -55,6 +72,34 @@ def feature_scales(X):
     scales = X.std(axis=0)
     scales[constant] = 0.0
     return scales
+
+
+def standardize(X, scales=None, *, center=False):
+    """``X`` on standardized units: ``(Z, scales, varying)``.
+
+    ``Z`` keeps the non-constant features (``varying = scales > 0``), each divided by its
+    standard deviation, and centered if ``center``. ``scales`` defaults to
+    ``feature_scales(X)``; pass the scales of the data to standardize differences of samples
+    (pairs, tuples) in the same units.
+    """
+    if scales is None:
+        scales = feature_scales(X)
+    varying = scales > 0
+    Z = X[:, varying]
+    if center:
+        Z = Z - Z.mean(axis=0)
+    return Z / scales[varying], scales, varying
+
+
+def unstandardize_components(L, scales, varying):
+    """Components on the varying standardized features -> components in the units of ``X``.
+
+    ``L`` has shape (n_components, n_varying); the result (n_components, n_features) is
+    ``L / scales`` on the varying features and zero on the constant ones.
+    """
+    components = np.zeros((L.shape[0], len(scales)))
+    components[:, varying] = L / scales[varying]
+    return components
 
 
 def is_positive_definite(M, rtol=PD_RTOL):

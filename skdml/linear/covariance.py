@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
-from ._psd import feature_scales
+from ._psd import standardize, unstandardize_components
 
 
 class Covariance(MahalanobisMixin, BaseMetricLearner):
@@ -97,19 +97,16 @@ class Covariance(MahalanobisMixin, BaseMetricLearner):
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = X.astype(np.float64, copy=False)
-        scales = feature_scales(X)
-        varying = scales > 0
+        Z, scales, varying = standardize(X, center=True)
         d = X.shape[1]
         components = np.zeros((1, d))
         corr = np.zeros((0, 0))
         if varying.any():
-            Z = (X[:, varying] - X[:, varying].mean(axis=0)) / scales[varying]
             corr = self._correlation(Z)
             w, V = linalg.eigh(corr)
             keep = w > self.tol * w[-1]
             w, V = w[keep][::-1], V[:, keep][:, ::-1]
-            components = np.zeros((len(w), d))
-            components[:, varying] = (V / np.sqrt(w)).T / scales[varying]
+            components = unstandardize_components((V / np.sqrt(w)).T, scales, varying)
         covariance = np.zeros((d, d))
         covariance[np.ix_(varying, varying)] = corr * np.outer(scales[varying], scales[varying])
         self.components_ = components

@@ -16,7 +16,10 @@ from .._validation import (
 )
 from ..base import MahalanobisMixin, PairClassifierMixin, fit_context
 from ..constraints import neighbor_pairs_from_labels, pairs_from_labels
-from ._psd import clip_psd, components_from_psd, feature_scales, standardized_prior
+from ._psd import (
+    clip_psd, components_from_psd, feature_scales, standardize, standardized_prior,
+    unstandardize_components,
+)
 
 
 @njit(cache=True)
@@ -222,8 +225,7 @@ n_features), default='identity'
             )
             classes, y_enc = check_classification_labels(y, estimator=self)
             if self.constraints == "neighbors":  # neighbors on standardized features
-                scales = feature_scales(X)
-                Z = X[:, scales > 0] / scales[scales > 0]
+                Z = standardize(X)[0]
                 idx, y_pairs = neighbor_pairs_from_labels(Z, y_enc, self.n_neighbors)
             else:
                 n_pairs = self.n_constraints or 20 * len(classes) ** 2
@@ -233,8 +235,7 @@ n_features), default='identity'
         scales = feature_scales(data)
         A0, bounds = self._check_prior_and_bounds(n_features, scales, rng)
 
-        varying = scales > 0
-        V = (pairs[:, 0] - pairs[:, 1])[:, varying] / scales[varying]
+        V, _, varying = standardize(pairs[:, 0] - pairs[:, 1], scales)
         keep = np.einsum("ij,ij->i", V, V) > 0
         if np.any(~keep & (y_pairs == -1)):
             warnings.warn(
@@ -251,7 +252,7 @@ n_features), default='identity'
                 "features), so there is nothing to learn from; give pairs of distinct points."
             )
         if A0 is None:  # prior='covariance': inverse of the shrunk correlation matrix
-            Z = data[:, varying] / scales[varying]
+            Z = standardize(data, scales)[0]
             A0_z = np.linalg.inv(ledoit_wolf(Z)[0])
         else:
             A0_z = A0[np.ix_(varying, varying)]
@@ -266,8 +267,7 @@ n_features), default='identity'
         A = clip_psd(A)
 
         L = components_from_psd(A)
-        components = np.zeros((L.shape[0], n_features))
-        components[:, varying] = L / scales[varying]
+        components = unstandardize_components(L, scales, varying)
         self.components_ = components
         self.bounds_ = (float(u), float(l_))
         self.objective_ = itml_objective(A, xi, A0_z, xi0, self.gamma)

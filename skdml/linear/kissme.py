@@ -12,7 +12,9 @@ from .._validation import (
     check_classification_labels,
     check_n_components,
 )
-from ._psd import components_from_psd, feature_scales
+from ._psd import (
+    components_from_psd, feature_scales, standardize, unstandardize_components,
+)
 
 
 class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
@@ -102,8 +104,7 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         X = X.astype(np.float64, copy=False)
         n_components = check_n_components(self.n_components, X.shape[1], estimator=self)
         _, y_enc = check_classification_labels(y, estimator=self)
-        scales = feature_scales(X)
-        Z = X[:, scales > 0] / scales[scales > 0]
+        Z, scales, _ = standardize(X)
         cov_s, cov_d = _label_pair_covariances(Z, y_enc)
         self._set_components(cov_s, cov_d, scales, n_components)
         self._end_label_fit()
@@ -114,7 +115,7 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         n_features = pairs.shape[2]
         n_components = check_n_components(self.n_components, n_features, estimator=self)
         scales = feature_scales(pairs.reshape(-1, n_features))
-        diff = (pairs[:, 0] - pairs[:, 1])[:, scales > 0] / scales[scales > 0]
+        diff = standardize(pairs[:, 0] - pairs[:, 1], scales)[0]
         cov_s = diff[y == 1].T @ diff[y == 1] / max(1, np.sum(y == 1))
         cov_d = diff[y == -1].T @ diff[y == -1] / max(1, np.sum(y == -1))
         self._set_components(cov_s, cov_d, scales, n_components)
@@ -130,8 +131,7 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
                 cov_d, self.regularization
             )
             L = components_from_psd(M, n_components)
-            components = np.zeros((L.shape[0], len(scales)))
-            components[:, varying] = L / scales[varying]
+            components = unstandardize_components(L, scales, varying)
         self.components_ = components
         self.n_components_ = components.shape[0]
 

@@ -10,7 +10,7 @@ from sklearn.utils.validation import validate_data
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_n_components
 from ..kernels import pairwise_distances
-from ._psd import feature_scales
+from ._psd import standardize
 
 __all__ = ["LFDA"]
 
@@ -119,13 +119,11 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
         classes, y_enc = check_classification_labels(y, estimator=self)
         n_samples, n_features = X.shape
         n_components = check_n_components(self.n_components, n_features, estimator=self)
-        scales = feature_scales(X)
-        varying = scales > 0
+        Z, scales, varying = standardize(X, center=True)
         if not varying.any():
             raise ValueError(
                 "LFDA: every feature of X is constant; there is no direction to learn."
             )
-        Z = (X[:, varying] - X[:, varying].mean(axis=0)) / scales[varying]
         S_lb, S_lw = _local_scatters(X, Z, y_enc, self.k)
         # Relative to the mean eigenvalue of S_lw, with a floor of 1e-6 in standardized units:
         # S_lw vanishes when every class is a set of repeated points.

@@ -11,15 +11,15 @@ import numba
 from numba import njit, prange
 from scipy import optimize, sparse
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_n_components
-from ..kernels import knn, pairwise_distances_chunked
-from ._discriminant import discriminant_scalings
+from ..constraints import _target_neighbors as _target_neighbors_of
+from ..kernels import pairwise_distances_chunked
+from ._init import initial_directions
 
 __all__ = ["LMNN"]
 
@@ -196,7 +196,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         n_components = self._resolve_n_components(X.shape[1])
         solve = _minimize_lbfgs if self.solver == "lbfgs" else _minimize_gd
         with _threads_for(X.shape[0], n_components):
-            L0 = self._initialize(X, y_enc, n_components, len(classes))
+            L0 = self._initialize(X, y_enc, n_components)
             targets = _target_neighbors(X, y_enc, self.n_neighbors, classes)
             objective = _Objective(X, y_enc, targets, self.regularization)
             L, n_iter, converged = solve(
@@ -230,46 +230,15 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
             )
         return check_n_components(init.shape[0], n_features, estimator=self)
 
-    def _initialize(self, X, y, n_components, n_classes):
-        n_samples, n_features = X.shape
-        if not isinstance(self.init, str):
-            L0 = np.array(self.init, dtype=np.float64)
-            if not np.all(np.isfinite(L0)):
-                raise ValueError("LMNN: init contains NaN or infinity.")
-            return L0
-        init = self.init
-        if init == "auto":  # metric-learn's rule
-            if n_components <= min(n_features, n_classes - 1):
-                init = "lda"
-            elif n_components < min(n_features, n_samples):
-                init = "pca"
-            else:
-                init = "identity"
-        if init == "identity":
-            return np.eye(n_components, n_features)
-        if init == "random":
-            rng = check_random_state(self.random_state)
-            return rng.standard_normal((n_components, n_features))
-        if init == "lda":
-            if n_components > n_classes - 1:
-                raise ValueError(
-                    f"LMNN: init='lda' gives at most n_classes - 1 = {n_classes - 1} "
-                    f"components, but n_components={n_components}; set n_components <= "
-                    f"{n_classes - 1} or choose another init."
-                )
-            L0 = np.zeros((n_components, n_features))
-            scalings = discriminant_scalings(X, y)[0][:, :n_components].T
-            L0[: scalings.shape[0]] = scalings
-            return L0
-        # 'pca': principal axes of the centered data. Beyond the data's rank (d > n) there
-        # is no principal axis; those rows start (and, as the gradient lies in the span of
-        # the data, stay) at zero.
-        n_axes = min(n_components, n_samples, n_features)
-        centered = X - X.mean(axis=0)
-        _, _, Vt = np.linalg.svd(centered, full_matrices=False)
-        L0 = np.zeros((n_components, n_features))
-        L0[:n_axes] = Vt[:n_axes]
-        return L0
+    def _initialize(self, X, y, n_components):
+        # The unscaled starts: LMNN's margin is one unit of squared distance in the input's
+        # units, and PCA rows beyond the data's rank start (and, as the gradient lies in the
+        # span of the data, stay) at zero.
+        init = self.init if isinstance(self.init, str) else np.asarray(self.init)
+        return initial_directions(
+            init, X, n_components, y=y, random_state=self.random_state, name="LMNN",
+            pca_null_space=False,
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -321,13 +290,7 @@ def _target_neighbors(X, y, n_neighbors, classes):
             "neighbors their class has.",
             UserWarning,
         )
-    targets = np.full((len(y), n_neighbors), -1, dtype=np.intp)
-    for c in np.flatnonzero(counts >= 2):
-        members = np.flatnonzero(y == c)
-        k = min(n_neighbors, len(members) - 1)
-        _, ind = knn(X[members], k=k, exclude_self=True)
-        targets[members, :k] = members[ind]
-    return targets
+    return _target_neighbors_of(X, y, n_neighbors)
 
 
 @njit(cache=True)

@@ -1,13 +1,9 @@
 """LSML: least squares metric learning from relative comparisons (Liu et al., 2012)."""
 
-import sys
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from scipy import linalg
-from scipy.optimize import minimize
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
@@ -20,7 +16,11 @@ from .._validation import (
     input_ndim,
 )
 from ..constraints import triplets_from_labels
-from ._psd import components_from_psd, feature_scales, standardized_prior
+from ._optim import minimize_lbfgs
+from ._psd import (
+    components_from_psd, feature_scales, standardize, standardized_prior,
+    unstandardize_components,
+)
 
 # Ridge on the prior covariance (relative to its mean eigenvalue) so that it inverts with
 # duplicated or collinear features.
@@ -187,8 +187,8 @@ n_features), default='identity'
         components = np.zeros((1, len(scales)))
         self.n_iter_, self.objective_ = 0, 0.0
         if varying.any():
-            vab = diff_ab[:, varying] / scales[varying]
-            vcd = diff_cd[:, varying] / scales[varying]
+            vab = standardize(diff_ab, scales)[0]
+            vcd = standardize(diff_cd, scales)[0]
             d = vab.shape[1]
             if M0 is not None:
                 P = linalg.inv(M0[np.ix_(varying, varying)])
@@ -204,39 +204,19 @@ n_features), default='identity'
             with threadpool_limits(1 if d <= 256 else None, user_api="blas"):
                 L, self.n_iter_, self.objective_ = self._minimize(vab, vcd, P, L0)
             L = components_from_psd(L.T @ L)
-            components = np.zeros((L.shape[0], len(scales)))
-            components[:, varying] = L / scales[varying]
+            components = unstandardize_components(L, scales, varying)
         self.components_ = components
         self.n_components_ = components.shape[0]
 
     def _minimize(self, vab, vcd, P, L0):
         d = L0.shape[0]
         lam = self.regularization
-        state = {"n_iter": 0, "value": np.nan}
-
-        def fun(flat):
-            value, grad = _lsml_objective(flat.reshape(d, d), vab, vcd, P, lam)
-            state["value"] = value
-            return value, grad.ravel()
-
-        def callback(_):
-            state["n_iter"] += 1
-            if self.verbose:
-                print(f"[LSML] iteration {state['n_iter']:4d}  objective {state['value']:.8e}",
-                      file=sys.stdout)
-
-        result = minimize(
-            fun, L0.ravel(), jac=True, method="L-BFGS-B", callback=callback,
-            options={"maxiter": self.max_iter, "gtol": self.tol},
+        # The objective is inf where L is singular: the line search steps back from there.
+        L, n_iter, value = minimize_lbfgs(
+            lambda L: _lsml_objective(L, vab, vcd, P, lam), L0, max_iter=self.max_iter,
+            tol=self.tol, name="LSML", verbose=self.verbose, require_finite=False,
         )
-        n_iter = max(int(result.nit), 1)  # 0 when the start already meets tol
-        if n_iter >= self.max_iter:
-            warnings.warn(
-                f"LSML did not converge within max_iter={self.max_iter} iterations (objective "
-                f"{result.fun:.6g}); increase max_iter or tol.",
-                ConvergenceWarning,
-            )
-        return result.x.reshape(d, d), n_iter, float(result.fun)
+        return L, max(n_iter, 1), value  # n_iter: 0 when the start already meets tol
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,6 +1,5 @@
 """Maximally Collapsing Metric Learning (MCML)."""
 
-import sys
 import time
 import warnings
 from numbers import Integral, Real
@@ -13,8 +12,10 @@ from sklearn.utils.validation import validate_data
 
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_n_components
-from ._psd import components_from_psd, feature_scales
-from .nca import initial_components, laplacian_product, neighbor_softmax
+from ._init import initial_components
+from ._optim import print_progress
+from ._psd import components_from_psd, standardize, unstandardize_components
+from ._softmax import laplacian_product, neighbor_softmax
 
 __all__ = ["MCML"]
 
@@ -146,19 +147,16 @@ default='auto'
                 f"MCML: init must have shape (n_rows, n_features={n_features}), got an array "
                 f"of shape {self.init.shape}."
             )
-        scales = feature_scales(X)
-        varying = scales > 0
+        Z, scales, varying = standardize(X)
         components = np.zeros((1, n_features))
         self.n_iter_, self.objective_ = 0, 0.0
         if varying.any():
-            Z = X[:, varying] / scales[varying]
             L0 = self._initial_components(Z, scales, varying)
             L, self.n_iter_, self.objective_ = _minimize_kl(
                 Z, y_enc, L0, self.max_iter, self.tol, self.verbose
             )
             L = components_from_psd(L.T @ L, n_components)
-            components = np.zeros((L.shape[0], n_features))
-            components[:, varying] = L / scales[varying]
+            components = unstandardize_components(L, scales, varying)
         self.components_ = components
         self.classes_ = classes
         self.n_components_ = components.shape[0]
@@ -275,11 +273,7 @@ def _minimize_kl(Z, y, L0, max_iter, tol, verbose):
         if f < best_f:
             best_f, best_L = f, L
         if verbose:
-            print(
-                f"[MCML] iteration {n_iter:4d}  objective {f:.6e}  step {alpha:.3e}  "
-                f"time {time.perf_counter() - start:.2f}s",
-                file=sys.stdout,
-            )
+            print_progress("MCML", n_iter, f, start, step=alpha)
         if 0 <= improvement <= tol * max(1.0, abs(best_f)):
             converged = True
             break

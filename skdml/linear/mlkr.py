@@ -9,13 +9,9 @@ from sklearn.utils.validation import validate_data
 
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_regression_target
-from .nca import (
-    initial_components,
-    laplacian_product,
-    minimize_lbfgs,
-    neighbor_softmax,
-    resolve_n_components,
-)
+from ._init import initial_components, resolve_n_components
+from ._optim import minimize_lbfgs
+from ._softmax import laplacian_product, neighbor_softmax
 
 __all__ = ["MLKR"]
 
@@ -140,7 +136,9 @@ class MLKR(MahalanobisMixin, BaseMetricLearner):
             self.init, X, n_components, random_state=self.random_state, estimator=self
         )
         loss = _MLKRLoss(X, Y)
-        L, n_iter, value = minimize_lbfgs(loss, L0, self.max_iter, self.tol, self.verbose, self)
+        L, n_iter, value = minimize_lbfgs(
+            loss, L0, max_iter=self.max_iter, tol=self.tol, name="MLKR", verbose=self.verbose
+        )
         self.components_ = L
         self.n_components_ = L.shape[0]
         self.n_iter_ = n_iter

@@ -19,7 +19,9 @@ from .._validation import (
     check_classification_labels,
 )
 from ..constraints import pairs_from_labels
-from ._psd import components_from_psd, feature_scales
+from ._psd import (
+    components_from_psd, feature_scales, standardize, unstandardize_components,
+)
 
 # Ridge on the similar-pair scatter, relative to its mean eigenvalue (standardized units): it
 # keeps the problem bounded when the similar pairs do not span the space (d > n pairs).
@@ -211,11 +213,10 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         return self
 
     def _fit_diffs(self, diff, labels, scales):
-        varying = scales > 0
+        Z, _, varying = standardize(diff, scales)
         components = np.zeros((1, len(scales)))
         self.n_iter_, self.objective_, self.shrinkage_ = 0, 0.0, 0.0
         if varying.any():
-            Z = diff[:, varying] / scales[varying]
             similar, dissimilar = Z[labels == 1], Z[labels == -1]
             self.shrinkage_ = self._shrinkage(similar)
             # Many small (d x d) products: BLAS threads cost more than they give.
@@ -225,8 +226,7 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
                     self.verbose, barrier=self.barrier, shrinkage=self.shrinkage_,
                 )
             L = components_from_psd(np.diag(M) if self.diagonal else M)
-            components = np.zeros((L.shape[0], len(scales)))
-            components[:, varying] = L / scales[varying]
+            components = unstandardize_components(L, scales, varying)
         self.components_ = components
         self.n_components_ = components.shape[0]
 

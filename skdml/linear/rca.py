@@ -11,7 +11,7 @@ from sklearn.utils.validation import validate_data
 
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_n_components
-from ._psd import feature_scales
+from ._psd import standardize, unstandardize_components
 
 
 class RCA(MahalanobisMixin, BaseMetricLearner):
@@ -130,12 +130,10 @@ class RCA(MahalanobisMixin, BaseMetricLearner):
         return self
 
     def _components(self, X, chunk_ids, n_components):
-        scales = feature_scales(X)
-        varying = scales > 0
+        Z, scales, varying = standardize(X)
         if not varying.any():
             return np.zeros((1, X.shape[1]))
-        Z = X[:, varying] / scales[varying]
-        Z = Z - Z.mean(axis=0)
+        Z = Z - Z.mean(axis=0)  # centered after scaling
         inside = chunk_ids >= 0
         _, chunk_enc = np.unique(chunk_ids[inside], return_inverse=True)
         members = Z[inside]
@@ -155,9 +153,7 @@ class RCA(MahalanobisMixin, BaseMetricLearner):
         lam, V = linalg.eigh(T_span, C_span + ridge * np.eye(len(C_span)))
         order = np.argsort(lam)[::-1][:n_components]
         L = (U @ V[:, order]).T
-        components = np.zeros((L.shape[0], X.shape[1]))
-        components[:, varying] = L / scales[varying]
-        return components
+        return unstandardize_components(L, scales, varying)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -18,7 +18,9 @@ from ..base import BaseMetricLearner, MahalanobisMixin, TupleClassifierMixin, fi
 from .._validation import check_classification_labels, check_tuples, input_ndim
 from ..constraints import triplets_from_labels
 from ._discriminant import discriminant_scalings
-from ._psd import components_from_psd, feature_scales
+from ._psd import (
+    components_from_psd, feature_scales, standardize, unstandardize_components,
+)
 
 
 class SCML(TupleClassifierMixin, MahalanobisMixin, BaseMetricLearner):
@@ -243,7 +245,7 @@ default='auto'
             self.n_components_ = 1
             return
         s = scales[varying]
-        zap, zan = diff_ap[:, varying] / s, diff_an[:, varying] / s
+        zap, zan = standardize(diff_ap, scales)[0], standardize(diff_an, scales)[0]
         d = zap.shape[1]
         n_basis = self.n_basis or min(10 * d, 1000)
         kind = self.basis
@@ -254,7 +256,7 @@ default='auto'
             B = np.asarray(self.basis, dtype=np.float64)[:, varying] * s
         elif kind == "lda":
             X, y = labeled
-            B = _lda_basis(X[:, varying] / s, y, n_basis, rng)
+            B = _lda_basis(standardize(X, scales)[0], y, n_basis, rng)
         else:
             B = _diff_basis(zan, n_basis, rng)
         norms = np.linalg.norm(B, axis=1)
@@ -268,10 +270,8 @@ default='auto'
             w, self.n_iter_, self.objective_ = self._rda_adagrad(dist_diff, rng)
         M = (B.T * w) @ B
         L = components_from_psd(M)
-        components = np.zeros((L.shape[0], n_features))
-        components[:, varying] = L / s
-        basis = np.zeros((len(B), n_features))
-        basis[:, varying] = B / s  # b^T z = (b / s)^T x
+        components = unstandardize_components(L, scales, varying)
+        basis = unstandardize_components(B, scales, varying)  # b^T z = (b / s)^T x
         self.basis_, self.weights_ = basis, w
         self.components_ = components
         self.n_components_ = components.shape[0]
@@ -354,8 +354,9 @@ def _neighbor_triplets(X, y, k_genuine, k_impostor):
 
     Distances on standardized features. Samples alone in their class anchor no triplet.
     """
-    scales = feature_scales(X)
-    Z = X[:, scales > 0] / scales[scales > 0] if np.any(scales > 0) else X
+    Z, _, varying = standardize(X)
+    if not varying.any():
+        Z = X
     out = []
     for c in np.unique(y):
         same, other = np.flatnonzero(y == c), np.flatnonzero(y != c)

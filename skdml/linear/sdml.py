@@ -21,7 +21,9 @@ from ._psd import (
     components_from_psd,
     feature_scales,
     is_positive_definite,
+    standardize,
     standardized_prior,
+    unstandardize_components,
 )
 
 
@@ -186,7 +188,7 @@ n_features), default='identity'
         self.n_iter_, self.solver_ = 0, "graphical_lasso"
         self.balance_param_ = self.balance_param
         if varying.any():
-            Z = diff[:, varying] / scales[varying]
+            Z = standardize(diff, scales)[0]
             d = Z.shape[1]
             if M0 is not None:
                 P = linalg.inv(M0[np.ix_(varying, varying)])
@@ -200,8 +202,7 @@ n_features), default='identity'
             self.balance_param_ = self._usable_balance(P, K)
             M = self._solve(P + self.balance_param_ * K)
             L = components_from_psd(M)
-            components = np.zeros((L.shape[0], len(scales)))
-            components[:, varying] = L / scales[varying]
+            components = unstandardize_components(L, scales, varying)
         self.components_ = components
         self.n_components_ = components.shape[0]
 

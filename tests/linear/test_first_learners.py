@@ -268,3 +268,19 @@ def test_triplets_from_labels_are_what_they_claim():
     assert np.all(y[t[:, 0]] != y[t[:, 2]])
     assert "c" in set(y[t[:, 2]])  # singletons still serve as negatives
     np.testing.assert_array_equal(t, triplets_from_labels(y, 300, random_state=0))
+
+
+def test_standardize_then_unstandardize_keeps_the_embedding():
+    from skdml.linear._psd import standardize, unstandardize_components
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4)) * [1e-3, 1.0, 1e3, 0.0] + [0.0, 5.0, -2.0, 7.0]
+    Z, scales, varying = standardize(X)
+    assert varying.tolist() == [True, True, True, False] and scales[3] == 0
+    np.testing.assert_allclose(Z.std(axis=0), 1.0)
+    L = rng.normal(size=(2, 3))
+    components = unstandardize_components(L, scales, varying)
+    assert components.shape == (2, 4) and np.all(components[:, 3] == 0)
+    np.testing.assert_allclose(X @ components.T, Z @ L.T, rtol=1e-10)
+    Zc = standardize(X, center=True)[0]
+    np.testing.assert_allclose(Zc.mean(axis=0), 0.0, atol=1e-12)

@@ -9,13 +9,14 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 
-import skdml.linear.nca as nca_module
+import skdml.linear._softmax as softmax_module
 from skdml.linear._psd import components_from_psd
 from skdml.linear.lda import LDA
 from skdml.linear.lfda import LFDA
 from skdml.linear.mcml import MCML, _MCMLObjective
 from skdml.linear.mlkr import MLKR, _MLKRLoss
-from skdml.linear.nca import NCA, _NCALoss, neighbor_softmax
+from skdml.linear._softmax import neighbor_softmax
+from skdml.linear.nca import NCA, _NCALoss
 
 CLASSIFIERS = [
     lambda: NCA(random_state=0),
@@ -104,7 +105,7 @@ def test_nca_on_digits_beats_euclidean():
 @pytest.mark.parametrize("scale", [0.3, 2.0])
 @pytest.mark.parametrize("target", ["nca", "mlkr", "mlkr2"])
 def test_gradient_matches_finite_differences(monkeypatch, dense_fraction, scale, target):
-    monkeypatch.setattr(nca_module, "_DENSE_FRACTION", dense_fraction)
+    monkeypatch.setattr(softmax_module, "_DENSE_FRACTION", dense_fraction)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(25, 5))
     if target == "nca":
@@ -142,10 +143,10 @@ def test_mcml_gradient_matches_finite_differences():
 def test_sparse_softmax_equals_dense(monkeypatch):
     rng = np.random.default_rng(0)
     Z = 4 * rng.normal(size=(80, 3))  # far apart: most softmax terms below the cutoff
-    monkeypatch.setattr(nca_module, "_DENSE_FRACTION", 2.0)
+    monkeypatch.setattr(softmax_module, "_DENSE_FRACTION", 2.0)
     P_sparse, lse_sparse = neighbor_softmax(Z)
     assert P_sparse.nnz < 0.5 * 80 * 80
-    monkeypatch.setattr(nca_module, "_DENSE_FRACTION", -1.0)
+    monkeypatch.setattr(softmax_module, "_DENSE_FRACTION", -1.0)
     P_dense, lse_dense = neighbor_softmax(Z)
     np.testing.assert_allclose(P_sparse.toarray(), P_dense, atol=1e-15)
     np.testing.assert_allclose(lse_sparse, lse_dense, rtol=1e-13)
@@ -394,3 +395,32 @@ def test_grid_search_over_nca_pipeline():
     pipe = make_pipeline(NCA(random_state=0, max_iter=30), KNeighborsClassifier(3))
     search = GridSearchCV(pipe, {"nca__n_components": [1, 2]}, cv=3).fit(X, y)
     assert search.best_score_ > 0.9
+
+
+# --------------------------------------------------------------------------- shared L-BFGS
+
+
+def test_lbfgs_driver_calls_back_once_per_iteration():
+    from skdml.linear._optim import minimize_lbfgs
+
+    target = np.arange(6.0).reshape(2, 3)
+    seen = []
+    L, n_iter, value = minimize_lbfgs(
+        lambda L: (np.sum((L - target) ** 2), 2 * (L - target)), np.zeros((2, 3)),
+        max_iter=50, tol=1e-10, name="Test", callback=lambda L, k: seen.append((L.shape, k)),
+    )
+    np.testing.assert_allclose(L, target, atol=1e-6)
+    assert seen == [((2, 3), k) for k in range(1, n_iter + 1)]
+
+
+@pytest.mark.parametrize("make", [lambda: NCA(max_iter=3, verbose=1),
+                                  lambda: MCML(max_iter=3, verbose=1)], ids=["NCA", "MCML"])
+def test_verbose_prints_one_line_per_iteration_in_one_format(make, capsys):
+    X, y = load_iris(return_X_y=True)
+    with pytest.warns(ConvergenceWarning):
+        model = make().fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    name = type(model).__name__
+    assert len(lines) == model.n_iter_
+    assert all(line.startswith(f"[{name}] iteration ") and " objective " in line
+               and line.endswith("s") for line in lines)

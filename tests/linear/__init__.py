@@ -1,0 +1,1 @@
+"""Tests of skdml.linear: one file per learner or family, mirroring the package."""
