@@ -1,5 +1,6 @@
 """DeepMetricLearner and DDML: the scikit-learn contract, determinism, learning, bad input."""
 
+import copy
 import pickle
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from skdml.deep import (  # noqa: E402
     MLP,
     ArcFaceLoss,
     CenterLoss,
+    ClassBalancedBatchSampler,
     DeepMetricLearner,
     DistanceWeightedMiner,
     MarginLoss,
@@ -212,6 +214,91 @@ def test_partial_fit_and_warm_start(iris):
     module = warm.module_
     warm.fit(X, y)
     assert warm.module_ is module and warm.n_iter_ == 4
+
+
+class _Replay:
+    """A batch sampler giving the same batches every epoch, counting the epochs."""
+
+    def __init__(self, batches):
+        self.batches, self.epochs = batches, 0
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        self.epochs += 1
+        return iter(self.batches)
+
+
+def test_given_batches_train_exactly_as_a_plain_torch_loop(iris):
+    # the estimator adds bookkeeping around the step, never work that changes it: on the same
+    # batches, from the same weights, it ends where a bare torch loop does
+    X, y = iris
+    batches = list(ClassBalancedBatchSampler(y, 30, 5, random_state=0))
+    torch.manual_seed(0)
+    net = MLP(4, hidden_sizes=(8, 4), normalize=True)
+    start = copy.deepcopy(net.state_dict())
+    replay = _Replay(batches)
+    model = DeepMetricLearner(module=net, loss=TripletMarginLoss, miner=SemiHardMiner,
+                              loss__margin=0.1, miner__margin=0.1, max_epochs=3,
+                              iterator_train__batch_sampler=replay, random_state=0).fit(X, y)
+    assert replay.epochs == 3 and model.history_[-1, "train_batch_count"] == len(batches)
+
+    plain = MLP(4, hidden_sizes=(8, 4), normalize=True)
+    plain.load_state_dict(start)
+    loss, miner = TripletMarginLoss(margin=0.1), SemiHardMiner(margin=0.1)
+    opt = torch.optim.Adam(plain.parameters(), lr=1e-3)
+    Xt, yt = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
+    for _ in range(3):
+        for idx in batches:
+            z = plain(Xt[idx])
+            value = loss(z, yt[idx], miner(z, yt[idx]))
+            opt.zero_grad()
+            value.backward()
+            opt.step()
+    with torch.no_grad():
+        want = plain.eval()(Xt).numpy()
+    np.testing.assert_allclose(model.transform(X), want, rtol=0, atol=1e-6)
+
+
+def test_dataloader_options_give_the_same_batches(iris):
+    # DataLoader settings (workers, pinned memory) switch to torch's DataLoader: same batches
+    X, y = iris
+    fast = small().fit(X, y)
+    loader = small(iterator_train__pin_memory=False, iterator_valid__pin_memory=False).fit(X, y)
+    np.testing.assert_array_equal(fast.transform(X), loader.transform(X))
+
+
+class _Dropout(torch.nn.Module):
+    """Records whether each batch ran in training mode."""
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_features, 3)
+        self.dropout = torch.nn.Dropout(0.5)
+        self.modes = []
+
+    def forward(self, X):
+        self.modes.append(self.training)
+        return self.dropout(self.linear(X))
+
+
+def test_training_mode_comes_back_after_each_validation_pass(iris):
+    X, y = iris
+    model = DeepMetricLearner(module=_Dropout, max_epochs=3, batch_size=32, random_state=0,
+                              train_split=ValidSplit(0.2, stratified=True)).fit(X, y)
+    n_train, n_valid = model.history_[-1, "train_batch_count"], model.history_[-1,
+                                                                          "valid_batch_count"]
+    # the first call measures the embedding size (eval mode), then each epoch: train, valid
+    epoch = [True] * n_train + [False] * n_valid
+    assert model.module_.modes == [False] + epoch * 3
+
+
+def test_progress_table_rows_reach_a_custom_sink_at_verbose_0(iris):
+    X, y = iris
+    lines = []
+    small(max_epochs=2, callbacks__print_log__sink=lines.append).fit(X, y)
+    assert len(lines) == 4 and "train_loss" in lines[0]  # header, rule, one row per epoch
 
 
 class _Exploding(torch.nn.Module):

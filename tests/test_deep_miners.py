@@ -61,6 +61,32 @@ def test_semi_hard_miner_by_definition():
     assert _set(SemiHardMiner(margin=2.01, squared=False)(E, Y)) == plain | {(3, 2, 1), (0, 1, 2)}
 
 
+@pytest.mark.parametrize("squared", [True, False])
+def test_triplet_miners_match_brute_force_in_order(squared):
+    # random batches, some with singleton classes: every triplet, in (a, p, n) order
+    g = torch.Generator().manual_seed(1)
+    for n_samples, n_classes in [(13, 3), (20, 6), (9, 9), (1, 1)]:
+        emb = torch.randn(n_samples, 4, generator=g)
+        labels = torch.randint(n_classes, (n_samples,), generator=g)
+        d = torch.cdist(emb, emb, compute_mode="donot_use_mm_for_euclid_dist")
+        d = d**2 if squared else d
+        # the miner's distances come from a Gram matrix: keep clear of ties within round-off
+        margin = 0.7
+        every = [(a, p, n) for a in range(n_samples) for p in range(n_samples)
+                 for n in range(n_samples)
+                 if a != p and labels[a] == labels[p] and labels[n] != labels[a]]
+        semi = [(a, p, n) for a, p, n in every if d[a, p] < d[a, n] < d[a, p] + margin]
+        semi = [t for t in semi if min(abs(d[t[0], t[2]] - d[t[0], t[1]]),
+                                       abs(d[t[0], t[2]] - d[t[0], t[1]] - margin)) > 1e-4]
+        got_every = list(zip(*(t.tolist() for t in AllTripletsMiner()(emb, labels))))
+        assert got_every == every
+        got_semi = list(zip(*(t.tolist() for t in SemiHardMiner(margin, squared)(emb, labels))))
+        assert [t for t in got_semi if t in set(semi)] == semi
+        assert len(got_semi) - len(semi) <= 1  # at most a tie within round-off
+        for tuples in (AllTripletsMiner()(emb, labels), SemiHardMiner(margin)(emb, labels)):
+            assert all(t.dtype == torch.long and t.shape == tuples[0].shape for t in tuples)
+
+
 def test_distance_weighted_miner_is_seeded_and_valid():
     g = torch.Generator().manual_seed(0)
     emb = torch.randn(40, 8, generator=g)

@@ -9,14 +9,15 @@ from types import MappingProxyType
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.dataset import Dataset
+from skorch.callbacks import PrintLog
+from skorch.dataset import Dataset, unpack_data
 from skorch.utils import to_tensor
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted, validate_data
-from torch.utils.data import DataLoader, Sampler, Subset
+from torch.utils.data import DataLoader, Sampler, Subset, default_convert
 
 from ..base import BaseMetricLearner, fit_context
 from .._validation import check_classification_labels
@@ -79,16 +80,22 @@ class ClassBalancedBatchSampler(Sampler):
             # start a new cycle with the samples this one has not shown yet, so that no
             # sample appears twice in a batch and every one is seen once per cycle
             rest = order[pos:] if order is not None else members[:0]
-            order = np.concatenate([rest, self._rng.permutation(np.setdiff1d(members, rest))])
+            others = np.ones(len(members), dtype=bool)
+            others[np.searchsorted(members, rest)] = False  # members is sorted
+            order = np.concatenate([rest, self._rng.permutation(members[others])])
             pos = 0
         self._order[c], self._pos[c] = order, pos + m
         return order[pos:pos + m]
 
     def __iter__(self):
+        # the whole epoch is drawn at once, in one tight loop: drawn between training steps,
+        # each batch would start from cold caches and cost several times more
         n_classes = len(self.members)
+        batches = []
         for _ in range(self.n_batches):
             chosen = self._rng.choice(n_classes, self.classes_per_batch, replace=False)
-            yield np.concatenate([self._take(c) for c in chosen])
+            batches.append(np.concatenate([self._take(c) for c in chosen]))
+        return iter(batches)
 
 
 class _ArrayDataset(Dataset):
@@ -102,6 +109,53 @@ class _ArrayDataset(Dataset):
         if isinstance(self.X, np.ndarray) and (self.y is None or isinstance(self.y, np.ndarray)):
             return self.transform(self.X[i], None if self.y is None else self.y[i])
         return super().__getitem__(i)
+
+
+class _WholeBatches:
+    """Iterate a dataset by whole batches: one indexing per batch, converted to tensors.
+
+    What a ``DataLoader(dataset, sampler=batches, batch_size=None)`` without workers yields
+    (the same ``default_convert``), without its per-batch machinery (profiler ranges, worker
+    bookkeeping), which costs more than indexing the batch itself.
+    """
+
+    def __init__(self, dataset, sampler):
+        self.dataset, self.sampler = dataset, sampler
+
+    def __len__(self):
+        return len(self.sampler)
+
+    def __iter__(self):
+        for index in self.sampler:
+            yield _to_tensors(self.dataset[index])
+
+
+def _to_tensors(batch):
+    """``default_convert``, with a shortcut for the usual batch: numeric NumPy arrays and
+    tensors, which become tensors sharing their memory."""
+    if isinstance(batch, tuple) and all(
+        isinstance(a, torch.Tensor) or (type(a) is np.ndarray and a.dtype.kind in "biuf")
+        for a in batch
+    ):
+        return [torch.from_numpy(a) if type(a) is np.ndarray else a for a in batch]
+    return default_convert(batch)
+
+
+def _batch_iterator(dataset, sampler, **kwargs):
+    """Batches of ``dataset`` at the index arrays (or slices) ``sampler`` yields, fetched
+    whole; ``kwargs`` (workers, pinned memory, ...) call for torch's ``DataLoader``."""
+    if kwargs:
+        return DataLoader(dataset, sampler=sampler, batch_size=None, **kwargs)
+    return _WholeBatches(dataset, sampler)
+
+
+class _PrintLog(PrintLog):
+    """skorch's progress table, skipping the formatting of rows that nobody would see."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.sink is print and not net.verbose:
+            return
+        super().on_epoch_end(net, **kwargs)
 
 
 def _not_a_predictor(estimator):
@@ -350,6 +404,14 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         )
         super()._validate_params()
 
+    def set_params(self, **params):
+        """Set parameters; before the first fit, nothing is checked or built until ``fit``
+        (scikit-learn's convention), ``callbacks`` included, which skorch would build at once.
+        """
+        if not self.initialized_ and "callbacks" in params:
+            self.callbacks = params.pop("callbacks")
+        return super().set_params(**params)
+
     __repr__ = BaseEstimator.__repr__
 
     # --- skorch hooks ----------------------------------------------------------------------
@@ -424,19 +486,23 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         """Class-balanced batches for training; plain batches in order otherwise.
 
         Both fetch a whole batch with one indexing of the dataset (an index array or a slice),
-        rather than one ``__getitem__`` per sample. Give
-        ``iterator_train__batch_sampler`` (or ``__sampler``, ``__shuffle``,
-        ``__batch_size``) to use skorch's default iterator with your settings instead.
+        rather than one ``__getitem__`` per sample. ``iterator_train__batch_sampler`` chooses
+        the batches instead: an iterable of index arrays (one per batch, into the training
+        data), iterated once per epoch and fetched the same way. Give
+        ``iterator_train__sampler``, ``__shuffle`` or ``__batch_size`` to use skorch's
+        default iterator with your settings.
         """
         prefix = "iterator_train" if training else "iterator_valid"
         kwargs = self.get_params_for(prefix)
-        own = {"sampler", "batch_sampler", "shuffle", "batch_size"}
-        if getattr(self, prefix) is not DataLoader or own & set(kwargs):
+        skorch_settings = {"sampler", "shuffle", "batch_size"} & set(kwargs)
+        if getattr(self, prefix) is not DataLoader or skorch_settings:
             return super().get_iterator(dataset, training=training)
         if isinstance(dataset, Subset) and not isinstance(dataset.indices, np.ndarray):
             # index arrays (not lists) keep each batch a single NumPy indexing
             dataset = Subset(dataset.dataset, np.asarray(dataset.indices))
-        if training:
+        if "batch_sampler" in kwargs:
+            sampler = kwargs.pop("batch_sampler")
+        elif training:
             sampler = ClassBalancedBatchSampler(
                 _dataset_labels(dataset),
                 self.batch_size,
@@ -445,7 +511,32 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
             )
         else:
             sampler = _SequentialBatches(len(dataset), self.batch_size)
-        return DataLoader(dataset, sampler=sampler, batch_size=None, **kwargs)
+        return _batch_iterator(dataset, sampler, **kwargs)
+
+    def get_default_callbacks(self):
+        """skorch's defaults (epoch timer, losses, progress table), with a progress table
+        that formats nothing when it would print nothing (``verbose=0``)."""
+        return [
+            (name, _PrintLog() if name == "print_log" and type(cb) is PrintLog else cb)
+            for name, cb in super().get_default_callbacks()
+        ]
+
+    def train_step_single(self, batch, **fit_params):
+        """One training step: embed the batch, compute its loss, backpropagate.
+
+        skorch's step switches every network to training mode on every batch, walking all
+        their submodules; this one switches only a network that is not in training mode
+        already (after a validation pass, or a ``transform`` called by a callback).
+        """
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            if isinstance(module, torch.nn.Module) and not module.training:
+                module.train()
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """The loss of a batch: mine tuples (if a miner is set), then apply the loss.
@@ -455,7 +546,9 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         labels = to_tensor(y_true, device=self.device).long()
         tuples = None if self.miner_ is None else self.miner_(y_pred, labels)
         loss = self.loss_(y_pred, labels, tuples)
-        if not bool(torch.isfinite(loss.detach()).all()):
+        # loss.item() rather than a tensor test: a few times cheaper per batch, and skorch
+        # reads the value with .item() after the step anyway (one device sync either way)
+        if not math.isfinite(loss.item()):
             epoch = len(self.history_) if self.history_ is not None else 0
             raise FloatingPointError(
                 f"{type(self).__name__}: the {'training' if training else 'validation'} loss "

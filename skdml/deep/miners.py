@@ -44,11 +44,22 @@ def all_pairs(labels):
     return a1, p, a2, n
 
 
+def _triplets_where(pos, keep_negative):
+    """Triplets ``(a, p, n)`` over the positive pairs of ``pos``, in lexicographic order.
+
+    ``keep_negative(a, p)`` gives, for the positive pairs ``(a[k], p[k])``, a boolean
+    matrix of shape (n_pairs, batch_size) saying which ``n`` make a triplet. Working pair by
+    pair touches ``n_pairs * B`` entries rather than the ``B^3`` of an (a, p, n) cube.
+    """
+    a, p = torch.nonzero(pos, as_tuple=True)
+    k, n = torch.nonzero(keep_negative(a, p), as_tuple=True)
+    return a[k], p[k], n
+
+
 def all_triplets(labels):
     """Every triplet ``(a, p, n)``: ``a != p`` of one class, ``n`` of another."""
     pos, neg = _masks(labels)
-    a, p, n = torch.nonzero(pos[:, :, None] & neg[:, None, :], as_tuple=True)
-    return a, p, n
+    return _triplets_where(pos, lambda a, p: neg[a])
 
 
 def triplets_to_pairs(triplets):
@@ -165,10 +176,12 @@ class SemiHardMiner(BaseMiner):
         if not self.squared:
             d = d.sqrt()
         pos, neg = _masks(labels)
-        dap, dan = d[:, :, None], d[:, None, :]  # [a, p, n] broadcast, no gather per triplet
-        keep = pos[:, :, None] & neg[:, None, :] & (dap < dan) & (dan < dap + self.margin)
-        a, p, n = torch.nonzero(keep, as_tuple=True)
-        return a, p, n
+
+        def semi_hard(a, p):
+            dap, dan = d[a, p][:, None], d[a]
+            return neg[a] & (dap < dan) & (dan < dap + self.margin)
+
+        return _triplets_where(pos, semi_hard)
 
 
 class DistanceWeightedMiner(BaseMiner):
