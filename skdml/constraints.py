@@ -162,12 +162,9 @@ def neighbor_pairs_from_labels(X, y, n_neighbors=3):
     >>> pairs.tolist(), labels.tolist()
     ([[0, 1], [1, 0], [2, 3], [3, 2], [0, 2], [1, 2], [2, 1], [3, 1]], [1, 1, 1, 1, -1, -1, -1, -1])
     """
-    n_neighbors = check_positive_int(
-        n_neighbors, "n_neighbors", estimator="neighbor_pairs_from_labels"
+    X, y_enc, n_neighbors = _check_neighbor_input(
+        X, y, n_neighbors, "neighbor_pairs_from_labels"
     )
-    X = check_array(X, dtype=(np.float64, np.float32), input_name="X")
-    _, y_enc = check_classification_labels(y, estimator="neighbor_pairs_from_labels")
-    check_consistent_length(X, y_enc)
     targets = _target_neighbors(X, y_enc, n_neighbors)
     similar, dissimilar = [], []
     for c in range(y_enc.max() + 1):
@@ -186,6 +183,16 @@ def neighbor_pairs_from_labels(X, y, n_neighbors=3):
     pairs = np.vstack([similar, dissimilar]).astype(np.intp)
     labels = np.r_[np.ones(len(similar), np.int8), -np.ones(len(dissimilar), np.int8)]
     return pairs, labels
+
+
+def _check_neighbor_input(X, y, n_neighbors, name):
+    """Validated ``(X, y codes, n_neighbors)``; the lengths are compared before the labels
+    are judged, so a length mismatch is reported as such."""
+    n_neighbors = check_positive_int(n_neighbors, "n_neighbors", estimator=name)
+    X = check_array(X, dtype=(np.float64, np.float32), input_name="X")
+    check_consistent_length(X, y)
+    _, y_enc = check_classification_labels(y, estimator=name)
+    return X, y_enc, n_neighbors
 
 
 def target_neighbors(X, y, n_neighbors=3):
@@ -216,10 +223,7 @@ def target_neighbors(X, y, n_neighbors=3):
     >>> target_neighbors(X, [0, 0, 0, 1, 1], n_neighbors=2).tolist()
     [[1, 2], [0, 2], [1, 0], [4, -1], [3, -1]]
     """
-    n_neighbors = check_positive_int(n_neighbors, "n_neighbors", estimator="target_neighbors")
-    X = check_array(X, dtype=(np.float64, np.float32), input_name="X")
-    _, y_enc = check_classification_labels(y, estimator="target_neighbors")
-    check_consistent_length(X, y_enc)
+    X, y_enc, n_neighbors = _check_neighbor_input(X, y, n_neighbors, "target_neighbors")
     return _target_neighbors(X, y_enc, n_neighbors)
 
 
