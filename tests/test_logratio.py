@@ -99,7 +99,7 @@ def test_threshold_triplet_loss_is_triplet_loss_on_binarized_labels(rng):
     triplets = [(a, p, n) for a in range(6) for p in range(6) for n in range(6)
                 if len({a, p, n}) == 3 and D[a, p] < 0.05 <= D[a, n]]
     a, p, n = (torch.tensor(t) for t in zip(*triplets))
-    expected = TripletMarginLoss(margin=0.3).compute(x, None, (a, p, n))
+    expected = TripletMarginLoss(margin=0.3).compute(x, None, (a, p, n)).mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-12)
     with pytest.raises(ValueError, match="threshold"):
         ThresholdTripletLoss(threshold=-1.0)

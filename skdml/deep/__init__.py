@@ -19,6 +19,7 @@ from .logratio import (
 )
 from .losses import (
     AngularLoss,
+    MetricLoss,
     ArcFaceLoss,
     CenterLoss,
     ContrastiveLoss,
@@ -36,6 +37,7 @@ from .mmdml import MMDML, ManifoldMarginLoss
 from .miners import (
     AllPairsMiner,
     AllTripletsMiner,
+    BaseMiner,
     DistanceWeightedMiner,
     HardMiner,
     SemiHardMiner,
@@ -66,6 +68,8 @@ __all__ = [
     "AllPairsMiner",
     "AllTripletsMiner",
     "AngularLoss",
+    "BaseMiner",
+    "MetricLoss",
     "ArcFaceLoss",
     "CenterLoss",
     "ClassBalancedBatchSampler",

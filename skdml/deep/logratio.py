@@ -226,7 +226,7 @@ default='sqeuclidean'
                     torch.cat([j[forward], i[backward]]))
         if len(triplets[0]) == 0:
             return (embeddings * 0.0).sum()
-        return self.triplet.compute(embeddings, None, triplets)
+        return self.triplet.compute(embeddings, None, triplets).mean()
 
 
 class NearestLabelBatchSampler(Sampler):

@@ -9,17 +9,33 @@ A miner is a callable ``miner(embeddings, labels)`` returning index tuples into 
 
 Miners never take gradients (they run under ``torch.no_grad``), keep the embeddings' device,
 and are plain Python objects with their settings as constructor arguments, so a
-:class:`~skdml.deep.DeepMetricLearner` sets them with ``miner__<name>``. Every loss accepts
-either kind of tuple: :func:`triplets_to_pairs` and :func:`pairs_to_triplets` convert.
+:class:`~skdml.deep.DeepMetricLearner` sets them with ``miner__<name>``. A miner that
+compares embeddings takes ``distance=`` (:mod:`skdml.deep.distances`), like the losses.
+Every loss accepts either kind of tuple: :func:`triplets_to_pairs` and
+:func:`pairs_to_triplets` convert. A new miner subclasses :class:`BaseMiner` and implements
+its ``mine``.
 """
 
 import numbers
 
 import torch
 
+from ._tuples import (
+    all_pairs,
+    all_triplets,
+    as_pairs,  # noqa: F401
+    as_triplets,  # noqa: F401
+    label_masks,
+    pairs_to_triplets,
+    triplets_to_pairs,
+    triplets_where,
+)
+from .distances import LpDistance, check_distance
+
 __all__ = [
     "AllPairsMiner",
     "AllTripletsMiner",
+    "BaseMiner",
     "DistanceWeightedMiner",
     "HardMiner",
     "SemiHardMiner",
@@ -30,60 +46,6 @@ __all__ = [
 ]
 
 
-def _masks(labels):
-    same = labels[:, None] == labels[None, :]
-    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
-    return same & ~eye, ~same
-
-
-def all_pairs(labels):
-    """Every ordered positive pair ``i != j`` and every ordered negative pair of a batch."""
-    pos, neg = _masks(labels)
-    a1, p = torch.nonzero(pos, as_tuple=True)
-    a2, n = torch.nonzero(neg, as_tuple=True)
-    return a1, p, a2, n
-
-
-def _triplets_where(pos, keep_negative):
-    """Triplets ``(a, p, n)`` over the positive pairs of ``pos``, in lexicographic order.
-
-    ``keep_negative(a, p)`` gives, for the positive pairs ``(a[k], p[k])``, a boolean
-    matrix of shape (n_pairs, batch_size) saying which ``n`` make a triplet. Working pair by
-    pair touches ``n_pairs * B`` entries rather than the ``B^3`` of an (a, p, n) cube.
-    """
-    a, p = torch.nonzero(pos, as_tuple=True)
-    k, n = torch.nonzero(keep_negative(a, p), as_tuple=True)
-    return a[k], p[k], n
-
-
-def all_triplets(labels):
-    """Every triplet ``(a, p, n)``: ``a != p`` of one class, ``n`` of another."""
-    pos, neg = _masks(labels)
-    return _triplets_where(pos, lambda a, p: neg[a])
-
-
-def triplets_to_pairs(triplets):
-    """Triplets ``(a, p, n)`` as pairs: ``(a, p)`` positive and ``(a, n)`` negative."""
-    a, p, n = triplets
-    return a, p, a, n
-
-
-def pairs_to_triplets(pairs):
-    """Pairs as triplets: every positive ``(a, p)`` with every negative ``(a, n)``."""
-    a1, p, a2, n = pairs
-    match = a1[:, None] == a2[None, :]
-    i, j = torch.nonzero(match, as_tuple=True)
-    return a1[i], p[i], n[j]
-
-
-def as_pairs(tuples):
-    return tuples if len(tuples) == 4 else triplets_to_pairs(tuples)
-
-
-def as_triplets(tuples):
-    return tuples if len(tuples) == 3 else pairs_to_triplets(tuples)
-
-
 def _check_batch(embeddings, labels, name):
     if embeddings.dim() != 2 or labels.dim() != 1 or len(labels) != len(embeddings):
         raise ValueError(
@@ -92,14 +54,12 @@ def _check_batch(embeddings, labels, name):
         )
 
 
-def _sq_distances(embeddings):
-    sq = (embeddings * embeddings).sum(1)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * embeddings @ embeddings.T
-    return d2.clamp_min(0.0)
-
-
 class BaseMiner:
-    """Common machinery: ``get_params`` / ``__repr__`` from the constructor arguments."""
+    """Base of the miners: checks the batch, then :meth:`mine` without gradients.
+
+    A subclass lists its constructor arguments in ``_param_names`` (for ``get_params``,
+    ``repr`` and a learner's ``miner__<name>``) and implements :meth:`mine`.
+    """
 
     _param_names = ()
 
@@ -114,6 +74,30 @@ class BaseMiner:
         _check_batch(embeddings, labels, type(self).__name__)
         with torch.no_grad():
             return self.mine(embeddings.detach(), labels)
+
+    def mine(self, embeddings, labels):
+        """The tuples of one batch.
+
+        Parameters
+        ----------
+        embeddings : Tensor of shape (n, d)
+            Detached; the miner runs under ``torch.no_grad``.
+        labels : LongTensor of shape (n,)
+
+        Returns
+        -------
+        tuples : tuple of LongTensors
+            Pairs ``(a1, p, a2, n)`` or triplets ``(a, p, n)``: indices into the batch.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement mine(embeddings, labels), returning pairs "
+            "(a1, p, a2, n) or triplets (a, p, n) of indices into the batch."
+        )
+
+    def _distances(self, embeddings):
+        """The miner's distance matrix, negated for a similarity: smaller is closer."""
+        d = self.distance(embeddings)
+        return -d if self.distance.is_inverted else d
 
 
 class AllPairsMiner(BaseMiner):
@@ -135,12 +119,22 @@ class HardMiner(BaseMiner):
 
     One triplet per anchor that has both a positive and a negative in the batch (Hermans,
     Beyer & Leibe, "In defense of the triplet loss for person re-identification", 2017).
-    Distances are squared Euclidean; ties go to the lowest index.
+    Ties go to the lowest index.
+
+    Parameters
+    ----------
+    distance : distance or similarity, default=LpDistance(power=2)
+        "Farthest" and "nearest" by this measure (least and most similar for a similarity).
     """
 
+    _param_names = ("distance",)
+
+    def __init__(self, distance=None):
+        self.distance = check_distance(distance, "HardMiner", default=LpDistance(power=2))
+
     def mine(self, embeddings, labels):
-        pos, neg = _masks(labels)
-        d2 = _sq_distances(embeddings)
+        pos, neg = label_masks(labels)
+        d2 = self._distances(embeddings)
         anchors = torch.nonzero(pos.any(1) & neg.any(1), as_tuple=True)[0]
         inf = torch.tensor(float("inf"), dtype=d2.dtype, device=d2.device)
         hardest_p = torch.where(pos, d2, -inf).argmax(1)
@@ -153,35 +147,38 @@ class SemiHardMiner(BaseMiner):
 
     Returns every triplet with ``d(a, p) < d(a, n) < d(a, p) + margin`` (Schroff,
     Kalenichenko & Philbin, "FaceNet", CVPR 2015), ``d`` the squared Euclidean distance by
-    default, as in :class:`~skdml.deep.losses.TripletMarginLoss`.
+    default, as in :class:`~skdml.deep.losses.TripletMarginLoss` (with a similarity ``s``:
+    ``s(a, p) > s(a, n) > s(a, p) - margin``).
 
     Parameters
     ----------
     margin : float, default=0.2
         The triplet loss's margin.
     squared : bool, default=True
-        Compare squared distances (FaceNet) or plain ones.
+        Shorthand for ``distance=LpDistance(power=2)`` (True, FaceNet) or ``LpDistance()``
+        (False); used only when ``distance`` is None.
+    distance : distance or similarity, default=None
     """
 
-    _param_names = ("margin", "squared")
+    _param_names = ("margin", "squared", "distance")
 
-    def __init__(self, margin=0.2, squared=True):
+    def __init__(self, margin=0.2, squared=True, distance=None):
         if not isinstance(margin, numbers.Real) or not margin > 0:
             raise ValueError(f"SemiHardMiner: margin must be > 0, got {margin!r}.")
         self.margin = margin
         self.squared = squared
+        self.distance = check_distance(
+            distance, "SemiHardMiner", default=LpDistance(power=2 if squared else 1))
 
     def mine(self, embeddings, labels):
-        d = _sq_distances(embeddings)
-        if not self.squared:
-            d = d.sqrt()
-        pos, neg = _masks(labels)
+        d = self._distances(embeddings)
+        pos, neg = label_masks(labels)
 
         def semi_hard(a, p):
             dap, dan = d[a, p][:, None], d[a]
             return neg[a] & (dap < dan) & (dan < dap + self.margin)
 
-        return _triplets_where(pos, semi_hard)
+        return triplets_where(pos, semi_hard)
 
 
 class DistanceWeightedMiner(BaseMiner):
@@ -203,11 +200,21 @@ class DistanceWeightedMiner(BaseMiner):
     random_state : int or None, default=None
         Seeds the draws (a ``torch.Generator`` on the embeddings' device); ``None`` uses
         torch's global generator. A DeepMetricLearner seeds it from its own ``random_state``.
+    distance : LpDistance, default=LpDistance(normalize_embeddings=True)
+        The density ``q`` holds for the Euclidean distance on the unit sphere: only that
+        distance is accepted.
     """
 
-    _param_names = ("cutoff", "nonzero_loss_cutoff", "random_state")
+    _param_names = ("cutoff", "nonzero_loss_cutoff", "random_state", "distance")
 
-    def __init__(self, cutoff=0.5, nonzero_loss_cutoff=1.4, random_state=None):
+    def __init__(self, cutoff=0.5, nonzero_loss_cutoff=1.4, random_state=None, distance=None):
+        sphere = LpDistance(normalize_embeddings=True)
+        self.distance = check_distance(distance, "DistanceWeightedMiner", default=sphere)
+        if self.distance != sphere:
+            raise ValueError(
+                "DistanceWeightedMiner weights negatives by the distance density on the unit "
+                f"sphere: distance must be {sphere!r}, got {self.distance!r}."
+            )
         if not 0 < cutoff < nonzero_loss_cutoff <= 2:
             raise ValueError(
                 "DistanceWeightedMiner needs 0 < cutoff < nonzero_loss_cutoff <= 2, got "
@@ -231,14 +238,13 @@ class DistanceWeightedMiner(BaseMiner):
         return self._generator
 
     def mine(self, embeddings, labels):
-        z = torch.nn.functional.normalize(embeddings, dim=1)
-        dim = z.shape[1]
-        s = _sq_distances(z).sqrt().clamp_min(self.cutoff)
+        dim = embeddings.shape[1]
+        s = self.distance(embeddings).clamp_min(self.cutoff)
         # log of 1 / q(s), up to a constant (work in logs: s^(d-2) underflows for large d)
         log_w = -(dim - 2.0) * s.log() - 0.5 * (dim - 3.0) * (1.0 - 0.25 * s * s).clamp_min(
             1e-8
         ).log()
-        pos, neg = _masks(labels)
+        pos, neg = label_masks(labels)
         valid = neg & (s < self.nonzero_loss_cutoff)
         log_w = torch.where(valid, log_w, torch.full_like(log_w, -float("inf")))
         row_max = log_w.max(1, keepdim=True).values
@@ -251,5 +257,6 @@ class DistanceWeightedMiner(BaseMiner):
         a, p = a[has_neg], p[has_neg]
         if len(a) == 0:
             return a, p, a.clone()
-        n = torch.multinomial(w[a], 1, generator=self._get_generator(z.device)).squeeze(1)
+        generator = self._get_generator(embeddings.device)
+        n = torch.multinomial(w[a], 1, generator=generator).squeeze(1)
         return a, p, n
