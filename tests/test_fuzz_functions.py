@@ -993,6 +993,11 @@ def brute_retrieval_score(name, rel, R, k):
     if name == "recall_at_k":
         return rel[:, :k].any(axis=1).mean()
     rel, R = rel[R > 0], R[R > 0]
+    if name == "mean_reciprocal_rank":
+        return np.mean(1 / (1 + rel.argmax(axis=1)))
+    if name == "mean_average_precision":  # over the full ranking, not the first R
+        precision = np.cumsum(rel, axis=1) / np.arange(1, rel.shape[1] + 1)
+        return np.mean((precision * rel).sum(axis=1) / R)
     in_r = np.arange(rel.shape[1])[None, :] < R[:, None]
     hits = rel & in_r
     if name == "r_precision":
@@ -1071,12 +1076,17 @@ def _register_retrieval(function, with_k):
 
 
 for _function, _with_k in ((metrics.precision_at_k, True), (metrics.recall_at_k, True),
-                           (metrics.r_precision, False), (metrics.map_at_r, False)):
+                           (metrics.r_precision, False), (metrics.map_at_r, False),
+                           (metrics.mean_average_precision, False),
+                           (metrics.mean_reciprocal_rank, False)):
     _register_retrieval(_function, _with_k)
 
 
-@entry(metrics.nmi_kmeans, {**LABELED, "n": [1, 2, 6, 15], "n_clusters": [None, "random"]},
-       ["nan", "inf", "strings", "1d", "y_length", "n_clusters"])
+KMEANS = {**LABELED, "n": [1, 2, 6, 15], "n_clusters": [None, "random"]}
+KMEANS_MUTATIONS = ["nan", "inf", "strings", "1d", "y_length", "n_clusters"]
+
+
+@entry(metrics.nmi_kmeans, KMEANS, KMEANS_MUTATIONS)
 class NmiKmeans:
     @staticmethod
     def legal(case, rng):
@@ -1094,6 +1104,22 @@ class NmiKmeans:
             kwargs["n_clusters"] = rng.choice([0, -1, len(kwargs["X"]) + 1, 2.5])
             return kwargs, Expect((r"n_clusters",), what="n_clusters out of range")
         return kwargs, _retrieval_malformed(kwargs, case["mutation"], rng, "nmi")
+
+
+def _ami_score(value):
+    """``None`` if ``value`` is a finite float at most 1 (AMI is below 0 when worse than
+    chance)."""
+    if not isinstance(value, float) or not np.isfinite(value) or value > 1 + 1e-12:
+        return f"AMI {value!r} is not a finite float <= 1"
+    return None
+
+
+@entry(metrics.ami_kmeans, KMEANS, KMEANS_MUTATIONS)
+class AmiKmeans(NmiKmeans):
+    @staticmethod
+    def legal(case, rng):
+        kwargs, _ = NmiKmeans.legal(case, rng)
+        return kwargs, _ami_score
 
 
 VERIFICATION = {
@@ -1374,7 +1400,8 @@ def _score_with(function, kwargs):
 
 @entry(metrics.make_retrieval_scorer,
        {**LABELED, "n": [3, 6, 15],
-        "metric": ["map_at_r", "precision_at_k", "recall_at_k", "r_precision"]},
+        "metric": ["map_at_r", "precision_at_k", "recall_at_k", "r_precision",
+                   "mean_average_precision", "mean_reciprocal_rank"]},
        ["metric", "no_transform"], invoke=_score_with)
 class RetrievalScorer:
     @staticmethod

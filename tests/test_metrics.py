@@ -1,8 +1,14 @@
 """Retrieval and verification metrics against values computed by hand on tiny cases."""
 
+import doctest
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
+from sklearn.cluster import KMeans
 from sklearn.datasets import load_iris
+from sklearn.metrics import adjusted_mutual_info_score, average_precision_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -126,3 +132,189 @@ def test_retrieval_scorer_in_grid_search_and_cross_validation():
     lda = LDA().fit(X, y)
     assert scorer(lda, X, y) == pytest.approx(metrics.precision_at_k(lda.transform(X), y, k=3))
     assert "precision_at_k" in repr(scorer)
+
+
+# --------------------------------------------------------------------------- full ranking
+# Full leave-one-out rankings of LINE_X (ties to the smaller index), relevant in capitals:
+#   q0 (a): 1 2 3 4 -> A b A b   AP (1 + 2/3)/2 = 5/6     RR 1
+#   q1 (a): 0 2 3 4 -> A b A b   AP 5/6                   RR 1    (0 and 2 tie at 1)
+#   q2 (b): 1 0 3 4 -> a a a B   AP 1/4                   RR 1/4
+#   q3 (a): 2 1 4 0 -> b A b A   AP (1/2 + 2/4)/2 = 1/2   RR 1/2  (1 and 4 tie at 3)
+#   q4 (b): 3 2 1 0 -> a B a a   AP 1/2                   RR 1/2
+LINE_AP = np.array([5 / 6, 5 / 6, 1 / 4, 1 / 2, 1 / 2])
+LINE_RR = np.array([1, 1, 1 / 4, 1 / 2, 1 / 2])
+
+
+def test_mean_average_precision_and_reciprocal_rank_by_hand():
+    assert metrics.mean_average_precision(LINE_X, LINE_Y) == pytest.approx(LINE_AP.mean())
+    assert metrics.mean_reciprocal_rank(LINE_X, LINE_Y) == pytest.approx(LINE_RR.mean())
+    # float32 embeddings and a list of lists give the same ranking
+    assert metrics.mean_average_precision(LINE_X.astype(np.float32).tolist(), list(LINE_Y)) \
+        == pytest.approx(LINE_AP.mean())
+
+
+def _brute_distances(X, X_ref):
+    return np.sqrt(((X[:, None, :] - X_ref[None, :, :]) ** 2).sum(axis=2))
+
+
+@pytest.mark.parametrize("reference", ["leave-one-out", "given"])
+def test_mean_average_precision_is_sklearns_average_precision_per_query(reference):
+    # Continuous random embeddings: no tied distances, so sklearn's AP of the scores
+    # -distance is the AP of the one ranking.
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.choice(["x", "y", "z", "w"], 40)
+    if reference == "given":
+        X_ref, y_ref = rng.normal(size=(25, 3)), rng.choice(["x", "y", "z", "v"], 25)
+        D, same = _brute_distances(X, X_ref), y[:, None] == y_ref[None, :]
+        kwargs = {"X_ref": X_ref, "y_ref": y_ref}
+    else:
+        D, same = _brute_distances(X, X), y[:, None] == y[None, :]
+        off = ~np.eye(len(X), dtype=bool)
+        D, same = D[off].reshape(40, 39), same[off].reshape(40, 39)
+        kwargs = {}
+    has = same.any(axis=1)
+    assert 0 < has.sum() < len(X) or reference == "leave-one-out"  # "w" queries have no R
+    ap = [average_precision_score(s, -d) for s, d in zip(same[has], D[has])]
+    rr = [1 / (1 + np.flatnonzero(s[np.argsort(d)])[0]) for s, d in zip(same[has], D[has])]
+    assert metrics.mean_average_precision(X, y, **kwargs) == pytest.approx(np.mean(ap))
+    assert metrics.mean_reciprocal_rank(X, y, **kwargs) == pytest.approx(np.mean(rr))
+
+
+def test_full_ranking_ties_go_to_the_smaller_reference_index():
+    # The query is at distance 1 from the three references: a three-way tie.
+    X, y = np.array([[0.0]]), np.array(["a"])
+    X_ref = np.ones((3, 1))
+    for y_ref, rank in ((["a", "b", "b"], 1), (["b", "a", "b"], 2), (["b", "b", "a"], 3)):
+        kwargs = {"X_ref": X_ref, "y_ref": y_ref}
+        assert metrics.mean_average_precision(X, y, **kwargs) == pytest.approx(1 / rank)
+        assert metrics.mean_reciprocal_rank(X, y, **kwargs) == pytest.approx(1 / rank)
+    # long ties at three distances, shuffled (a sort that is not stable reorders them)
+    rng = np.random.default_rng(0)
+    X_ref = rng.integers(1, 4, size=(300, 1)).astype(float)
+    y_ref = np.where(rng.random(300) < 0.1, "a", "b")
+    order = np.lexsort((np.arange(300), X_ref[:, 0]))  # by distance, then index
+    ranks = 1 + np.flatnonzero(y_ref[order] == "a")
+    kwargs = {"X_ref": X_ref, "y_ref": y_ref}
+    ap = np.mean(np.arange(1, len(ranks) + 1) / ranks)
+    assert metrics.mean_average_precision(X, y, **kwargs) == pytest.approx(ap)
+    assert metrics.mean_reciprocal_rank(X, y, **kwargs) == pytest.approx(1 / ranks[0])
+    # sklearn scores the tie as a group (precision 1/3 at the shared threshold) instead:
+    assert average_precision_score([0, 1, 0], [-1, -1, -1]) == pytest.approx(1 / 3)
+
+
+def test_full_ranking_leaves_out_queries_without_a_relevant_reference():
+    X_ref, y_ref = np.array([[0.0], [10.0], [11.0]]), np.array([0, 1, 1])
+    X_q, y_q = np.array([[1.0], [9.0], [20.0]]), np.array([0, 1, 0])
+    # q0 -> ref0 first: AP 1; q1 -> ref1, ref2: AP 1; q2 -> ref2, ref1, ref0: AP = RR = 1/3
+    for function in (metrics.mean_average_precision, metrics.mean_reciprocal_rank):
+        assert function(X_q, y_q, X_ref=X_ref, y_ref=y_ref) == pytest.approx(7 / 9)
+        # a query of a class no reference has (R = 0) is left out, not scored 0
+        with_orphan = function(np.vstack([X_q, [[0.0]]]), [0, 1, 0, 2], X_ref=X_ref,
+                               y_ref=y_ref)
+        assert with_orphan == pytest.approx(7 / 9)
+        with pytest.raises(ValueError, match="No query has a relevant reference"):
+            function([[0.0], [1.0], [2.0]], ["a", "b", "c"])
+        with pytest.raises(ValueError, match="No query has a relevant reference"):
+            function(X_q, [5, 6, 7], X_ref=X_ref, y_ref=y_ref)
+
+
+def test_full_ranking_is_the_same_whatever_the_block_size(monkeypatch):
+    # Small integers: the computed distances are exact, so there are many exact ties.
+    rng = np.random.default_rng(1)
+    X, y = rng.integers(-3, 4, size=(30, 2)).astype(float), rng.integers(0, 3, 30)
+    X_ref, y_ref = rng.integers(-3, 4, size=(20, 2)).astype(float), rng.integers(0, 3, 20)
+    cases = [{}, {"X_ref": X_ref, "y_ref": y_ref}]
+    functions = (metrics.mean_average_precision, metrics.mean_reciprocal_rank)
+    whole = [f(X, y, **kw) for f in functions for kw in cases]
+    monkeypatch.setattr(metrics, "_RANKING_BLOCK_BYTES", 1)  # one query row per block
+    assert [f(X, y, **kw) for f in functions for kw in cases] == whole
+
+
+# --------------------------------------------------------------------------- macro average
+def test_macro_average_by_hand():
+    # Per-query values of LINE (q0 q1 q3 are "a", q2 q4 are "b"); macro = mean of class means.
+    def macro(values):
+        values = np.asarray(values, dtype=float)
+        return (values[[0, 1, 3]].mean() + values[[2, 4]].mean()) / 2
+
+    expected = {
+        "precision_at_k": ([1, 1, 0, 0, 0], {"k": 1}),
+        "recall_at_k": ([1, 1, 0, 1, 1], {"k": 2}),
+        "r_precision": ([1 / 2, 1 / 2, 0, 1 / 2, 0], {}),
+        "map_at_r": ([1 / 2, 1 / 2, 0, 1 / 4, 0], {}),
+        "mean_average_precision": (LINE_AP, {}),
+        "mean_reciprocal_rank": (LINE_RR, {}),
+    }
+    for name, (values, kwargs) in expected.items():
+        function = getattr(metrics, name)
+        micro = function(LINE_X, LINE_Y, **kwargs)
+        assert micro == function(LINE_X, LINE_Y, average="micro", **kwargs)  # the default
+        assert micro == pytest.approx(np.mean(values)), name
+        got = function(LINE_X, LINE_Y, average="macro", **kwargs)
+        assert got == pytest.approx(macro(values)), name
+        assert got != pytest.approx(micro), name  # imbalanced: 3 "a" and 2 "b" queries
+
+
+@pytest.mark.parametrize("name", ["precision_at_k", "recall_at_k", "r_precision", "map_at_r",
+                                  "mean_average_precision", "mean_reciprocal_rank"])
+def test_macro_average_is_the_mean_of_per_class_scores(name):
+    rng = np.random.default_rng(2)
+    y = np.repeat(["big", "mid", "small"], [30, 10, 3])
+    X = rng.normal(size=(len(y), 2)) + (y == "big")[:, None]
+    X_ref, y_ref = rng.normal(size=(20, 2)), np.repeat(["big", "mid", "small"], [5, 8, 7])
+    function = getattr(metrics, name)
+    kwargs = {"X_ref": X_ref, "y_ref": y_ref}
+    per_class = [function(X[y == c], y[y == c], **kwargs) for c in ("big", "mid", "small")]
+    assert function(X, y, average="macro", **kwargs) == pytest.approx(np.mean(per_class))
+
+
+@pytest.mark.parametrize("name", ["precision_at_k", "recall_at_k", "r_precision", "map_at_r",
+                                  "mean_average_precision", "mean_reciprocal_rank"])
+@pytest.mark.parametrize("average", ["weighted", "MACRO", None, ["macro"]])
+def test_bad_average_is_named(name, average):
+    expected = rf"{name}: average must be 'micro'.* got {re.escape(repr(average))}\."
+    with pytest.raises(ValueError, match=expected):
+        getattr(metrics, name)(LINE_X, LINE_Y, average=average)
+
+
+# --------------------------------------------------------------------------- clustering
+def test_ami_kmeans_is_sklearns_ami_of_the_seeded_kmeans():
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(0, 0.1, (20, 2)), rng.normal(10, 0.1, (20, 2))])
+    y = np.repeat(["left", "right"], 20)
+    assert metrics.ami_kmeans(X, y, random_state=0) == pytest.approx(1.0)
+    # random labels on structureless data: NMI grows with the number of clusters, AMI does not
+    X, y = rng.uniform(size=(120, 2)), rng.integers(0, 12, 120)
+    ami = metrics.ami_kmeans(X, y, random_state=0)
+    pred = KMeans(12, n_init=10, random_state=0).fit_predict(X)
+    assert ami == adjusted_mutual_info_score(y, pred)
+    assert abs(ami) < 0.05 < metrics.nmi_kmeans(X, y, random_state=0)
+    assert metrics.ami_kmeans(X, y, n_clusters=3, random_state=5) == adjusted_mutual_info_score(
+        y, KMeans(3, n_init=10, random_state=5).fit_predict(X))
+    with pytest.raises(ValueError, match="n_clusters"):
+        metrics.ami_kmeans(X, y, n_clusters=0)
+    with pytest.raises(ValueError, match="n_clusters=121 exceeds the 120 samples"):
+        metrics.ami_kmeans(X, y, n_clusters=121)
+
+
+# --------------------------------------------------------------------------- scorer, docs
+@pytest.mark.parametrize("name, kwargs", [
+    ("mean_average_precision", {}), ("mean_reciprocal_rank", {"average": "macro"}),
+    ("map_at_r", {"average": "macro"}), ("ami_kmeans", {"random_state": 0}),
+    ("nmi_kmeans", {"random_state": 0})])
+def test_new_metrics_through_the_scorer(name, kwargs):
+    X, y = load_iris(return_X_y=True)
+    lda = LDA().fit(X, y)
+    scorer = metrics.make_retrieval_scorer(name, **kwargs)
+    assert scorer(lda, X, y) == getattr(metrics, name)(lda.transform(X), y, **kwargs)
+    assert name in repr(scorer)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    scores = cross_val_score(LDA(), X, y, scoring=scorer, cv=cv)
+    assert np.all((scores > 0.5) & (scores <= 1.0))
+
+
+def test_evaluation_page_snippets_run():
+    page = Path(__file__).resolve().parent.parent / "docs" / "evaluation.rst"
+    result = doctest.testfile(str(page), module_relative=False,
+                              optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
