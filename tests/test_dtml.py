@@ -63,10 +63,12 @@ def test_objective_terms_match_hand_computation(k1, k2):
     Z = rng.normal(size=(9, 2))
     y = np.array([0, 0, 0, 1, 1, 2, 2, -1, -1])
     obj = TransferObjective(k1=k1, k2=k2, alpha=0.3, beta=2.0)
-    terms = obj.terms(torch.tensor(X), torch.tensor(Z), torch.tensor(y))
-    expected = _hand_terms(X, Z, y, k1, k2)
+    X, Z, y_t = torch.tensor(X), torch.tensor(Z), torch.tensor(y)
+    pairs = obj.pairs(X, y_t)  # the input-space neighborhoods, as DTML hands them over
+    terms = obj.terms(Z, y_t, pairs)
+    expected = _hand_terms(X.numpy(), Z.numpy(), y, k1, k2)
     np.testing.assert_allclose([float(t) for t in terms], expected, rtol=1e-10)
-    J = obj(torch.tensor(X), torch.tensor(Z), torch.tensor(y))
+    J = obj(Z, y_t, pairs)
     s_c, s_b, mmd = expected
     assert float(J) == pytest.approx(s_c - 0.3 * s_b + 2.0 * mmd, rel=1e-10)
 
@@ -86,9 +88,10 @@ def test_neighbor_pairs_exclude_targets_and_self():
 def test_terms_without_one_domain_are_zero():
     Z = torch.randn(4, 2, dtype=torch.float64)
     X = torch.randn(4, 3, dtype=torch.float64)
-    _, _, mmd = TransferObjective().terms(X, Z, torch.tensor([0, 0, 1, 1]))
+    y = torch.tensor([0, 0, 1, 1])
+    _, _, mmd = TransferObjective().terms(Z, y, TransferObjective().pairs(X, y))
     assert float(mmd) == 0.0
-    s_c, s_b, _ = TransferObjective().terms(X, Z, torch.tensor([-1, -1, -1, -1]))
+    s_c, s_b, _ = TransferObjective().terms(Z, torch.tensor([-1, -1, -1, -1]))
     assert float(s_c) == 0.0 and float(s_b) == 0.0
 
 
@@ -101,7 +104,7 @@ def test_get_loss_adds_weight_decay(shift):
         Z = model.module_(Xb)
         got = model.get_loss(Z, yb, X=Xb)
         penalty = sum(float((p ** 2).sum()) for p in model.module_.parameters())
-        expected = float(model.loss_(Xb, Z, yb)) + 0.5 * penalty
+        expected = float(model.loss_(Z, yb, model.loss_.pairs(Xb, yb))) + 0.5 * penalty
     assert float(got) == pytest.approx(expected, rel=1e-5)
 
 
@@ -116,8 +119,9 @@ def test_dstml_objective_adds_thresholded_hidden_layer_terms(shift):
         layers = list(model.module_.net)
         h1 = layers[1](layers[0](Xb))
         h2 = layers[3](layers[2](h1))
-        J1, J2 = float(model.loss_(Xb, h1, yb)), float(model.loss_(Xb, h2, yb))
-        top = float(model.loss_(Xb, Z, yb))
+        pairs = model.loss_.pairs(Xb, yb)  # one input-space neighborhood for every layer
+        J1, J2 = float(model.loss_(h1, yb, pairs)), float(model.loss_(h2, yb, pairs))
+        top = float(model.loss_(Z, yb, pairs))
         got = float(model.get_loss(Z, yb, X=Xb))
     # tau=-100 keeps layer 1's term active, tau=100 switches layer 2's off (h = max(x, 0))
     assert got == pytest.approx(top + 0.5 * (J1 + 100.0) + 2.0 * max(J2 - 100.0, 0.0),

@@ -51,7 +51,8 @@ def test_loss_matches_hand_computation(k1, k2, anchor_label):
     X, Z = rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
     y = np.array([0, 0, 0, 1, 1, 1, 2, 2])
     loss = ManifoldMarginLoss(k1=k1, k2=k2, beta=1.5, margin=0.7, anchor_label=anchor_label)
-    got = float(loss(torch.tensor(X), torch.tensor(Z), torch.tensor(y)))
+    X_t, y_t = torch.tensor(X), torch.tensor(y)
+    got = float(loss(torch.tensor(Z), y_t, loss.pairs(X_t, y_t)))
     assert got == pytest.approx(_hand_loss(X, Z, y, k1, k2, 1.5, 0.7, anchor_label), rel=1e-10)
 
 
@@ -59,7 +60,8 @@ def test_loss_skips_anchors_without_own_manifold_neighbors():
     X = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
     Z = torch.tensor([[0.0], [1.0], [3.0]], dtype=torch.float64, requires_grad=True)
     loss = ManifoldMarginLoss(k1=1, k2=1, anchor_label=1)
-    out = loss(X, Z, torch.tensor([0, 0, 1]))  # the single class-1 vector has no partner
+    y = torch.tensor([0, 0, 1])
+    out = loss(Z, y, loss.pairs(X, y))  # the single class-1 vector has no partner
     assert float(out.detach()) == 0.0
     out.backward()  # still part of the graph
     assert torch.equal(Z.grad, torch.zeros_like(Z))

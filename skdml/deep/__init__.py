@@ -1,8 +1,12 @@
 """Deep metric learning on torch and skorch: networks, losses, miners, and the learners.
 
+Losses and miners are composed from :mod:`skdml.deep.distances`, :mod:`skdml.deep.reducers`
+and :mod:`skdml.deep.regularizers`.
+
 Importing this subpackage imports torch; ``import skdml`` alone does not.
 """
 
+from . import distances, reducers, regularizers
 from ._base import ClassBalancedBatchSampler, DeepMetricLearner
 from ._modules import MLP
 from .daml import DAML, HardNegativeGenerator, daml_generator_loss, sample_triplets
@@ -29,8 +33,13 @@ from .losses import (
     LiftedStructuredLoss,
     MarginLoss,
     MultiSimilarityLoss,
+    NormalizedSoftmaxLoss,
     NPairLoss,
+    ProxyAnchorLoss,
+    ProxyNCALoss,
+    SoftTripleLoss,
     SphereFaceLoss,
+    SubCenterArcFaceLoss,
     TripletMarginLoss,
 )
 from .mmdml import MMDML, ManifoldMarginLoss
@@ -84,7 +93,12 @@ __all__ = [
     "MarginLoss",
     "MultiSimilarityLoss",
     "NPairLoss",
+    "NormalizedSoftmaxLoss",
+    "ProxyAnchorLoss",
+    "ProxyNCALoss",
     "SemiHardMiner",
+    "SoftTripleLoss",
     "SphereFaceLoss",
+    "SubCenterArcFaceLoss",
     "TripletMarginLoss",
 ]

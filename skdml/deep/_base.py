@@ -482,8 +482,17 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
             self.miner_ = miner
         return self
 
+    def _skorch_iterates(self, training):
+        """Whether ``iterator_train`` / ``iterator_valid`` settings (a custom iterator class, or
+        a ``sampler``, ``shuffle`` or ``batch_size``) hand the batches over to skorch's own
+        ``get_iterator``."""
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        return getattr(self, prefix) is not DataLoader or bool(
+            {"sampler", "shuffle", "batch_size"} & set(kwargs))
+
     def get_iterator(self, dataset, training=False):
-        """Class-balanced batches for training; plain batches in order otherwise.
+        """Training batches from :meth:`_train_batch_sampler`; plain batches in order otherwise.
 
         Both fetch a whole batch with one indexing of the dataset (an index array or a slice),
         rather than one ``__getitem__`` per sample. ``iterator_train__batch_sampler`` chooses
@@ -492,23 +501,16 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         ``iterator_train__sampler``, ``__shuffle`` or ``__batch_size`` to use skorch's
         default iterator with your settings.
         """
-        prefix = "iterator_train" if training else "iterator_valid"
-        kwargs = self.get_params_for(prefix)
-        skorch_settings = {"sampler", "shuffle", "batch_size"} & set(kwargs)
-        if getattr(self, prefix) is not DataLoader or skorch_settings:
+        if self._skorch_iterates(training):
             return super().get_iterator(dataset, training=training)
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
         if isinstance(dataset, Subset) and not isinstance(dataset.indices, np.ndarray):
             # index arrays (not lists) keep each batch a single NumPy indexing
             dataset = Subset(dataset.dataset, np.asarray(dataset.indices))
         if "batch_sampler" in kwargs:
             sampler = kwargs.pop("batch_sampler")
         elif training:
-            sampler = ClassBalancedBatchSampler(
-                _dataset_labels(dataset),
-                self.batch_size,
-                self.samples_per_class,
-                random_state=int(self._seeds[1]),
-            )
+            sampler = self._train_batch_sampler(dataset)
         else:
             sampler = _SequentialBatches(len(dataset), self.batch_size)
         return _batch_iterator(dataset, sampler, **kwargs)
@@ -539,23 +541,119 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         return {"loss": loss, "y_pred": y_pred}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """The loss of a batch: mine tuples (if a miner is set), then apply the loss.
+        """The loss of a batch (:meth:`_batch_loss`), checked to be finite.
 
         Raises ``FloatingPointError`` naming the epoch when the loss is not finite.
         """
-        labels = to_tensor(y_true, device=self.device).long()
-        tuples = None if self.miner_ is None else self.miner_(y_pred, labels)
-        loss = self.loss_(y_pred, labels, tuples)
+        loss = self._batch_loss(y_pred, to_tensor(y_true, device=self.device), X,
+                                training=training)
         # loss.item() rather than a tensor test: a few times cheaper per batch, and skorch
         # reads the value with .item() after the step anyway (one device sync either way)
         if not math.isfinite(loss.item()):
-            epoch = len(self.history_) if self.history_ is not None else 0
             raise FloatingPointError(
                 f"{type(self).__name__}: the {'training' if training else 'validation'} loss "
-                f"is {loss.detach().cpu().tolist()} in epoch {epoch}; training stopped. Lower "
-                "lr, standardize X, or check the loss parameters."
+                f"is {loss.detach().cpu().tolist()} in epoch {self._epoch()}; training "
+                "stopped. Lower lr, standardize X, or check the loss parameters."
             )
         return loss
+
+    def _epoch(self):
+        """The number of the epoch being trained (0 before the first one)."""
+        return len(self.history_) if self.history_ is not None else 0
+
+    # --- the template: the hooks a deep learner overrides ----------------------------------
+
+    def _validate_target(self, y, n_samples, *, reset):
+        """The training target from ``y``: class labels, encoded ``0 .. n_classes - 1``.
+
+        A learner with another kind of supervision (float targets, an unlabeled domain, no
+        ``y`` at all) overrides this hook; what it returns is what :meth:`_batch_loss` gets,
+        a batch at a time, as a tensor.
+
+        Parameters
+        ----------
+        y : array-like or None
+            As the user gave it.
+        n_samples : int
+            The number of samples of the validated ``X``.
+        reset : bool
+            ``True`` in ``fit``: learn what the target tells (``classes_``); ``False`` in
+            ``partial_fit``: check ``y`` against what the first fit learned.
+        """
+        name = type(self).__name__
+        if y is None:
+            raise ValueError(f"{name} requires y to be passed, but the target y is None.")
+        if not reset:
+            y = np.asarray(y)
+            if y.ndim != 1 or len(y) != n_samples:
+                raise ValueError(f"{name}: expected y of shape ({n_samples},), got {y.shape}.")
+            return self._encode_classes(y, reset=False)
+        if len(np.asarray(y)) != n_samples:
+            raise ValueError(f"{name}: X has {n_samples} samples but y has {len(np.asarray(y))}.")
+        y_enc = self._encode_classes(y, reset=True)
+        if np.bincount(y_enc).max() < 2:
+            raise ValueError(
+                f"{name} needs a class with at least two samples to form a positive pair; "
+                "every class in y has a single sample."
+            )
+        return y_enc
+
+    def _encode_classes(self, labels, *, reset):
+        """Class labels as ``0 .. n_classes - 1``: ``fit`` (``reset``) learns ``classes_``, the
+        same as the previous fit's for a warm start; ``partial_fit`` takes known classes."""
+        name = type(self).__name__
+        if reset:
+            classes, y_enc = check_classification_labels(labels, estimator=self)
+            if (self.warm_start and self.initialized_
+                    and not np.array_equal(classes, self.classes_)):
+                raise ValueError(
+                    f"{name} with warm_start=True needs the classes of the previous fit, "
+                    f"{self.classes_.tolist()}, got {classes.tolist()}."
+                )
+            self.classes_ = classes
+            return y_enc
+        known = np.isin(labels, self.classes_)
+        if not known.all():
+            raise ValueError(
+                f"{name}: y holds classes unseen in the first fit: "
+                f"{np.unique(labels[~known])[:5].tolist()}."
+            )
+        return np.searchsorted(self.classes_, labels)
+
+    def _validate_fit_data(self, X, y, *, reset):
+        """``(X, target)`` validated for training: ``X`` by :meth:`_check_X`, ``y`` by
+        :meth:`_validate_target`. ``reset``: ``True`` in ``fit``, ``False`` in ``partial_fit``."""
+        X = self._check_X(X, reset=reset)
+        return X, self._validate_target(y, X.shape[0], reset=reset)
+
+    def _train_batch_sampler(self, dataset):
+        """The training batches of an epoch: an iterable of index arrays into ``dataset``,
+        with a ``len``. Class-balanced (:class:`ClassBalancedBatchSampler`) by default."""
+        return ClassBalancedBatchSampler(
+            _dataset_labels(dataset),
+            self.batch_size,
+            self.samples_per_class,
+            random_state=int(self._seeds[1]),
+        )
+
+    def _batch_loss(self, embeddings, y, X, *, training):
+        """The loss of one batch, a scalar tensor: the miner's tuples (all of them without a
+        miner), then the loss.
+
+        Parameters
+        ----------
+        embeddings : tensor of shape (batch_size, embedding_dim)
+            What the module returned for the batch.
+        y : tensor
+            The batch's rows of what :meth:`_validate_target` returned.
+        X : tensor
+            The batch's inputs (for losses defined on the input space too).
+        training : bool
+            ``False`` on a validation batch.
+        """
+        labels = y.long()
+        tuples = None if self.miner_ is None else self.miner_(embeddings, labels)
+        return self.loss_(embeddings, labels, tuples)
 
     # --- scikit-learn's estimator interface ------------------------------------------------
 
@@ -582,35 +680,23 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         )
         return X
 
-    def _check_fit_input(self, X, y):
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
-            )
-        X = self._check_X(X, reset=True)
-        if len(np.asarray(y)) != X.shape[0]:
-            raise ValueError(
-                f"{type(self).__name__}: X has {X.shape[0]} samples but y has "
-                f"{len(np.asarray(y))}."
-            )
-        classes, y_enc = check_classification_labels(y, estimator=self)
-        if np.bincount(y_enc).max() < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs a class with at least two samples to form a "
-                "positive pair; every class in y has a single sample."
-            )
-        return X, classes, y_enc
+    # Training runs skorch's own fit and partial_fit. ``fit`` validates the data, then calls
+    # skorch's ``fit`` (which initializes the networks unless warm-starting, then calls
+    # ``self.partial_fit``); that inner call, flagged by ``_data_validated``, goes straight
+    # to skorch's ``partial_fit``. A user's ``partial_fit`` validates its data itself.
+    _data_validated = False
 
     @fit_context
-    def fit(self, X, y, **fit_params):
-        """Train the network on class labels.
+    def fit(self, X, y=None, **fit_params):
+        """Train the network.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data (any shape the module takes, for a custom module).
         y : array-like of shape (n_samples,)
-            Class labels of any hashable type.
+            Class labels of any hashable type (for this class; the target each learner
+            documents for the others).
         **fit_params
             Passed to the module's ``forward`` and ``train_split`` (skorch's convention).
 
@@ -618,51 +704,39 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         -------
         self
         """
-        X, classes, y_enc = self._check_fit_input(X, y)
-        warm = self.warm_start and self.initialized_
-        if warm and not np.array_equal(classes, self.classes_):
-            raise ValueError(
-                f"{type(self).__name__} with warm_start=True needs the classes of the "
-                f"previous fit, {self.classes_.tolist()}, got {classes.tolist()}."
-            )
-        self.classes_ = classes
+        X, y = self._validate_fit_data(X, y, reset=True)
         self._sample_shape = X.shape[1:]
         self._seeds = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=3
         )
         X32 = np.ascontiguousarray(X, dtype=np.float32)
         with _seeded_torch(int(self._seeds[0]), self.device):
-            if not warm:
-                self.initialize()
-            NeuralNet.partial_fit(self, X32, y_enc, _routing_method="fit", **fit_params)
-        self.n_iter_ = sum(1 for row in self.history_ if "train_loss" in row)
+            self._data_validated = True
+            try:
+                super().fit(X32, y, **fit_params)
+            finally:
+                del self._data_validated
+        self.n_iter_ = self._epochs_trained()
         return self
 
-    def partial_fit(self, X, y, classes=None, **fit_params):
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
         """One more ``max_epochs`` of training on ``(X, y)``, keeping the network.
 
-        The first call (on an unfitted learner) is ``fit``; later calls must use the
-        classes of that first call.
+        The first call (on an unfitted learner) is ``fit``; later calls take the kind of
+        target of that first call (the same classes, for class labels).
         """
-        if not self.initialized_ or not hasattr(self, "classes_"):
+        if self._data_validated:  # skorch's fit calling, with the data fit validated
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        if not (self.initialized_ and self.__sklearn_is_fitted__()):
             return self.fit(X, y, **fit_params)
-        X = self._check_X(X, reset=False)
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != X.shape[0]:
-            raise ValueError(
-                f"{type(self).__name__}: expected y of shape ({X.shape[0]},), got {y.shape}."
-            )
-        known = np.isin(y, self.classes_)
-        if not known.all():
-            raise ValueError(
-                f"{type(self).__name__}: y holds classes unseen in the first fit: "
-                f"{np.unique(y[~known])[:5].tolist()}."
-            )
-        y_enc = np.searchsorted(self.classes_, y)
-        NeuralNet.partial_fit(self, np.ascontiguousarray(X, dtype=np.float32), y_enc,
-                              **fit_params)
-        self.n_iter_ = sum(1 for row in self.history_ if "train_loss" in row)
+        X, y = self._validate_fit_data(X, y, reset=False)
+        super().partial_fit(np.ascontiguousarray(X, dtype=np.float32), y, classes=classes,
+                            **fit_params)
+        self.n_iter_ = self._epochs_trained()
         return self
+
+    def _epochs_trained(self):
+        return sum(1 for row in self.history_ if "train_loss" in row)
 
     def transform(self, X):
         """Embed ``X``: the network's output in eval mode, without gradients.

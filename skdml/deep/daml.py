@@ -9,7 +9,6 @@ from numbers import Integral, Real
 
 import torch
 from sklearn.utils._param_validation import Interval
-from skorch.utils import to_tensor
 from torch import nn
 from torch.nn import functional as F
 
@@ -221,10 +220,6 @@ n_features_in_
         ).to(self.device)
         return self
 
-    def _metric(self, z, labels):
-        tuples = None if self.miner_ is None else self.miner_(z, labels)
-        return self.loss_(z, labels, tuples)
-
     def _augmented_tuples(self, y_pred, labels, a, p, synthetic):
         """The real batch's tuples (the miner's, or all) plus each synthetic negative as the
         negative of the anchor it was made for: triplets ``(a, p, n~)`` for a triplet loss,
@@ -242,29 +237,21 @@ n_features_in_
             return (torch.cat([real[0], s]), torch.cat([real[1], s]), real[2], real[3])
         return (real[0], real[1], torch.cat([real[2], a]), torch.cat([real[3], s]))
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
+    def _batch_loss(self, embeddings, y, X, *, training):
         """``metric_weight * J_m`` on the augmented batch plus ``J_gen``, in training; the
         metric loss of the batch in evaluation."""
         if not training:
-            return super().get_loss(y_pred, y_true, X=X, training=training)
-        labels = to_tensor(y_true, device=self.device).long()
+            return super()._batch_loss(embeddings, y, X, training=training)
+        labels = y.long()
         a, p, n = sample_triplets(labels)
-        fixed = y_pred.detach()
+        fixed = embeddings.detach()
         synthetic = self.generator_(fixed[a], fixed[p], fixed[n])
         loss = daml_generator_loss(fixed[a], fixed[p], fixed[n], synthetic,
                                    self.reg_weight, self.adv_weight, self.adv_margin)
-        epoch = len(self.history_) if self.history_ is not None else 0
-        if epoch > self.warmup_epochs and len(a):
-            z = torch.cat([y_pred, synthetic.detach()])
-            tuples = self._augmented_tuples(y_pred, labels, a, p, synthetic)
+        if self._epoch() > self.warmup_epochs and len(a):
+            z = torch.cat([embeddings, synthetic.detach()])
+            tuples = self._augmented_tuples(embeddings, labels, a, p, synthetic)
             metric = self.loss_(z, torch.cat([labels, labels[n]]), tuples)
         else:
-            metric = self._metric(y_pred, labels)
-        loss = loss + self.metric_weight * metric
-        if not bool(torch.isfinite(loss.detach()).all()):
-            raise FloatingPointError(
-                f"{type(self).__name__}: the training loss is {loss.detach().cpu().tolist()} "
-                f"in epoch {epoch}; training stopped. Lower lr, standardize X, or check the "
-                "loss parameters."
-            )
-        return loss
+            metric = super()._batch_loss(embeddings, labels, X, training=training)
+        return loss + self.metric_weight * metric

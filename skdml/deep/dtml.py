@@ -5,7 +5,7 @@ target samples marked ``y == -1`` (scikit-learn's semi-supervised convention).
 """
 
 import math
-import numbers
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,68 +13,17 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler
 from skorch.utils import to_tensor
 from torch import nn
 from torch.optim.lr_scheduler import ExponentialLR
-from torch.utils.data import DataLoader, Sampler, Subset
+from torch.utils.data import Sampler
 
-from .._validation import check_classification_labels
 from ._base import ClassBalancedBatchSampler, DeepMetricLearner, _dataset_labels
 from ._modules import MLP
-from .losses import _sq_dist_matrix
+from ._neighbors import TARGET, neighbor_pairs, target_mask
 
-__all__ = ["DSTML", "DTML", "TransferObjective", "neighbor_pairs"]
-
-#: the label marking an unlabeled target-domain sample
-TARGET = -1
-
-
-def _k_nearest(D, allowed, k, rows):
-    """Pairs ``(i, j)``: for each row ``i``, its ``k`` smallest allowed entries of ``D``."""
-    empty = torch.zeros(0, dtype=torch.long, device=D.device)
-    if k == 0 or len(rows) == 0:
-        return empty, empty
-    Dm = torch.where(allowed[rows], D[rows], torch.full_like(D[rows], math.inf))
-    vals, cols = torch.topk(Dm, min(k, D.shape[1]), dim=1, largest=False, sorted=True)
-    keep = torch.isfinite(vals)
-    return rows[:, None].expand_as(cols)[keep], cols[keep]
-
-
-def neighbor_pairs(X, labels, k1, k2, anchors=None):
-    """The neighbor pairs of the DTML / MMDML objectives, within one batch.
-
-    For each anchor ``i`` (a labeled sample, or those of ``anchors``): its ``k1`` nearest
-    samples of the same class (``P_ij = 1`` in the papers) and its ``k2`` nearest samples of
-    other classes (``Q_ij = 1``), by Euclidean distance in the input space ``X``, as the
-    papers define the neighborhoods. Samples labeled ``< 0`` (unlabeled) take no part. An
-    anchor with fewer candidates uses all it has.
-
-    Parameters
-    ----------
-    X : tensor of shape (n, ...)
-    labels : integer tensor of shape (n,)
-    k1, k2 : int
-    anchors : bool tensor of shape (n,) or None
-        ``None``: every labeled sample.
-
-    Returns
-    -------
-    intra : tuple of two index tensors ``(i, j)``
-    inter : tuple of two index tensors ``(i, j)``
-    """
-    with torch.no_grad():
-        n = len(labels)
-        D = _sq_dist_matrix(X.reshape(n, -1).to(torch.float64))
-        valid = labels >= 0
-        rows = torch.nonzero(valid if anchors is None else anchors & valid).flatten()
-        same = labels[:, None] == labels[None, :]
-        both = valid[:, None] & valid[None, :]
-        eye = torch.eye(n, dtype=torch.bool, device=labels.device)
-        return (_k_nearest(D, same & both & ~eye, k1, rows),
-                _k_nearest(D, ~same & both, k2, rows))
-
+__all__ = ["DSTML", "DTML", "TransferObjective", "neighbor_pairs", "target_mask"]
 
 def _mean_sq_dist(Z, pairs):
     i, j = pairs
@@ -93,8 +42,11 @@ class TransferObjective(nn.Module):
     - ``D_ts``: the maximum mean discrepancy with a linear kernel,
       ``|mean f(x_source) - mean f(x_target)|^2``, target samples being those labeled ``-1``.
 
-    Neighborhoods are found in the input space (:func:`neighbor_pairs`). A term without
-    samples (no target in the batch, say) is 0.
+    Called as ``loss(embeddings, labels, tuples=None)``; ``tuples`` are the neighbor pairs
+    ``(intra, inter)`` of :meth:`pairs`. The papers find the neighborhoods in the input
+    space, so :class:`DTML` hands over ``pairs(X, labels)`` of the batch's inputs;
+    ``None`` finds them among the embeddings. A term without samples (no target in the
+    batch, say) is 0.
 
     Parameters
     ----------
@@ -106,9 +58,15 @@ class TransferObjective(nn.Module):
         super().__init__()
         self.k1, self.k2, self.alpha, self.beta = int(k1), int(k2), float(alpha), float(beta)
 
-    def terms(self, X, Z, labels):
+    def pairs(self, X, labels):
+        """The neighbor pairs ``(intra, inter)`` of the batch ``X`` (:func:`neighbor_pairs`
+        with this objective's ``k1`` and ``k2``)."""
+        return neighbor_pairs(X, labels, self.k1, self.k2)
+
+    def terms(self, embeddings, labels, tuples=None):
         """``(S_c, S_b, D_ts)`` as scalar tensors."""
-        intra, inter = neighbor_pairs(X, labels, self.k1, self.k2)
+        Z = embeddings
+        intra, inter = self.pairs(Z, labels) if tuples is None else tuples
         source, target = labels >= 0, labels < 0
         if source.any() and target.any():
             mmd = ((Z[source].mean(0) - Z[target].mean(0)) ** 2).sum()
@@ -116,23 +74,12 @@ class TransferObjective(nn.Module):
             mmd = (Z * 0.0).sum()
         return _mean_sq_dist(Z, intra), _mean_sq_dist(Z, inter), mmd
 
-    def forward(self, X, Z, labels):
-        s_c, s_b, mmd = self.terms(X, Z, labels)
+    def forward(self, embeddings, labels, tuples=None):
+        s_c, s_b, mmd = self.terms(embeddings, labels, tuples)
         return s_c - self.alpha * s_b + self.beta * mmd
 
     def extra_repr(self):
         return f"k1={self.k1}, k2={self.k2}, alpha={self.alpha}, beta={self.beta}"
-
-
-def target_mask(y):
-    """``True`` where ``y`` marks an unlabeled target sample (the integer ``-1``)."""
-    y = np.asarray(y)
-    if y.dtype.kind in "biuf":
-        return y == TARGET
-    if y.dtype.kind == "O":
-        return np.array([isinstance(v, numbers.Real) and not isinstance(v, bool) and v == TARGET
-                         for v in y], dtype=bool)
-    return np.zeros(y.shape, dtype=bool)
 
 
 class _DomainBatchSampler(Sampler):
@@ -191,7 +138,8 @@ class _DomainBatchSampler(Sampler):
 class _ObjectiveConvergence(Callback):
     """Stop when the epoch's training objective changes by less than ``tol``.
 
-    The papers' test, ``|J_t - J_{t-1}| < epsilon``; records ``converged`` in the history.
+    The papers' test, ``|J_t - J_{t-1}| < epsilon``; records ``converged`` in the history,
+    and warns at the end of training when it never held (``tol > 0``).
     """
 
     def __init__(self, tol=1e-4):
@@ -202,6 +150,16 @@ class _ObjectiveConvergence(Callback):
         if len(losses) == 2 and None not in losses and abs(losses[1] - losses[0]) < self.tol:
             net.history.record("converged", True)
             raise KeyboardInterrupt  # skorch's way to end training (as EarlyStopping does)
+
+    def on_train_end(self, net, **kwargs):
+        if self.tol > 0 and not net.history[-1].get("converged", False):
+            warnings.warn(
+                f"{type(net).__name__} stopped after max_epochs={net.max_epochs} epochs "
+                f"before the objective changed by less than tol={self.tol} between epochs. "
+                "Raise max_epochs or tol.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
 
 
 class DTML(DeepMetricLearner):
@@ -390,18 +348,6 @@ class DTML(DeepMetricLearner):
         callbacks.append(("dtml_convergence", _ObjectiveConvergence(tol=float(self.tol))))
         return callbacks
 
-    def get_iterator(self, dataset, training=False):
-        """Training batches hold both domains (:class:`_DomainBatchSampler`)."""
-        kwargs = self.get_params_for("iterator_train")
-        own = {"sampler", "batch_sampler", "shuffle", "batch_size"}
-        if not training or self.iterator_train is not DataLoader or own & set(kwargs):
-            return super().get_iterator(dataset, training=training)
-        if isinstance(dataset, Subset) and not isinstance(dataset.indices, np.ndarray):
-            dataset = Subset(dataset.dataset, np.asarray(dataset.indices))
-        sampler = _DomainBatchSampler(_dataset_labels(dataset), self.batch_size,
-                                      self.samples_per_class, random_state=int(self._seeds[1]))
-        return DataLoader(dataset, sampler=sampler, batch_size=None, **kwargs)
-
     def _weight_penalty(self):
         return sum((p ** 2).sum() for p in self.module_.parameters())
 
@@ -415,31 +361,10 @@ class DTML(DeepMetricLearner):
                 outputs.append(h)
         return outputs
 
-    def _objective(self, y_pred, labels, X):
-        return self.loss_(X, y_pred, labels)
+    # --- the template's hooks ----------------------------------------------------------
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        """The objective ``J`` of a batch (``train_loss`` in the history).
-
-        Raises ``FloatingPointError`` naming the epoch when it is not finite.
-        """
-        labels = to_tensor(y_true, device=self.device).long()
-        X = to_tensor(X, device=self.device).to(y_pred.dtype)
-        loss = self._objective(y_pred, labels, X)
-        if self.gamma:
-            loss = loss + self.gamma * self._weight_penalty()
-        if not bool(torch.isfinite(loss.detach()).all()):
-            epoch = len(self.history_) if self.history_ is not None else 0
-            raise FloatingPointError(
-                f"{type(self).__name__}: the {'training' if training else 'validation'} "
-                f"objective is {loss.detach().cpu().tolist()} in epoch {epoch}; training "
-                "stopped. Lower lr, standardize X, or lower alpha and beta."
-            )
-        return loss
-
-    # --- scikit-learn's estimator interface ------------------------------------------------
-
-    def _encode(self, y, n_samples, *, reset):
+    def _validate_target(self, y, n_samples, *, reset):
+        """Source class labels encoded ``0 .. n_classes - 1``, and ``-1`` for target samples."""
         name = type(self).__name__
         if y is None:
             raise ValueError(f"{name} requires y to be passed, but the target y is None.")
@@ -465,83 +390,36 @@ class DTML(DeepMetricLearner):
                 "(target domain)."
             )
         source = y[~target]
+        if reset and source.dtype == object:
+            try:  # the -1s made the array an object one: restore the labels' own type
+                source = np.asarray(source.tolist())
+            except (TypeError, ValueError):
+                pass
         y_enc = np.full(len(y), TARGET, dtype=np.intp)
-        if reset:
-            if source.dtype == object:
-                try:  # the -1s made the array an object one: restore the labels' own type
-                    source = np.asarray(source.tolist())
-                except (TypeError, ValueError):
-                    pass
-            classes, y_enc[~target] = check_classification_labels(source, estimator=self)
-            if np.bincount(y_enc[~target]).max() < 2:
-                raise ValueError(
-                    f"{name} needs a source class with at least two samples to form a "
-                    "same-class neighbor pair; every class in y has a single sample."
-                )
-            return classes, y_enc
-        known = np.isin(source, self.classes_)
-        if not known.all():
+        y_enc[~target] = self._encode_classes(source, reset=reset)
+        if reset and np.bincount(y_enc[~target]).max() < 2:
             raise ValueError(
-                f"{name}: y holds classes unseen in the first fit: "
-                f"{np.unique(source[~known])[:5].tolist()}."
+                f"{name} needs a source class with at least two samples to form a "
+                "same-class neighbor pair; every class in y has a single sample."
             )
-        y_enc[~target] = np.searchsorted(self.classes_, source)
-        return self.classes_, y_enc
+        return y_enc
 
-    def _check_fit_input(self, X, y):
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
-            )
-        X = self._check_X(X, reset=True)
-        classes, y_enc = self._encode(y, X.shape[0], reset=True)
-        return X, classes, y_enc
+    def _train_batch_sampler(self, dataset):
+        """Batches holding both domains (:class:`_DomainBatchSampler`)."""
+        return _DomainBatchSampler(_dataset_labels(dataset), self.batch_size,
+                                   self.samples_per_class, random_state=int(self._seeds[1]))
 
-    def _warn_if_not_converged(self):
-        if self.tol > 0 and not self.history_[-1].get("converged", False):
-            import warnings
+    def _batch_loss(self, embeddings, y, X, *, training):
+        """The objective ``J`` of a batch (``train_loss`` in the history), its neighbor
+        pairs found in the input space."""
+        X = to_tensor(X, device=self.device).to(embeddings.dtype)
+        loss = self._objective(embeddings, y, self.loss_.pairs(X, y), X)
+        if self.gamma:
+            loss = loss + self.gamma * self._weight_penalty()
+        return loss
 
-            warnings.warn(
-                f"{type(self).__name__} stopped after max_epochs={self.max_epochs} epochs "
-                f"before the objective changed by less than tol={self.tol} between epochs. "
-                "Raise max_epochs or tol.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-
-    def fit(self, X, y, **fit_params):
-        """Train on labeled source and unlabeled target samples.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Source and target samples together.
-        y : array-like of shape (n_samples,)
-            Source class labels, and ``-1`` for every target-domain sample.
-        **fit_params
-            Passed to the module's ``forward`` (skorch's convention).
-
-        Returns
-        -------
-        self
-        """
-        super().fit(X, y, **fit_params)
-        self._warn_if_not_converged()
-        return self
-
-    def partial_fit(self, X, y, classes=None, **fit_params):
-        """One more ``max_epochs`` of training on ``(X, y)`` (``-1`` marks target samples),
-        keeping the network; the first call is ``fit``."""
-        if not self.initialized_ or not hasattr(self, "classes_"):
-            return self.fit(X, y, **fit_params)
-        X = self._check_X(X, reset=False)
-        _, y_enc = self._encode(y, X.shape[0], reset=False)
-        NeuralNet.partial_fit(self, np.ascontiguousarray(X, dtype=np.float32), y_enc,
-                              **fit_params)
-        self.n_iter_ = sum(1 for row in self.history_ if "train_loss" in row)
-        self._warn_if_not_converged()
-        return self
-
+    def _objective(self, embeddings, labels, pairs, X):
+        return self.loss_(embeddings, labels, pairs)
 
 
 def _per_layer(value, n_layers, name, owner):
@@ -661,18 +539,18 @@ class DSTML(DTML):
             warm_start=warm_start, **kwargs,
         )
 
-    def _check_fit_input(self, X, y):
+    def _validate_fit_data(self, X, y, *, reset):
         n_hidden = len(tuple(self.hidden_sizes)) - 1
         name = type(self).__name__
         self._omega = _per_layer(self.omega, max(n_hidden, 1), "omega", name)
         self._tau = _per_layer(self.tau, max(n_hidden, 1), "tau", name)
         if min(self._omega) < 0:
             raise ValueError(f"{name}: omega must be >= 0, got {self.omega!r}.")
-        return super()._check_fit_input(X, y)
+        return super()._validate_fit_data(X, y, reset=reset)
 
-    def _objective(self, y_pred, labels, X):
-        loss = self.loss_(X, y_pred, labels)
+    def _objective(self, embeddings, labels, pairs, X):
+        loss = self.loss_(embeddings, labels, pairs)
         for h, omega, tau in zip(self._hidden_outputs(X), self._omega, self._tau):
             if omega:
-                loss = loss + omega * torch.relu(self.loss_(X, h, labels) - tau)
+                loss = loss + omega * torch.relu(self.loss_(h, labels, pairs) - tau)
         return loss

@@ -10,7 +10,6 @@ from numbers import Integral, Real
 
 import torch
 from sklearn.utils._param_validation import Interval
-from skorch.utils import to_tensor
 from torch import nn
 from torch.nn import functional as F
 
@@ -214,30 +213,19 @@ device, random_state, verbose, warm_start, **kwargs
         self.module_ = VariationalEmbedding(backbone, feature_dim, width).to(self.device)
         return self
 
-    def _metric(self, z, labels):
-        tuples = None if self.miner_ is None else self.miner_(z, labels)
-        return self.loss_(z, labels, tuples)
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
+    def _batch_loss(self, embeddings, y, X, *, training):
         """The DVML objective in training; the metric loss on ``mu`` in evaluation."""
-        labels = to_tensor(y_true, device=self.device).long()
-        if not isinstance(y_pred, tuple):
-            return super().get_loss(y_pred, y_true, X=X, training=training)
-        mu, log_var, h = y_pred
-        loss = self._metric(mu, labels)
+        if not isinstance(embeddings, tuple):  # eval mode: the module returned mu
+            return super()._batch_loss(embeddings, y, X, training=training)
+        mu, log_var, h = embeddings
+        loss = super()._batch_loss(mu, y, X, training=training)
         var = log_var.exp()
         loss = loss + self.kl_weight * 0.5 * (var - 1.0 - log_var).sum(1).mean()
         z = VariationalEmbedding.sample(mu, log_var)
         recon = self.module_.reconstruct(z)
         loss = loss + self.reconstruction_weight * F.mse_loss(recon, h.detach())
-        epoch = len(self.history_) if self.history_ is not None else 0
-        if self.generated_weight > 0 and epoch > self.warmup_epochs:
+        if self.generated_weight > 0 and self._epoch() > self.warmup_epochs:
             generated = VariationalEmbedding.sample(mu, log_var)
-            loss = loss + self.generated_weight * self._metric(generated, labels)
-        if not bool(torch.isfinite(loss.detach()).all()):
-            raise FloatingPointError(
-                f"{type(self).__name__}: the training loss is {loss.detach().cpu().tolist()} "
-                f"in epoch {epoch}; training stopped. Lower lr, standardize X, or check the "
-                "loss parameters."
-            )
+            loss = loss + self.generated_weight * super()._batch_loss(
+                generated, y, X, training=training)
         return loss

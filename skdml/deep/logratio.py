@@ -14,15 +14,12 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from skorch import NeuralNet
-from skorch.utils import to_tensor
 from torch import nn
-from torch.utils.data import DataLoader, Sampler, Subset
+from torch.utils.data import Sampler
 
 from .._validation import check_regression_target
-from ..base import fit_context
 from ..kernels import pairwise_distances
-from ._base import DeepMetricLearner, _init_params, _seeded_torch, _SequentialBatches
+from ._base import DeepMetricLearner, _dataset_labels, _init_params
 from ._modules import MLP
 from .losses import TripletMarginLoss, _check_real, _sq_dist_matrix
 
@@ -226,7 +223,7 @@ default='sqeuclidean'
                     torch.cat([j[forward], i[backward]]))
         if len(triplets[0]) == 0:
             return (embeddings * 0.0).sum()
-        return self.triplet.compute(embeddings, None, triplets).mean()
+        return self.triplet.reducer(self.triplet.compute(embeddings, None, triplets))
 
 
 class NearestLabelBatchSampler(Sampler):
@@ -421,108 +418,34 @@ warm_start
                 params.setdefault("eps", self.eps)
         return params
 
-    def get_iterator(self, dataset, training=False):
-        """Nearest-label batches for training (:class:`NearestLabelBatchSampler`), plain
-        batches in order otherwise; ``iterator_train__batch_sampler`` and friends give
-        skorch's default iterator instead."""
-        prefix = "iterator_train" if training else "iterator_valid"
-        kwargs = self.get_params_for(prefix)
-        own = {"sampler", "batch_sampler", "shuffle", "batch_size"}
-        if getattr(self, prefix) is not DataLoader or own & set(kwargs):
-            return NeuralNet.get_iterator(self, dataset, training=training)
-        if isinstance(dataset, Subset):
-            indices = np.asarray(dataset.indices)
-            labels = np.asarray(dataset.dataset.y)[indices]
-            dataset = Subset(dataset.dataset, indices)
-        else:
-            labels = np.asarray(dataset.y)
-        if training:
-            sampler = NearestLabelBatchSampler(
-                labels, self.batch_size, self.n_neighbors, self.label_distance,
-                random_state=int(self._seeds[1]),
-            )
-        else:
-            sampler = _SequentialBatches(len(dataset), self.batch_size)
-        return DataLoader(dataset, sampler=sampler, batch_size=None, **kwargs)
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        """The loss of a batch on its float labels; ``FloatingPointError`` if not finite."""
-        labels = to_tensor(y_true, device=self.device)
-        loss = self.loss_(y_pred, labels, None)
-        if not bool(torch.isfinite(loss.detach()).all()):
-            epoch = len(self.history_) if self.history_ is not None else 0
-            raise FloatingPointError(
-                f"{type(self).__name__}: the {'training' if training else 'validation'} loss "
-                f"is {loss.detach().cpu().tolist()} in epoch {epoch}; training stopped. Lower "
-                "lr, standardize X, or check the label distance."
-            )
-        return loss
-
-    def _check_fit_input(self, X, y):
+    def _validate_target(self, y, n_samples, *, reset):
+        """Real-valued labels of shape (n,) or (n, k), as float64: label distances are taken
+        in full precision. ``fit`` learns ``n_outputs_``; a warm start and ``partial_fit``
+        need labels of that dimension."""
+        name = type(self).__name__
         if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
-            )
-        X = self._check_X(X, reset=True)
-        y = check_regression_target(y, X.shape[0], estimator=self)
-        return X, y
-
-    @fit_context
-    def fit(self, X, y, **fit_params):
-        """Train the network on a continuous target.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Real-valued labels.
-        **fit_params
-            Passed to the module's ``forward`` (skorch's convention).
-
-        Returns
-        -------
-        self
-        """
-        X, y = self._check_fit_input(X, y)
+            raise ValueError(f"{name} requires y to be passed, but the target y is None.")
+        y = check_regression_target(y, n_samples, estimator=self)
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
-        warm = self.warm_start and self.initialized_
-        if warm and n_outputs != self.n_outputs_:
+        if reset and not (self.warm_start and self.initialized_):
+            self.n_outputs_ = n_outputs
+        elif n_outputs != self.n_outputs_:
             raise ValueError(
-                f"{type(self).__name__} with warm_start=True needs labels of the previous "
-                f"fit's dimension {self.n_outputs_}, got {n_outputs}."
-            )
-        self.n_outputs_ = n_outputs
-        self._sample_shape = X.shape[1:]
-        self._seeds = check_random_state(self.random_state).randint(
-            np.iinfo(np.int32).max, size=3
-        )
-        X32 = np.ascontiguousarray(X, dtype=np.float32)
-        y64 = np.ascontiguousarray(y, dtype=np.float64)  # label distances in full precision
-        with _seeded_torch(int(self._seeds[0]), self.device):
-            if not warm:
-                self.initialize()
-            NeuralNet.partial_fit(self, X32, y64, _routing_method="fit", **fit_params)
-        self.n_iter_ = sum(1 for row in self.history_ if "train_loss" in row)
-        return self
-
-    def partial_fit(self, X, y, classes=None, **fit_params):
-        """One more ``max_epochs`` of training on ``(X, y)``, keeping the network.
-
-        The first call (on an unfitted learner) is ``fit``.
-        """
-        if not self.initialized_ or not hasattr(self, "n_outputs_"):
-            return self.fit(X, y, **fit_params)
-        X = self._check_X(X, reset=False)
-        y = check_regression_target(y, X.shape[0], estimator=self)
-        if (1 if y.ndim == 1 else y.shape[1]) != self.n_outputs_:
-            raise ValueError(
-                f"{type(self).__name__}: expected labels of dimension {self.n_outputs_}, got "
+                f"{name}: expected labels of the first fit's dimension {self.n_outputs_}, got "
                 f"y of shape {y.shape}."
             )
-        NeuralNet.partial_fit(self, np.ascontiguousarray(X, dtype=np.float32),
-                              np.ascontiguousarray(y, dtype=np.float64), **fit_params)
-        self.n_iter_ = sum(1 for row in self.history_ if "train_loss" in row)
-        return self
+        return np.ascontiguousarray(y, dtype=np.float64)
+
+    def _train_batch_sampler(self, dataset):
+        """Nearest-label batches (:class:`NearestLabelBatchSampler`)."""
+        return NearestLabelBatchSampler(
+            _dataset_labels(dataset), self.batch_size, self.n_neighbors, self.label_distance,
+            random_state=int(self._seeds[1]),
+        )
+
+    def _batch_loss(self, embeddings, y, X, *, training):
+        """The loss of a batch on its float labels, over all its triplets."""
+        return self.loss_(embeddings, y, None)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

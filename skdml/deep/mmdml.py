@@ -18,7 +18,7 @@ from ..base import fit_context
 from ..kernels import knn
 from ._base import DeepMetricLearner
 from ._modules import MLP
-from .dtml import neighbor_pairs
+from ._neighbors import neighbor_pairs
 
 __all__ = ["MMDML", "ManifoldMarginLoss"]
 
@@ -46,14 +46,15 @@ class ManifoldMarginLoss(nn.Module):
 
     For an anchor ``x_i``, ``D_1(i)`` is the mean squared embedding distance to its ``k1``
     nearest samples of its own class (manifold) and ``D_2(i)`` to its ``k2`` nearest samples
-    of other classes (neighborhoods found in the input space, :func:`~skdml.deep.dtml.
-    neighbor_pairs`); the loss is the mean over anchors of
-    ``g(margin + D_1(i) - D_2(i))``, ``g(z) = log(1 + exp(beta z)) / beta`` the generalized
-    logistic function. Anchors lacking either kind of neighbor in the batch are left out.
+    of other classes; the loss is the mean over anchors of ``g(margin + D_1(i) - D_2(i))``,
+    ``g(z) = log(1 + exp(beta z)) / beta`` the generalized logistic function. Anchors
+    lacking either kind of neighbor in the batch are left out.
 
-    Called as ``loss(X, Z, labels, anchor_label=None)``: ``X`` the batch's inputs, ``Z`` its
-    embeddings; with ``anchor_label`` only the samples of that label are anchors (the
-    network of one manifold), otherwise all of them.
+    Called as ``loss(embeddings, labels, tuples=None)``; ``tuples`` are the neighbor pairs
+    ``(intra, inter)`` of :meth:`pairs`. The paper finds the neighborhoods in the input
+    space, so :class:`MMDML`'s networks hand over ``pairs(X, labels)`` of the batch's
+    inputs; ``None`` finds them among the embeddings. With ``anchor_label`` only the samples
+    of that label are anchors (the network of one manifold), otherwise all of them.
 
     Parameters
     ----------
@@ -61,6 +62,7 @@ class ManifoldMarginLoss(nn.Module):
     beta : float
         Sharpness of ``g``.
     margin : float
+    anchor_label : int or None, default=None
     """
 
     def __init__(self, k1=5, k2=10, beta=2.0, margin=1.0, anchor_label=None):
@@ -69,12 +71,18 @@ class ManifoldMarginLoss(nn.Module):
         self.beta, self.margin = float(beta), float(margin)
         self.anchor_label = anchor_label
 
-    def per_anchor(self, X, Z, labels):
-        """``(anchors, D_1, D_2)``: the anchors kept and their mean squared distances."""
+    def pairs(self, X, labels):
+        """The neighbor pairs ``(intra, inter)`` of the anchors of the batch ``X``
+        (:func:`~skdml.deep.neighbor_pairs` with this loss's ``k1``, ``k2`` and anchors)."""
         anchors = None if self.anchor_label is None else labels == self.anchor_label
+        return neighbor_pairs(X, labels, self.k1, self.k2, anchors)
+
+    def per_anchor(self, embeddings, labels, tuples=None):
+        """``(anchors, D_1, D_2)``: the anchors kept and their mean squared distances."""
+        Z = embeddings
         n = len(labels)
         means = []
-        for i, j in neighbor_pairs(X, labels, self.k1, self.k2, anchors):
+        for i, j in (self.pairs(Z, labels) if tuples is None else tuples):
             d2 = ((Z[i] - Z[j]) ** 2).sum(1)
             total = torch.zeros(n, dtype=Z.dtype, device=Z.device).index_add(0, i, d2)
             count = torch.bincount(i, minlength=n).to(Z.dtype)
@@ -83,10 +91,10 @@ class ManifoldMarginLoss(nn.Module):
         idx = torch.nonzero(keep).flatten()
         return idx, means[0][0][idx] / means[0][1][idx], means[1][0][idx] / means[1][1][idx]
 
-    def forward(self, X, Z, labels):
-        idx, d1, d2 = self.per_anchor(X, Z, labels)
+    def forward(self, embeddings, labels, tuples=None):
+        idx, d1, d2 = self.per_anchor(embeddings, labels, tuples)
         if len(idx) == 0:
-            return (Z * 0.0).sum()
+            return (embeddings * 0.0).sum()
         return F.softplus(self.margin + d1 - d2, beta=self.beta).mean()
 
     def extra_repr(self):
@@ -117,16 +125,10 @@ class _ManifoldNet(DeepMetricLearner):
             params.setdefault("weight_decay", self.weight_decay)
         return params
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        labels = to_tensor(y_true, device=self.device).long()
-        X = to_tensor(X, device=self.device).to(y_pred.dtype)
-        loss = self.loss_(X, y_pred, labels)
-        if not bool(torch.isfinite(loss.detach()).all()):
-            raise FloatingPointError(
-                f"MMDML: the loss is {loss.detach().cpu().tolist()} in epoch "
-                f"{len(self.history_)}; training stopped. Lower lr or standardize the sets."
-            )
-        return loss
+    def _batch_loss(self, embeddings, y, X, *, training):
+        """The loss with the neighbor pairs of the batch's inputs."""
+        X = to_tensor(X, device=self.device).to(embeddings.dtype)
+        return self.loss_(embeddings, y, self.loss_.pairs(X, y))
 
 
 class MMDML(ClassifierMixin, BaseEstimator):

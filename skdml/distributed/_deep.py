@@ -4,22 +4,23 @@ Each of ``n_processes`` processes runs the learner's own skorch training loop on
 network wrapped in ``torch.nn.parallel.DistributedDataParallel``; only three hooks change
 (:class:`_DataParallelMixin`):
 
-- ``get_iterator``: every process draws the *same* class-balanced global batch (the sampler
-  is seeded from ``random_state``) and keeps its contiguous share
+- ``_train_batch_sampler`` (the learner template's hook): every process draws the *same*
+  global batches as the learner would (class-balanced, or the learner's own sampler, seeded
+  from ``random_state``) and keeps its contiguous share
   (``np.array_split(batch, n_processes)[rank]``);
 - ``get_loss``: the embeddings and labels of the shares are gathered back into the global
   batch, in order (``_AllGather``, an all-gather that carries gradients back to the process
   that computed each embedding), so the miner and the loss see the whole global batch,
   exactly as in one process;
-- ``_initialize_module``: the network is wrapped in ``DistributedDataParallel``.
+- ``initialize_module``: the network is wrapped in ``DistributedDataParallel``.
 
 Every process computes the same global loss ``L``; the gather's backward sums the gradient of
 the ``n`` copies of ``L`` into each share (``n dL/dz``, an all-reduce of the gradient) and DDP
 averages the parameter gradients over the processes, so each step applies exactly
 ``dL/dtheta`` of the global batch: the loss curve is that of single-process training with the
-same batch size, up to floating-point summation order. Parameters of the loss itself (class centers or proxies) get the same
-gradient in every process, from the same gathered batch, and stay in step without
-communication.
+same batch size, up to floating-point summation order. Parameters of the loss itself (class
+centers or proxies) get the same gradient in every process, from the same gathered batch, and
+stay in step without communication.
 """
 
 import numbers
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from sklearn.base import clone
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Sampler
 
 __all__ = ["fit_data_parallel"]
 
@@ -92,22 +93,20 @@ def _gather_rows(t, rank, world, with_grad):
 class _DataParallelMixin:
     """The three hooks of data-parallel training (see the module docstring)."""
 
-    def _initialize_module(self, reason=None):
-        super()._initialize_module(reason=reason)
+    def initialize_module(self):
+        super().initialize_module()
         device_ids = None
         if torch.device(self.device).type == "cuda":
             device_ids = [torch.device(self.device).index]
-        self.module_ = torch.nn.parallel.DistributedDataParallel(self.module_,
-                                                                 device_ids=device_ids)
+        # DistributedDataParallel wants the network on its device already
+        self.module_ = torch.nn.parallel.DistributedDataParallel(
+            self.module_.to(self.device), device_ids=device_ids)
         return self
 
-    def get_iterator(self, dataset, training=False):
-        loader = super().get_iterator(dataset, training=training)
-        if not training:
-            return loader  # every process evaluates the whole validation set
-        return DataLoader(loader.dataset, sampler=_RankShare(loader.sampler, self._dp_rank,
-                                                             self._dp_world),
-                          batch_size=None)
+    def _train_batch_sampler(self, dataset):
+        # validation batches are left alone: every process evaluates the whole set
+        return _RankShare(super()._train_batch_sampler(dataset), self._dp_rank,
+                          self._dp_world)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if training:
@@ -224,14 +223,14 @@ def fit_data_parallel(estimator, X, y, *, n_processes=2, backend="gloo",
             f"batch_size={estimator.batch_size} must be at least n_processes={n_processes} "
             "(every process needs a share of each batch)."
         )
-    own = {"sampler", "batch_sampler", "shuffle", "batch_size"}
-    if own & set(estimator.get_params_for("iterator_train")):
+    if (estimator._skorch_iterates(training=True)
+            or "batch_sampler" in estimator.get_params_for("iterator_train")):
         raise ValueError(
             "fit_data_parallel shards the learner's class-balanced batches; custom "
             "iterator_train__ samplers are not supported."
         )
     # The learner's own checks, before any process starts.
-    X_checked, _, _ = clone(estimator)._check_fit_input(X, y)
+    X_checked, _ = clone(estimator)._validate_fit_data(X, y, reset=True)
     y = np.asarray(y)
     shared = clone(estimator)
     if shared.random_state is None or isinstance(shared.random_state,

@@ -9,21 +9,19 @@ the code is ``B = sgn(H)``, returned by ``transform`` as ``{0, 1}`` ``uint8`` bi
 update ``B = sgn(H)`` (``H`` detached) with a gradient step on the network for that ``B``,
 as the papers do. The losses are torch modules called as ``loss(H, labels, tuples)``; the
 terms that need the network (the orthogonality of its weights) or the input (DeepBit's
-invariance) are added in the ``get_loss`` hook. Nothing of the training loop is copied.
+invariance) are added in the ``_batch_loss`` hook of the learner template; the hashers
+override hooks only, and copy nothing of the training loop.
 """
 
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from skorch import NeuralNet
 from skorch.utils import to_tensor
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from ..base import fit_context
-from ..deep._base import DeepMetricLearner, _seeded_torch
+from ..deep._base import DeepMetricLearner
 from ..deep._modules import MLP
 from ..deep.losses import _sq_dist_matrix
 from ._base import HasherMixin
@@ -85,7 +83,7 @@ class DeepBitLoss(nn.Module):
     quantization loss plus even bit distribution (each bit's mean over the batch near 0,
     i.e. on for half the samples -- the paper's ``(mu_k - 0.5)^2`` for ``{0, 1}`` bits).
     The invariance term needs the transformed input and is added by
-    :class:`DeepBitHashing`'s ``get_loss``.
+    :class:`DeepBitHashing`'s ``_batch_loss``.
     """
 
     def __init__(self, balance=1.0):
@@ -163,56 +161,17 @@ class _DeepHasher(HasherMixin, DeepMetricLearner):
         self._check_module_output()
         return self
 
-    @fit_context
-    def fit(self, X, y=None, **fit_params):
-        """Train the hashing network.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or None
-            Class labels for the supervised hasher; ignored by the unsupervised ones.
-        **fit_params
-            Passed to the module's ``forward`` (skorch's convention).
-
-        Returns
-        -------
-        self
-        """
+    def _validate_target(self, y, n_samples, *, reset):
+        """Class labels for the supervised hasher; for the unsupervised ones ``y`` is
+        ignored and every sample gets one pseudo-class, so that the class-balanced sampler
+        draws plain random batches."""
         if self._supervised:
-            return DeepMetricLearner.fit.__wrapped__(self, X, y, **fit_params)
-        X = self._check_X(X, reset=True)
-        self._sample_shape = X.shape[1:]
-        self._seeds = check_random_state(self.random_state).randint(
-            np.iinfo(np.int32).max, size=3
-        )
-        # one pseudo-class: the class-balanced sampler then draws plain random batches
-        self.classes_ = np.array([0])
-        y0 = np.zeros(X.shape[0], dtype=np.int64)
-        X32 = np.ascontiguousarray(X, dtype=np.float32)
-        with _seeded_torch(int(self._seeds[0]), self.device):
-            if not (self.warm_start and self.initialized_):
-                self.initialize()
-            NeuralNet.partial_fit(self, X32, y0, _routing_method="fit", **fit_params)
-        del self.classes_
-        self.n_iter_ = sum(1 for row in self.history_ if "train_loss" in row)
-        return self
+            return super()._validate_target(y, n_samples, reset=reset)
+        return np.zeros(n_samples, dtype=np.int64)
 
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """One more ``max_epochs`` of training, keeping the network."""
-        if self._supervised:
-            return super().partial_fit(X, y, classes=classes, **fit_params)
-        if not self.initialized_ or not hasattr(self, "n_iter_"):
-            return self.fit(X, y, **fit_params)
-        X = self._check_X(X, reset=False)
-        NeuralNet.partial_fit(self, np.ascontiguousarray(X, dtype=np.float32),
-                              np.zeros(X.shape[0], dtype=np.int64), **fit_params)
-        self.n_iter_ = sum(1 for row in self.history_ if "train_loss" in row)
-        return self
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
+    def _batch_loss(self, embeddings, y, X, *, training):
         """The loss module's terms plus ``lambda2/2`` times the weights' orthogonality."""
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        loss = super()._batch_loss(embeddings, y, X, training=training)
         lambda2 = getattr(self, "lambda2", 0.0)
         if lambda2:
             loss = loss + 0.5 * lambda2 * _orthogonality(self.module_)
@@ -495,35 +454,22 @@ class DeepBitHashing(_DeepHasher):
     def _loss_params(self):
         return {"balance": self.balance}
 
-    @fit_context
-    def fit(self, X, y=None, **fit_params):
-        """Train the hashing network (``y`` is ignored).
+    def _validate_fit_data(self, X, y, *, reset):
+        """The data, and at ``fit`` the features' standard deviations (the noise's scale)."""
+        X, y = super()._validate_fit_data(X, y, reset=reset)
+        if reset:
+            self._feature_std = torch.as_tensor(
+                np.std(np.asarray(X, dtype=np.float64), axis=0), dtype=torch.float32)
+        return X, y
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : None
-            Ignored.
-        **fit_params
-            Passed to the module's ``forward``.
-
-        Returns
-        -------
-        self : DeepBitHashing
-        """
-        X_arr = self._check_X(X, reset=True)
-        self._feature_std = torch.as_tensor(
-            np.std(np.asarray(X_arr, dtype=np.float64), axis=0), dtype=torch.float32)
-        return _DeepHasher.fit.__wrapped__(self, X, y, **fit_params)
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
+    def _batch_loss(self, embeddings, y, X, *, training):
         """Quantization and balance (the loss module) plus the invariance term."""
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        loss = super()._batch_loss(embeddings, y, X, training=training)
         if self.invariance and X is not None and self.noise_scale > 0:
             Xt = to_tensor(X, device=self.device)
             scale = self._feature_std.to(device=Xt.device, dtype=Xt.dtype) * self.noise_scale
             H_t = self.infer(Xt + torch.randn_like(Xt) * scale)
-            loss = loss + self.invariance * ((y_pred - H_t) ** 2).sum(1).mean()
+            loss = loss + self.invariance * ((embeddings - H_t) ** 2).sum(1).mean()
         return loss
 
 

@@ -26,6 +26,13 @@ A new loss subclasses :class:`MetricLoss` and implements its ``compute``.
 from ..distances import _sq_dist_matrix  # noqa: F401  (used by learners)
 from ._base import ClassLoss, MetricLoss, _check_real  # noqa: F401
 from ._classification import ArcFaceLoss, CenterLoss, CosFaceLoss, SphereFaceLoss
+from ._proxy import (
+    NormalizedSoftmaxLoss,
+    ProxyAnchorLoss,
+    ProxyNCALoss,
+    SoftTripleLoss,
+    SubCenterArcFaceLoss,
+)
 from ._pair import (
     AngularLoss,
     ContrastiveLoss,
@@ -52,7 +59,12 @@ __all__ = [
     "MetricLoss",
     "MultiSimilarityLoss",
     "NPairLoss",
+    "NormalizedSoftmaxLoss",
+    "ProxyAnchorLoss",
+    "ProxyNCALoss",
+    "SoftTripleLoss",
     "SphereFaceLoss",
+    "SubCenterArcFaceLoss",
     "TripletMarginLoss",
 ]
 

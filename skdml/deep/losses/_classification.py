@@ -17,6 +17,19 @@ def _with_target(logits, labels, target):
     return torch.where(mask, target[:, None], logits)
 
 
+def _arcface_logits(cos, labels, margin, scale):
+    """``scale * cos`` with each target cosine replaced by ``cos(theta_y + margin)`` (ArcFace;
+    ``cos(theta_y) - margin sin(margin)`` where ``theta_y + margin > pi``)."""
+    cos_y = cos.gather(1, labels[:, None]).squeeze(1)
+    theta = torch.acos(cos_y.clamp(-1 + 1e-7, 1 - 1e-7))
+    target = torch.where(
+        theta + margin <= math.pi,
+        torch.cos(theta + margin),
+        cos_y - margin * math.sin(margin),
+    )
+    return scale * _with_target(cos, labels, target)
+
+
 def _check_cosine(loss):
     if not isinstance(loss.distance, CosineSimilarity):
         raise ValueError(
@@ -116,15 +129,7 @@ class ArcFaceLoss(ClassLoss):
         return CosineSimilarity()
 
     def logits(self, x, labels):
-        cos = self.cosines(x)
-        cos_y = cos.gather(1, labels[:, None]).squeeze(1)
-        theta = torch.acos(cos_y.clamp(-1 + 1e-7, 1 - 1e-7))
-        target = torch.where(
-            theta + self.margin <= math.pi,
-            torch.cos(theta + self.margin),
-            cos_y - self.margin * math.sin(self.margin),
-        )
-        return self.scale * _with_target(cos, labels, target)
+        return _arcface_logits(self.cosines(x), labels, self.margin, self.scale)
 
 
 class CosFaceLoss(ClassLoss):
