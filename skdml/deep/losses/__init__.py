@@ -25,14 +25,16 @@ A new loss subclasses :class:`MetricLoss` and implements its ``compute``.
 
 from ..distances import _sq_dist_matrix  # noqa: F401  (used by learners)
 from ._base import ClassLoss, MetricLoss, _check_real  # noqa: F401
-from ._classification import ArcFaceLoss, CenterLoss, CosFaceLoss, SphereFaceLoss
-from ._proxy import (
-    NormalizedSoftmaxLoss,
-    ProxyAnchorLoss,
-    ProxyNCALoss,
-    SoftTripleLoss,
-    SubCenterArcFaceLoss,
+from ._batch import (
+    CircleLoss,
+    FastAPLoss,
+    GeneralizedLiftedStructureLoss,
+    NTXentLoss,
+    SupConLoss,
+    TupletMarginLoss,
 )
+from ._classification import ArcFaceLoss, CenterLoss, CosFaceLoss, SphereFaceLoss
+from ._memory import CrossBatchMemory
 from ._pair import (
     AngularLoss,
     ContrastiveLoss,
@@ -44,28 +46,42 @@ from ._pair import (
     NPairLoss,
     TripletMarginLoss,
 )
+from ._proxy import (
+    NormalizedSoftmaxLoss,
+    ProxyAnchorLoss,
+    ProxyNCALoss,
+    SoftTripleLoss,
+    SubCenterArcFaceLoss,
+)
 
 __all__ = [
     "AngularLoss",
     "ArcFaceLoss",
     "CenterLoss",
+    "CircleLoss",
     "ClassLoss",
     "ContrastiveLoss",
     "CosFaceLoss",
+    "CrossBatchMemory",
     "DistanceLogisticLoss",
+    "FastAPLoss",
+    "GeneralizedLiftedStructureLoss",
     "GeneralizedLogisticLoss",
     "LiftedStructuredLoss",
     "MarginLoss",
     "MetricLoss",
     "MultiSimilarityLoss",
     "NPairLoss",
+    "NTXentLoss",
     "NormalizedSoftmaxLoss",
     "ProxyAnchorLoss",
     "ProxyNCALoss",
     "SoftTripleLoss",
     "SphereFaceLoss",
     "SubCenterArcFaceLoss",
+    "SupConLoss",
     "TripletMarginLoss",
+    "TupletMarginLoss",
 ]
 
 # one public home: the classes say they live here (reprs, docs, and the class paths that
