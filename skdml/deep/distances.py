@@ -29,6 +29,8 @@ import numbers
 import torch
 from torch.nn import functional as F
 
+from ._params import ParamsMixin
+
 __all__ = ["BaseDistance", "CosineSimilarity", "DotProductSimilarity", "LpDistance"]
 
 _EPS = 1e-12
@@ -52,7 +54,7 @@ def _dist_matrix(x, ref=None):
     return _sq_dist_matrix(x, ref).clamp_min(_EPS).sqrt()
 
 
-class BaseDistance:
+class BaseDistance(ParamsMixin):
     """Base of the distances: optional L2 normalization, then :meth:`compute`.
 
     Subclasses set :attr:`is_inverted` and implement ``compute(x, ref)`` (the full matrix)
@@ -117,19 +119,6 @@ class BaseDistance:
     def closeness(self, values):
         """``values`` turned so that larger always means closer (negated for a distance)."""
         return values if self.is_inverted else -values
-
-    def get_params(self, deep=True):
-        return {k: getattr(self, k) for k in self._param_names}
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_params() == other.get_params()
-
-    def __hash__(self):
-        return hash((type(self), tuple(self.get_params().items())))
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
 
 class LpDistance(BaseDistance):

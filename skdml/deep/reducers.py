@@ -19,6 +19,8 @@ import numbers
 
 import torch
 
+from ._params import ParamsMixin
+
 __all__ = [
     "AvgNonZeroReducer",
     "BaseReducer",
@@ -28,13 +30,12 @@ __all__ = [
 ]
 
 
-class BaseReducer:
+class BaseReducer(ParamsMixin):
     """Base of the reducers: checks, then :meth:`reduce`.
 
     A subclass implements ``reduce(values, anchors)``, returning a 0-d tensor.
     """
 
-    _param_names = ()
     #: whether ``reduce`` needs the anchor of each term
     needs_anchors = False
 
@@ -59,19 +60,6 @@ class BaseReducer:
 
     def reduce(self, values, anchors):
         raise NotImplementedError(f"{type(self).__name__} must implement reduce(values, anchors).")
-
-    def get_params(self, deep=True):
-        return {k: getattr(self, k) for k in self._param_names}
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_params() == other.get_params()
-
-    def __hash__(self):
-        return hash((type(self), tuple(self.get_params().items())))
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
 
 class MeanReducer(BaseReducer):

@@ -10,6 +10,8 @@ factor of its value in the loss.
 import math
 import numbers
 
+from ._params import ParamsMixin
+
 __all__ = ["BaseRegularizer", "CenterInvariantRegularizer", "LpRegularizer"]
 
 
@@ -20,7 +22,7 @@ def _check_weight(weight, owner):
     return float(weight)
 
 
-class BaseRegularizer:
+class BaseRegularizer(ParamsMixin):
     """Base of the regularizers: checks the input, then ``weight * compute(tensor)``."""
 
     _param_names = ("weight",)
@@ -38,19 +40,6 @@ class BaseRegularizer:
 
     def compute(self, tensor):
         raise NotImplementedError(f"{type(self).__name__} must implement compute(tensor).")
-
-    def get_params(self, deep=True):
-        return {k: getattr(self, k) for k in self._param_names}
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_params() == other.get_params()
-
-    def __hash__(self):
-        return hash((type(self), tuple(self.get_params().items())))
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
 
 class LpRegularizer(BaseRegularizer):
