@@ -11,7 +11,14 @@ the skdml version and how the model is stored) and the model:
   network weights as safetensors. Classes among the parameters (``module``, ``loss``,
   ``miner``, ``optimizer``) are recorded as ``"module:qualname"`` strings and looked up on
   load, by that exact string, in a fixed allow-list (``_allowed_classes``): a file never
-  makes ``load`` import a module.
+  makes ``load`` import a module. Instances of the plain (weightless) classes of
+  :mod:`skdml.deep.distances`, :mod:`~skdml.deep.reducers`,
+  :mod:`~skdml.deep.regularizers` and :mod:`~skdml.deep.miners` (``miner=HardMiner(...)``,
+  ``loss__distance=CosineSimilarity()``) are recorded as their class path and their
+  ``get_params()``, and rebuilt on load from a second allow-list (``_allowed_objects``)
+  after their parameters are checked the same way, recursively. Loss instances (torch
+  modules, possibly with learned weights) are not stored: give the loss class and its
+  settings as ``loss__<name>``.
 
 ``load(path)`` checks the whole archive -- manifest, types, class paths -- before it builds
 anything, and answers a foreign or tampered file with a ``ValueError``. Pickle keeps working
@@ -173,11 +180,46 @@ def _allowed_classes():
     return estimators, classes
 
 
+# The modules whose public plain-object classes (settings in ``get_params``, no weights) an
+# archive may store as instances.
+_OBJECT_MODULES = ("skdml.deep.distances", "skdml.deep.reducers", "skdml.deep.regularizers",
+                   "skdml.deep.miners")
+
+
+@functools.cache
+def _allowed_objects():
+    """The classes whose instances a deep archive may hold: a dict from ``"module:qualname"``
+    to the class, built once from the ``__all__`` of :data:`_OBJECT_MODULES` (imported by
+    :mod:`skdml.deep` itself): the public classes with ``get_params`` that are not torch
+    modules."""
+    import torch.nn
+
+    import skdml.deep  # noqa: F401 -- imports the modules below
+
+    objects = {}
+    for module_name in _OBJECT_MODULES:
+        module = sys.modules[module_name]
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if (isinstance(obj, type) and callable(getattr(obj, "get_params", None))
+                    and not issubclass(obj, torch.nn.Module)):
+                objects[_path(obj)] = obj
+    return objects
+
+
+def _object_params(cls):
+    """The constructor parameters an archive may set on an instance of ``cls``."""
+    return {name for name, p in inspect.signature(cls).parameters.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
 def _lookup(path, table, what):
     """The class an archive names: an exact-string lookup in the allow-list, no import."""
     cls = table.get(path) if isinstance(path, str) else None
     if cls is None:
-        kind = "deep estimators" if table is _allowed_classes()[0] else "classes"
+        kind = ("deep estimators" if table is _allowed_classes()[0] else
+                "objects (distances, reducers, regularizers, miners)"
+                if table is _allowed_objects() else "classes")
         raise ValueError(
             f"skdml.io.load: {what} names the class {path!r}, which is not in skdml's "
             f"allow-list of {kind}; refused (a loaded file never imports a module)."
@@ -244,10 +286,23 @@ class _Encoder:
 
         if isinstance(v, BaseEstimator) and _is_deep(v):
             return {"__estimator__": self.estimator(v, key)}
+        path = _path(type(v))
+        if _allowed_objects().get(path) is type(v):
+            params = v.get_params(deep=False)
+            return {"__object__": path,
+                    "params": {k: self.value(x, f"{key}.{k}") for k, x in params.items()}}
+        hint = ""
+        if module.startswith(("skdml.", "torch.")) and callable(getattr(v, "parameters", None)):
+            name = key.rpartition(".")[2]  # a network or a loss, which may hold weights
+            hint = (f" Give its class instead, {name}=<class>, and its settings as "
+                    f"{name}__<name> (for example loss=TripletMarginLoss, "
+                    "loss__distance=CosineSimilarity()).")
         raise ValueError(
             f"skdml.io.save: {key} is a {type(v).__module__}.{type(v).__qualname__}, which "
-            "cannot be stored without pickle. Give JSON values, arrays and skdml / torch "
-            "classes (not instances) as parameters, or pickle the estimator."
+            "cannot be stored without pickle. Give JSON values, arrays, skdml / torch "
+            "classes (not instances) and instances of the classes of skdml.deep.distances, "
+            "reducers, regularizers and miners as parameters, or pickle the estimator."
+            + hint
         )
 
     def _array(self, a, key, scalar):
@@ -347,6 +402,8 @@ class _Decoder:
             return _lookup(content, self.classes, key)
         if tag == "__estimator__":
             return self.estimator(content, key)
+        if tag == "__object__":
+            return self.object(v, key)
         if tag == "__float__":
             _expect(content, str, key, tag)
             return float.fromhex(content)
@@ -380,6 +437,25 @@ class _Decoder:
             return torch.device(content)
         raise ValueError(f"skdml.io.load: {key} has the unknown tag {tag!r}; the file is "
                          "damaged or from a newer skdml.")
+
+    def object(self, v, key):
+        """Check (and unless checking, build) the instance an ``__object__`` holds: its class
+        from the allow-list of objects, its parameters decoded like any value and named
+        among the constructor's."""
+        cls = _lookup(v["__object__"], _allowed_objects(), key)
+        stored = v.get("params")
+        _expect(stored, dict, key, "params")
+        params = {k: self.value(x, f"{key}.{k}") for k, x in stored.items()}
+        unknown = sorted(set(params) - _object_params(cls))
+        if unknown:
+            raise ValueError(f"skdml.io.load: {key} sets {unknown} on {cls.__name__}, which "
+                             "takes no such parameters; the file is damaged.")
+        if self.checking:
+            return None
+        try:
+            return cls(**params)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"skdml.io.load: {key} cannot be rebuilt: {exc}") from None
 
     def _strarray(self, v, key):
         strings, dtype, shape = v["__strarray__"], v.get("dtype"), v.get("shape")
@@ -568,7 +644,9 @@ def save(estimator, path):
     ----------
     estimator : skdml estimator
         A classical learner or hasher (stored with :mod:`skops.io`) or a deep learner
-        (parameters as JSON, weights as safetensors). The deep learners' ``callbacks``,
+        (parameters as JSON, weights as safetensors; instances of the classes of
+        :mod:`skdml.deep.distances`, ``reducers``, ``regularizers`` and ``miners`` among
+        the parameters as their class and settings). The deep learners' ``callbacks``,
         ``callbacks__*`` and ``train_split`` are training-time code: they are not stored (a
         ``UserWarning`` says so); the loaded estimator has skorch's default callbacks and
         ``train_split=None``.
@@ -644,8 +722,9 @@ def load(path):
     The manifest, every type (classical learners: the skops file's types must all be in
     :func:`trusted_types`) and every class path (deep learners: an exact-string lookup in a
     fixed allow-list of torch.nn / torch.optim classes and skdml's deep estimators, networks,
-    losses and miners) are checked before anything is built; no module is imported because
-    the file names it.
+    losses and miners; instances of distances, reducers, regularizers and miners from a
+    second one, their parameters checked alike) are checked before anything is built; no
+    module is imported because the file names it.
 
     Parameters
     ----------

@@ -11,14 +11,6 @@ from skdml.deep import losses as L  # noqa: E402
 from skdml.deep.miners import all_pairs, all_triplets  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(7, 3))
 Y = np.array([0, 0, 1, 1, 1, 2, 2])

@@ -35,14 +35,6 @@ from skdml.deep.losses._memory import CrossBatchMemory  # noqa: E402
 from skdml.deep.reducers import PerAnchorReducer  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(9, 4))
 # class 3 has a single sample: an anchor without positives

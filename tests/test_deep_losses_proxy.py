@@ -36,14 +36,6 @@ LOSSES = [ProxyNCALoss, ProxyAnchorLoss, SoftTripleLoss, SubCenterArcFaceLoss,
           NormalizedSoftmaxLoss]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # a batch of 9 in 3 dimensions; 4 classes, the last one absent from the batch
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(9, 3))

@@ -53,9 +53,13 @@ from .mmdml import MMDML, ManifoldMarginLoss
 from .miners import (
     AllPairsMiner,
     AllTripletsMiner,
+    AngularMiner,
     BaseMiner,
+    BatchEasyHardMiner,
     DistanceWeightedMiner,
     HardMiner,
+    MultiSimilarityMiner,
+    PairMarginMiner,
     SemiHardMiner,
 )
 
@@ -84,7 +88,9 @@ __all__ = [
     "AllPairsMiner",
     "AllTripletsMiner",
     "AngularLoss",
+    "AngularMiner",
     "BaseMiner",
+    "BatchEasyHardMiner",
     "CircleLoss",
     "CrossBatchMemory",
     "FastAPLoss",
@@ -106,6 +112,8 @@ __all__ = [
     "LiftedStructuredLoss",
     "MarginLoss",
     "MultiSimilarityLoss",
+    "MultiSimilarityMiner",
+    "PairMarginMiner",
     "NPairLoss",
     "NormalizedSoftmaxLoss",
     "ProxyAnchorLoss",

@@ -16,10 +16,12 @@ Every loss accepts either kind of tuple: :func:`triplets_to_pairs` and
 its ``mine``.
 """
 
+import math
 import numbers
 
 import torch
 
+from ._params import ParamsMixin
 from ._tuples import (
     all_pairs,
     all_triplets,
@@ -30,20 +32,37 @@ from ._tuples import (
     triplets_to_pairs,
     triplets_where,
 )
-from .distances import LpDistance, check_distance
+from .distances import CosineSimilarity, LpDistance, check_distance
 
 __all__ = [
     "AllPairsMiner",
     "AllTripletsMiner",
+    "AngularMiner",
     "BaseMiner",
+    "BatchEasyHardMiner",
     "DistanceWeightedMiner",
     "HardMiner",
+    "MultiSimilarityMiner",
+    "PairMarginMiner",
     "SemiHardMiner",
     "all_pairs",
     "all_triplets",
     "pairs_to_triplets",
     "triplets_to_pairs",
 ]
+
+
+def _check_number(value, name, owner, *, low=None, high=None):
+    """``value`` unchanged (a miner's parameter is stored as given), once checked to be a
+    finite real number in the open interval ``(low, high)``."""
+    if (not isinstance(value, numbers.Real) or isinstance(value, bool)
+            or not math.isfinite(value)):
+        raise ValueError(f"{owner}: {name} must be a finite real number, got {value!r}.")
+    if low is not None and value <= low:
+        raise ValueError(f"{owner}: {name} must be > {low}, got {value!r}.")
+    if high is not None and value >= high:
+        raise ValueError(f"{owner}: {name} must be < {high}, got {value!r}.")
+    return value
 
 
 def _check_batch(embeddings, labels, name):
@@ -54,21 +73,21 @@ def _check_batch(embeddings, labels, name):
         )
 
 
-class BaseMiner:
+def _extreme_per_row(d, mask, nearest):
+    """Per row of ``d``, the column of the smallest (``nearest``) or largest value among
+    those ``mask`` allows, the lowest index on ties; and whether the row allows any."""
+    fill = torch.tensor(float("inf") if nearest else -float("inf"), dtype=d.dtype,
+                        device=d.device)
+    masked = torch.where(mask, d, fill)
+    return (masked.argmin(1) if nearest else masked.argmax(1)), mask.any(1)
+
+
+class BaseMiner(ParamsMixin):
     """Base of the miners: checks the batch, then :meth:`mine` without gradients.
 
     A subclass lists its constructor arguments in ``_param_names`` (for ``get_params``,
-    ``repr`` and a learner's ``miner__<name>``) and implements :meth:`mine`.
+    ``repr``, equality and a learner's ``miner__<name>``) and implements :meth:`mine`.
     """
-
-    _param_names = ()
-
-    def get_params(self, deep=True):
-        return {k: getattr(self, k) for k in self._param_names}
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._param_names)
-        return f"{type(self).__name__}({args})"
 
     def __call__(self, embeddings, labels):
         _check_batch(embeddings, labels, type(self).__name__)
@@ -134,11 +153,10 @@ class HardMiner(BaseMiner):
 
     def mine(self, embeddings, labels):
         pos, neg = label_masks(labels)
-        d2 = self._distances(embeddings)
-        anchors = torch.nonzero(pos.any(1) & neg.any(1), as_tuple=True)[0]
-        inf = torch.tensor(float("inf"), dtype=d2.dtype, device=d2.device)
-        hardest_p = torch.where(pos, d2, -inf).argmax(1)
-        hardest_n = torch.where(neg, d2, inf).argmin(1)
+        d = self._distances(embeddings)
+        hardest_p, has_p = _extreme_per_row(d, pos, nearest=False)
+        hardest_n, has_n = _extreme_per_row(d, neg, nearest=True)
+        anchors = torch.nonzero(has_p & has_n, as_tuple=True)[0]
         return anchors, hardest_p[anchors], hardest_n[anchors]
 
 
@@ -163,9 +181,7 @@ class SemiHardMiner(BaseMiner):
     _param_names = ("margin", "squared", "distance")
 
     def __init__(self, margin=0.2, squared=True, distance=None):
-        if not isinstance(margin, numbers.Real) or not margin > 0:
-            raise ValueError(f"SemiHardMiner: margin must be > 0, got {margin!r}.")
-        self.margin = margin
+        self.margin = _check_number(margin, "margin", "SemiHardMiner", low=0)
         self.squared = squared
         self.distance = check_distance(
             distance, "SemiHardMiner", default=LpDistance(power=2 if squared else 1))
@@ -260,3 +276,260 @@ class DistanceWeightedMiner(BaseMiner):
         generator = self._get_generator(embeddings.device)
         n = torch.multinomial(w[a], 1, generator=generator).squeeze(1)
         return a, p, n
+
+
+class MultiSimilarityMiner(BaseMiner):
+    """Multi-similarity pair mining: the pairs that beat the other kind's hardest pair.
+
+    The mining step of Wang, Han, Huang, Dong & Scott, "Multi-similarity loss with general
+    pair weighting for deep metric learning", CVPR 2019. With a similarity ``s``, for each
+    anchor ``a``:
+
+    - a negative pair ``(a, n)`` is kept when ``s(a, n) > min_p s(a, p) - epsilon``: more
+      similar than the anchor's least similar positive, less ``epsilon``;
+    - a positive pair ``(a, p)`` is kept when ``s(a, p) < max_n s(a, n) + epsilon``: less
+      similar than the anchor's most similar negative, plus ``epsilon``.
+
+    With a distance ``d`` the comparisons turn: ``d(a, n) < max_p d(a, p) + epsilon`` and
+    ``d(a, p) > min_n d(a, n) - epsilon``. The inequalities are strict. An anchor without
+    positives keeps no negative pair and one without negatives no positive pair (the bound
+    it would be compared with does not exist).
+
+    Returns pairs ``(a1, p, a2, n)`` in lexicographic order.
+
+    Parameters
+    ----------
+    epsilon : float, default=0.1
+        The paper's margin, in the units of ``distance``.
+    distance : distance or similarity, default=CosineSimilarity()
+        The paper's similarity; any distance or similarity is accepted.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdml.deep.miners import MultiSimilarityMiner
+    >>> x = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
+    >>> a1, p, a2, n = MultiSimilarityMiner()(x, torch.tensor([0, 0, 1, 1]))
+    >>> list(zip(a1.tolist(), p.tolist())), list(zip(a2.tolist(), n.tolist()))
+    ([(1, 0), (2, 3)], [(1, 2), (2, 1)])
+    """
+
+    _param_names = ("epsilon", "distance")
+
+    def __init__(self, epsilon=0.1, distance=None):
+        self.epsilon = _check_number(epsilon, "epsilon", "MultiSimilarityMiner")
+        self.distance = check_distance(distance, "MultiSimilarityMiner",
+                                       default=CosineSimilarity())
+
+    def mine(self, embeddings, labels):
+        d = self._distances(embeddings)
+        pos, neg = label_masks(labels)
+        inf = torch.tensor(float("inf"), dtype=d.dtype, device=d.device)
+        # -inf / +inf where an anchor has no positive / negative: nothing passes the bound
+        hardest_p = torch.where(pos, d, -inf).amax(1, keepdim=True)
+        hardest_n = torch.where(neg, d, inf).amin(1, keepdim=True)
+        a1, p = torch.nonzero(pos & (d > hardest_n - self.epsilon), as_tuple=True)
+        a2, n = torch.nonzero(neg & (d < hardest_p + self.epsilon), as_tuple=True)
+        return a1, p, a2, n
+
+
+class PairMarginMiner(BaseMiner):
+    """The pairs on the wrong side of a margin: far positives and near negatives.
+
+    A positive pair is kept when ``d(a, p) > pos_margin``, a negative pair when
+    ``d(a, n) < neg_margin``: the pairs a double-margin contrastive loss (Hadsell, Chopra &
+    LeCun, "Dimensionality reduction by learning an invariant mapping", CVPR 2006, with a
+    margin for the positives as well) does not yet satisfy. With a similarity ``s`` the
+    margins are similarities: ``s(a, p) < pos_margin`` and ``s(a, n) > neg_margin``. The
+    inequalities are strict.
+
+    Returns pairs ``(a1, p, a2, n)`` in lexicographic order.
+
+    Parameters
+    ----------
+    pos_margin : float, default=0.2
+    neg_margin : float, default=0.8
+        No paper fixes them: these are pytorch-metric-learning's values, for the Euclidean
+        distance of embeddings of norm about one.
+    distance : distance or similarity, default=LpDistance()
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdml.deep.miners import PairMarginMiner
+    >>> x = torch.tensor([[0.0], [0.5], [1.0], [3.0]])
+    >>> a1, p, a2, n = PairMarginMiner(0.2, 0.8)(x, torch.tensor([0, 0, 1, 1]))
+    >>> list(zip(a1.tolist(), p.tolist())), list(zip(a2.tolist(), n.tolist()))
+    ([(0, 1), (1, 0), (2, 3), (3, 2)], [(1, 2), (2, 1)])
+    """
+
+    _param_names = ("pos_margin", "neg_margin", "distance")
+
+    def __init__(self, pos_margin=0.2, neg_margin=0.8, distance=None):
+        self.pos_margin = _check_number(pos_margin, "pos_margin", "PairMarginMiner")
+        self.neg_margin = _check_number(neg_margin, "neg_margin", "PairMarginMiner")
+        self.distance = check_distance(distance, "PairMarginMiner", default=LpDistance())
+
+    def mine(self, embeddings, labels):
+        d = self._distances(embeddings)
+        sign = -1.0 if self.distance.is_inverted else 1.0  # _distances negates similarities
+        pos, neg = label_masks(labels)
+        a1, p = torch.nonzero(pos & (d > sign * self.pos_margin), as_tuple=True)
+        a2, n = torch.nonzero(neg & (d < sign * self.neg_margin), as_tuple=True)
+        return a1, p, a2, n
+
+
+_STRATEGIES = ("easy", "semihard", "hard", "all")
+
+
+class BatchEasyHardMiner(BaseMiner):
+    """Per anchor, one positive and one negative chosen by how easy or hard they are.
+
+    Xuan, Stylianou, Liu & Pless, "Improved embeddings with easy positive triplet mining",
+    WACV 2020: with ``pos_strategy='easy'`` and ``neg_strategy='semihard'`` (the defaults),
+    each anchor is paired with its nearest positive and with the nearest negative that is
+    farther than that positive, so a class may spread into several clusters. The strategies:
+
+    - positives: ``'easy'`` the nearest, ``'hard'`` the farthest, ``'semihard'`` the
+      farthest that is nearer than the chosen negative, ``'all'`` every one;
+    - negatives: ``'easy'`` the farthest, ``'hard'`` the nearest, ``'semihard'`` the nearest
+      that is farther than the chosen positive, ``'all'`` every one.
+
+    "Near" and "far" are by ``distance`` (most and least similar for a similarity);
+    "nearer" and "farther" are strict; ties go to the lowest index. A semi-hard choice is
+    relative to the single pair the other side picks: both sides cannot be semi-hard, and
+    ``'semihard'`` does not combine with ``'all'``.
+
+    Returns pairs ``(a1, p, a2, n)``, ordered by anchor. Without ``'all'``: one positive
+    and one negative per anchor that has both, with ``a1`` equal to ``a2`` (one triplet per
+    anchor; :func:`pairs_to_triplets` gives it). With ``'all'`` on one side: every pair of
+    that side, and the other side's pair for each anchor that has one.
+
+    Parameters
+    ----------
+    pos_strategy : {'easy', 'semihard', 'hard', 'all'}, default='easy'
+    neg_strategy : {'easy', 'semihard', 'hard', 'all'}, default='semihard'
+    distance : distance or similarity, default=CosineSimilarity()
+        The paper's similarity of normalized embeddings; any distance is accepted.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdml.deep.distances import LpDistance
+    >>> from skdml.deep.miners import BatchEasyHardMiner
+    >>> x = torch.tensor([[0.0], [1.0], [2.5], [3.0], [4.5]])
+    >>> miner = BatchEasyHardMiner(distance=LpDistance())  # easy positive, semi-hard negative
+    >>> a1, p, a2, n = miner(x, torch.tensor([0, 0, 1, 1, 0]))
+    >>> list(zip(a1.tolist(), p.tolist(), n.tolist()))  # 4: no negative beyond its positive 1
+    [(0, 1, 2), (1, 0, 2), (2, 3, 1), (3, 2, 4)]
+    """
+
+    _param_names = ("pos_strategy", "neg_strategy", "distance")
+
+    def __init__(self, pos_strategy="easy", neg_strategy="semihard", distance=None):
+        for value, name in ((pos_strategy, "pos_strategy"), (neg_strategy, "neg_strategy")):
+            if not isinstance(value, str) or value not in _STRATEGIES:
+                raise ValueError(f"BatchEasyHardMiner: {name} must be one of {_STRATEGIES}, "
+                                 f"got {value!r}.")
+        strategies = (pos_strategy, neg_strategy)
+        if strategies == ("semihard", "semihard") or (
+                "semihard" in strategies and "all" in strategies):
+            raise ValueError(
+                "BatchEasyHardMiner: a 'semihard' side is chosen relative to the one pair the "
+                "other side picks per anchor, so the other side must be 'easy' or 'hard'; got "
+                f"pos_strategy={pos_strategy!r}, neg_strategy={neg_strategy!r}."
+            )
+        self.pos_strategy = pos_strategy
+        self.neg_strategy = neg_strategy
+        self.distance = check_distance(distance, "BatchEasyHardMiner",
+                                       default=CosineSimilarity())
+
+    def mine(self, embeddings, labels):
+        d = self._distances(embeddings)
+        masks = dict(zip(("pos", "neg"), label_masks(labels)))
+        strategies = {"pos": self.pos_strategy, "neg": self.neg_strategy}
+        picks = {}  # side -> (index per anchor, whether the anchor has one)
+        # a semi-hard side is bounded by the other side's pick: that one is made first
+        for side in (("neg", "pos") if self.pos_strategy == "semihard" else ("pos", "neg")):
+            strategy, mask = strategies[side], masks[side]
+            if strategy == "all":
+                continue
+            if strategy == "semihard":
+                other = "neg" if side == "pos" else "pos"
+                bound = d.gather(1, picks[other][0][:, None])
+                mask = mask & ((d < bound) if side == "pos" else (d > bound))
+            nearest = (strategy == "easy") == (side == "pos")
+            picks[side] = _extreme_per_row(d, mask, nearest)
+        if len(picks) == 2:
+            keep = picks["pos"][1] & picks["neg"][1]
+            a = torch.nonzero(keep, as_tuple=True)[0]
+            return a, picks["pos"][0][a], a, picks["neg"][0][a]
+        pairs = []
+        for side in ("pos", "neg"):
+            if side in picks:
+                index, has = picks[side]
+                a = torch.nonzero(has, as_tuple=True)[0]
+                pairs += [a, index[a]]
+            else:
+                pairs += list(torch.nonzero(masks[side], as_tuple=True))
+        return tuple(pairs)
+
+
+class AngularMiner(BaseMiner):
+    """The triplets whose angle at the negative exceeds ``angle``: those the angular loss
+    penalizes.
+
+    Wang, Zhou, Wen, Liu & Lin, "Deep metric learning with angular loss", ICCV 2017: with
+    ``x_c = (x_a + x_p) / 2``, the angle at the negative ``n`` of a triplet ``(a, p, n)``
+    is ``arctan(|x_a - x_p| / (2 |x_n - x_c|))``. Every triplet where it is strictly above
+    ``angle`` is returned; at the default, the triplets with a non-zero
+    :class:`~skdml.deep.losses.AngularLoss` (same ``alpha``). The distance to the center
+    comes from the pairwise distances (``|x_n - x_c|^2 = (d_an^2 + d_pn^2) / 2 - d_ap^2 /
+    4``), pair by pair, without the triplet cube.
+
+    Returns triplets ``(a, p, n)`` in lexicographic order.
+
+    Parameters
+    ----------
+    angle : float, default=40
+        In degrees, in (0, 90): the default is :class:`~skdml.deep.losses.AngularLoss`'s
+        ``alpha``.
+    distance : LpDistance, default=LpDistance(normalize_embeddings=True)
+        The angle is Euclidean: only the Euclidean distance (``p=2, power=1``) is accepted,
+        with or without normalization (the paper normalizes).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdml.deep.miners import AngularMiner
+    >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]])
+    >>> a, p, n = AngularMiner(angle=40)(x, torch.tensor([0, 0, 1, 2]))
+    >>> list(zip(a.tolist(), p.tolist(), n.tolist()))  # 2 lies between 0 and 1, 3 does not
+    [(0, 1, 2), (1, 0, 2)]
+    """
+
+    _param_names = ("angle", "distance")
+
+    def __init__(self, angle=40, distance=None):
+        self.distance = check_distance(distance, "AngularMiner", kind="distance",
+                                       default=LpDistance(normalize_embeddings=True))
+        if not (isinstance(self.distance, LpDistance) and self.distance.p == 2
+                and self.distance.power == 1):
+            raise ValueError(
+                "AngularMiner measures a Euclidean angle: distance must be "
+                f"LpDistance(p=2, power=1, ...), got {self.distance!r}."
+            )
+        self.angle = _check_number(angle, "angle", "AngularMiner", low=0, high=90)
+
+    def mine(self, embeddings, labels):
+        squared = LpDistance(power=2, normalize_embeddings=self.distance.normalize_embeddings)
+        d2 = squared(embeddings)
+        tan2 = math.tan(math.radians(self.angle)) ** 2
+        pos, neg = label_masks(labels)
+
+        def wide_angle(a, p):
+            ap = d2[a, p][:, None]
+            to_center = 0.5 * (d2[a] + d2[p]) - 0.25 * ap
+            return neg[a] & (ap > 4.0 * tan2 * to_center)
+
+        return triplets_where(pos, wide_angle)
