@@ -9,7 +9,8 @@ The contract (see the design notes):
   ``KNeighborsClassifier(metric=...)``;
 - linear learners add ``components_`` (``L``) and ``get_mahalanobis_matrix()`` (``M = L.T L``);
 - learners fitted on pairs add a verification classifier: ``decision_function``, ``predict``
-  with ``threshold_``, ``calibrate_threshold`` and ``score``;
+  with ``threshold_``, ``calibrate_threshold`` and ``score``, with ``classes_ = [-1, 1]`` and
+  scikit-learn's classifier tags, so model selection treats them as binary classifiers;
 - learners fitted on triplets or quadruplets classify them: ``decision_function``,
   ``predict`` and ``score``.
 """
@@ -18,12 +19,13 @@ import functools
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.base import _fit_context
 from sklearn.exceptions import NotFittedError
+from sklearn.utils import ClassifierTags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _threshold
+from ._param_validation import validating_fit
 from ._validation import check_metric_samples, check_pair_labels, check_tuples, input_ndim
 from .kernels import paired_distances
 
@@ -49,7 +51,7 @@ def fit_context(fit):
     def wrapper(self, *args, **kwargs):
         state = self.__dict__.copy()
         try:
-            return _fit_context(prefer_skip_nested_validation=True)(fit)(self, *args, **kwargs)
+            return validating_fit(fit)(self, *args, **kwargs)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(state)
@@ -233,12 +235,27 @@ def _verifies_pairs(estimator):
     return True
 
 
+#: The classes of a pair classifier: -1 dissimilar, +1 similar (the positive class).
+_PAIR_CLASSES = (-1, 1)
+
+
 class PairClassifierMixin:
     """Verification on pairs for learners that can be fitted on pairs.
 
     A pair is called similar (+1) when its learned distance is at most ``threshold_``,
     dissimilar (-1) otherwise. ``decision_function`` is ``threshold_ - distance``, so it is
-    positive exactly for the pairs called similar (scikit-learn's convention).
+    positive exactly for the pairs called similar and higher for pairs more likely similar
+    (scikit-learn's convention, with ``classes_ = [-1, 1]``: +1 is the positive class).
+
+    The learner is tagged a binary classifier (``is_classifier`` is True). scikit-learn reads
+    the tags on the unfitted estimator, before it knows whether the learner will be fitted on
+    pairs or on class labels, so the tag cannot follow the input form; it serves the pair
+    form: ``cross_val_score`` and ``GridSearchCV`` stratify their folds on the pair labels,
+    ``scoring="roc_auc"`` reads ``decision_function`` with +1 as the positive class, and
+    ``TunedThresholdClassifierCV`` / ``FixedThresholdClassifier`` take the learner. On class
+    labels it changes nothing but the folds, which are stratified on the classes (what a
+    metric learned from labels wants as well); a learner fitted on labels is a transformer,
+    tuned inside a ``Pipeline`` (whose type is its last step's) or with a scorer of its own.
 
     ``threshold_`` is set by a fit on pairs, or by :meth:`calibrate_threshold`. So that
     ``cross_val_score`` and ``GridSearchCV`` find ``score`` on a learner they will fit on
@@ -261,15 +278,23 @@ class PairClassifierMixin:
         y = check_pair_labels(y, pairs.shape[0], estimator=self)
         return pairs.astype(np.float64, copy=False), y
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        tags.classifier_tags = ClassifierTags(multi_class=False)
+        return tags
+
     def _end_pair_fit(self, pairs, y):
         """After a fit on pairs: record the input width and calibrate ``threshold_``."""
         self.n_features_in_ = pairs.shape[2]
         self.__dict__.pop("feature_names_in_", None)
         self.threshold_, _ = _threshold.best_threshold(self._pair_distance(pairs), y, "accuracy")
+        self.classes_ = np.array(_PAIR_CLASSES)
 
     def _end_label_fit(self):
         """After a fit on class labels: any old threshold belonged to the old metric."""
         self.__dict__.pop("threshold_", None)
+        self.__dict__.pop("classes_", None)
 
     @available_if(_verifies_pairs)
     def decision_function(self, pairs, *, preprocessor=None):
@@ -354,6 +379,7 @@ default='accuracy'
         self.threshold_, _ = _threshold.best_threshold(
             distances, y, strategy, beta=beta, max_fpr=max_fpr, min_rate=min_rate
         )
+        self.classes_ = np.array(_PAIR_CLASSES)
         return self
 
 

@@ -213,8 +213,20 @@ def _object_params(cls):
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
+# Where classes lived when archives of this format were written, for classes that have
+# moved since: read on load only (save always writes the current path).
+_FORMER_PATHS = {
+    "skdml.deep.dtml:TransferObjective": "skdml.deep.losses:TransferObjective",
+    "skdml.deep.mmdml:ManifoldMarginLoss": "skdml.deep.losses:ManifoldMarginLoss",
+    "skdml.deep.logratio:LogRatioLoss": "skdml.deep.losses:LogRatioLoss",
+    "skdml.deep.logratio:ThresholdTripletLoss": "skdml.deep.losses:ThresholdTripletLoss",
+}
+
+
 def _lookup(path, table, what):
     """The class an archive names: an exact-string lookup in the allow-list, no import."""
+    if isinstance(path, str):
+        path = _FORMER_PATHS.get(path, path)
     cls = table.get(path) if isinstance(path, str) else None
     if cls is None:
         kind = ("deep estimators" if table is _allowed_classes()[0] else

@@ -9,10 +9,11 @@ Every check runs. Two learners want an input the checks never give, so a test-on
   real-valued X, leaving what is not a finite real number (NaN, inf, complex, a dict) in
   place, so the estimator's own validation meets it.
 
-Pair classifiers (KISSME, ITML, ...) pass the checks as they are: their predict,
-decision_function and score exist before fit (raising NotFittedError) and after a fit on
-pairs or calibrate_threshold, not after a fit on class labels; so the checks, which fit on
-samples, see a plain transformer.
+Pair classifiers (KISSME, ITML, ...) are tagged binary classifiers, for the pairs they can
+be fitted on (tests/test_pair_cv.py checks that contract); their predict, decision_function,
+score and classes_ exist after a fit on pairs or calibrate_threshold, not after a fit on
+class labels, so sklearn's classifier checks, which fit on samples and class labels, find a
+transformer: those checks are expected failures, the transformer checks all pass.
 
 A check that cannot apply to an estimator is listed in ``EXPECTED_FAILURES`` with the
 exception it raises and why: a strict xfail, so it fails the suite when the check passes or
@@ -29,6 +30,7 @@ import pytest
 from scipy import sparse
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
+from skdml.base import PairClassifierMixin
 from skdml.deep import DSTML, DTML
 from skdml.hashing import HammingNeighbors
 
@@ -123,6 +125,15 @@ _KWARGS = "the check sets a parameter named 'kwargs' (the signature's **kwargs)"
 #: absolute tolerance of 1e-7 on O(1) embeddings.
 _FLOAT32 = "float32 network: one sample or a batch differ by ~4e-7, the tolerance is 1e-7"
 
+#: Classifiers of pairs (n, 2, n_features) labeled -1/+1, tagged as classifiers for them: on
+#: the samples and class labels the checks give, fit learns a metric, a transformer without
+#: classes_ or predict, and takes multi-class labels instead of refusing them.
+_PAIRS = "a binary classifier of pairs; fitted on samples and class labels it is a transformer"
+
+PAIR_CLASSIFIERS = [
+    cls.__name__ for cls in public_estimators() if issubclass(cls, PairClassifierMixin)
+]
+
 #: (estimator, check) -> (the exception the check raises, why the check does not apply)
 EXPECTED_FAILURES = {
     **{
@@ -135,6 +146,19 @@ EXPECTED_FAILURES = {
         (name, "check_methods_subset_invariance"): (AssertionError, _FLOAT32)
         for name in ["DAML", "DDML", "DVML", "DeepMetricLearner", "LogRatioLearner",
                      "TwoDomainDTML", "TwoDomainDSTML"]
+    },
+    **{
+        (name, check): (exception, _PAIRS)
+        for name in PAIR_CLASSIFIERS
+        for check, exception in [
+            ("check_classifier_data_not_an_array", AttributeError),  # no predict
+            ("check_classifiers_classes", AttributeError),
+            ("check_supervised_y_2d", AttributeError),
+            ("check_classifiers_train", AssertionError),  # no classes_
+            ("check_classifiers_train(readonly_memmap=True)", AssertionError),
+            ("check_classifiers_train(readonly_memmap=True,X_dtype=float32)", AssertionError),
+            ("check_classifier_not_supporting_multiclass", AssertionError),  # fit takes them
+        ]
     },
 }
 

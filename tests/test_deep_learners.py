@@ -21,6 +21,7 @@ from skorch.callbacks import EarlyStopping  # noqa: E402
 from skorch.dataset import ValidSplit  # noqa: E402
 
 from skdml.base import EmbeddingDistance  # noqa: E402
+from skdml.deep import DAML, DVML, LogRatioLearner  # noqa: E402
 from skdml.deep import (  # noqa: E402
     DDML,
     MLP,
@@ -28,11 +29,15 @@ from skdml.deep import (  # noqa: E402
     CenterLoss,
     ClassBalancedBatchSampler,
     DeepMetricLearner,
+    ContrastiveLoss,
+    CrossBatchMemory,
     DistanceWeightedMiner,
+    HardMiner,
     MarginLoss,
     SemiHardMiner,
     TripletMarginLoss,
 )
+from skdml.deep.distances import CosineSimilarity, LpDistance  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +165,54 @@ def test_sub_parameters_reach_loss_miner_and_optimizer(iris):
     assert model.miner_.margin == 0.25
     with pytest.raises(ValueError, match="miner is None"):
         small(DeepMetricLearner, miner__margin=0.1).fit(X, y)
+
+
+def test_one_distance_reaches_loss_and_miner(iris):
+    X, y = iris
+    cosine = CosineSimilarity()
+    learner = small(DeepMetricLearner, loss=TripletMarginLoss, miner=HardMiner,
+                    distance=cosine, max_epochs=2)
+    assert learner.get_params()["distance"] is cosine  # stored as given, checked at fit
+    learner.fit(X, y)
+    assert learner.loss_.distance == cosine and learner.miner_.distance == cosine
+    # the same fit as the distance repeated on both
+    twin = small(DeepMetricLearner, loss=TripletMarginLoss, miner=HardMiner,
+                 loss__distance=cosine, miner__distance=cosine, max_epochs=2).fit(X, y)
+    np.testing.assert_array_equal(learner.transform(X), twin.transform(X))
+    # clone and set_params carry it; None keeps each component's own default
+    assert clone(learner).distance == cosine
+    plain = clone(learner).set_params(distance=None).fit(X, y)
+    assert plain.loss_.distance == LpDistance(power=2)
+    assert plain.miner_.distance == LpDistance(power=2)
+    # a <component>__distance wins for its component
+    mixed = small(DeepMetricLearner, loss=TripletMarginLoss, miner=HardMiner, distance=cosine,
+                  miner__distance=LpDistance(), max_epochs=1).fit(X, y)
+    assert mixed.loss_.distance == cosine and mixed.miner_.distance == LpDistance()
+    # instances are kept when they agree, refused when they measure otherwise
+    loss, miner = TripletMarginLoss(distance=cosine), HardMiner(distance=cosine)
+    kept = small(DeepMetricLearner, loss=loss, miner=miner, distance=cosine,
+                 max_epochs=1).fit(X, y)
+    assert kept.loss_ is loss and kept.miner_ is miner
+    for params in (dict(loss=TripletMarginLoss(), miner=HardMiner),
+                   dict(loss=TripletMarginLoss, miner=HardMiner())):
+        with pytest.raises(ValueError, match="measures with LpDistance"):
+            small(DeepMetricLearner, distance=cosine, max_epochs=1, **params).fit(X, y)
+
+
+def test_bad_learner_distances_are_refused_at_fit(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match="distance"):
+        small(DeepMetricLearner, distance="cosine").fit(X, y)
+    # a loss that needs a distance, given a similarity, says so
+    with pytest.raises(ValueError, match="ContrastiveLoss needs a distance"):
+        small(DeepMetricLearner, loss=ContrastiveLoss, distance=CosineSimilarity()).fit(X, y)
+    # nothing that would use it
+    with pytest.raises(ValueError, match="neither the loss CrossBatchMemory nor the miner"):
+        small(DeepMetricLearner, loss=CrossBatchMemory, distance=LpDistance()).fit(X, y)
+    # the generic learners take it, DDML (the paper's loss, named parameters) does not
+    for cls in (DeepMetricLearner, DVML, DAML, LogRatioLearner):
+        assert "distance" in cls().get_params()
+    assert "distance" not in DDML().get_params()
 
 
 def test_class_losses_learn_their_size_from_the_data(iris):

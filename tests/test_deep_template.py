@@ -20,6 +20,7 @@ from skorch.callbacks import Callback  # noqa: E402
 from skdml.deep import (  # noqa: E402
     DAML, DDML, DSTML, DTML, DVML, MMDML, DeepMetricLearner, LogRatioLearner,
 )
+from skdml.deep import MetricLoss  # noqa: E402
 from skdml.deep import mmdml as mmdml_module  # noqa: E402
 from skdml.hashing.deep import (  # noqa: E402
     DeepBitHashing, DeepHashing, SupervisedDeepHashing,
@@ -114,11 +115,19 @@ def test_every_learner_stops_on_a_non_finite_loss_naming_the_epoch(learner, X, y
     assert not hasattr(learner, "n_iter_")  # a failed fit leaves the learner unfitted
 
 
+@pytest.mark.parametrize("learner, X, y", _learners(),
+                         ids=lambda v: type(v).__name__ if hasattr(v, "fit") else "")
+def test_every_learner_trains_a_metric_loss(learner, X, y):
+    # one loss signature: the set, domain, ordinal and hashing losses are MetricLosses
+    learner.set_params(callbacks=None, max_epochs=1).fit(X, y)
+    assert isinstance(learner.loss_, MetricLoss), type(learner.loss_)
+
+
 def test_mmdml_networks_stop_on_a_non_finite_loss(monkeypatch):
     X, y = load_iris(return_X_y=True)
-    monkeypatch.setattr(mmdml_module.ManifoldMarginLoss, "forward",
-                        lambda self, embeddings, labels, tuples=None:
-                        embeddings.sum() * float("nan"))
+    monkeypatch.setattr(mmdml_module.ManifoldMarginLoss, "compute",
+                        lambda self, embeddings, labels, tuples:
+                        embeddings.sum(1) * float("nan"))
     with pytest.raises(FloatingPointError, match=r"loss is nan in epoch 1"):
         MMDML(hidden_sizes=(4,), max_epochs=2, random_state=0).fit(X, y)
 

@@ -16,6 +16,9 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
 from skdml._datasets_deep import make_digits_domain_shift
+from skdml.deep import MetricLoss
+from skdml.deep.distances import CosineSimilarity, LpDistance
+from skdml.deep.regularizers import LpRegularizer
 from skdml.deep.dtml import (
     DSTML,
     DTML,
@@ -42,8 +45,13 @@ def small(cls=DTML, **params):
     return cls(**{**defaults, **params})
 
 
-def _hand_terms(X, Z, y, k1, k2):
-    """S_c, S_b and the MMD by loops, straight from the paper's definitions."""
+def _sq(u, v):
+    return np.sum((u - v) ** 2)
+
+
+def _hand_terms(X, Z, y, k1, k2, d=_sq):
+    """S_c, S_b and the MMD by loops, straight from the paper's definitions (``d`` the
+    embedding distance)."""
     src = np.flatnonzero(y >= 0)
     intra, inter = [], []
     for i in src:
@@ -51,7 +59,7 @@ def _hand_terms(X, Z, y, k1, k2):
         other = [j for j in src if y[j] != y[i]]
         for group, k, acc in ((same, k1, intra), (other, k2, inter)):
             order = sorted(group, key=lambda j: np.sum((X[i] - X[j]) ** 2))[:k]
-            acc += [np.sum((Z[i] - Z[j]) ** 2) for j in order]
+            acc += [d(Z[i], Z[j]) for j in order]
     mmd = np.sum((Z[y >= 0].mean(0) - Z[y < 0].mean(0)) ** 2)
     return np.mean(intra), np.mean(inter), mmd
 
@@ -71,6 +79,39 @@ def test_objective_terms_match_hand_computation(k1, k2):
     J = obj(Z, y_t, pairs)
     s_c, s_b, mmd = expected
     assert float(J) == pytest.approx(s_c - 0.3 * s_b + 2.0 * mmd, rel=1e-10)
+
+
+def test_objective_is_a_metric_loss_with_a_distance():
+    rng = np.random.default_rng(1)
+    X, Z = rng.normal(size=(9, 3)), rng.normal(size=(9, 2))
+    y = np.array([0, 0, 0, 1, 1, 2, 2, -1, -1])
+    X_t, Z_t, y_t = torch.tensor(X), torch.tensor(Z), torch.tensor(y)
+    obj = TransferObjective(k1=2, k2=3, alpha=0.3, beta=2.0, distance=LpDistance())
+    assert isinstance(obj, MetricLoss) and obj.tuple_kind is None
+    assert not obj.needs_positive_pairs
+    assert TransferObjective().distance == LpDistance(power=2)
+    pairs = obj.pairs(X_t, y_t)
+    s_c, s_b, mmd = _hand_terms(X, Z, y, 2, 3, d=lambda u, v: np.sqrt(_sq(u, v)))
+    assert float(obj(Z_t, y_t, pairs)) == pytest.approx(s_c - 0.3 * s_b + 2.0 * mmd,
+                                                        rel=1e-10)
+    reg = TransferObjective(k1=2, k2=3, alpha=0.3, beta=2.0, distance=LpDistance(),
+                            embedding_regularizer=LpRegularizer(weight=0.5))
+    norms = np.linalg.norm(Z, axis=1).mean()
+    assert float(reg(Z_t, y_t, pairs)) == pytest.approx(
+        s_c - 0.3 * s_b + 2.0 * mmd + 0.5 * norms, rel=1e-10)
+    with pytest.raises(ValueError, match="TransferObjective needs a distance"):
+        TransferObjective(distance=CosineSimilarity())
+    with pytest.raises(ValueError, match="k1 must be an integer >= 1"):
+        TransferObjective(k1=0)
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
+        TransferObjective(alpha=-1.0)
+
+
+def test_loss_distance_reaches_the_objective(shift):
+    X, y = shift[:2]
+    model = small(max_epochs=1, loss__distance=LpDistance()).fit(X, y)
+    assert model.loss_.distance == LpDistance()
+    assert "distance" not in model.get_params()  # DTML names the paper's parameters only
 
 
 def test_neighbor_pairs_exclude_targets_and_self():

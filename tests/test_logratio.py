@@ -14,7 +14,9 @@ from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_diabetes  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from skdml.deep import TripletMarginLoss  # noqa: E402
+from skdml.deep import MetricLoss, TripletMarginLoss  # noqa: E402
+from skdml.deep.distances import CosineSimilarity, LpDistance  # noqa: E402
+from skdml.deep.reducers import PerAnchorReducer  # noqa: E402
 from skdml.deep.logratio import (  # noqa: E402
     LogRatioLearner,
     LogRatioLoss,
@@ -99,10 +101,53 @@ def test_threshold_triplet_loss_is_triplet_loss_on_binarized_labels(rng):
     triplets = [(a, p, n) for a in range(6) for p in range(6) for n in range(6)
                 if len({a, p, n}) == 3 and D[a, p] < 0.05 <= D[a, n]]
     a, p, n = (torch.tensor(t) for t in zip(*triplets))
-    expected = TripletMarginLoss(margin=0.3).compute(x, None, (a, p, n)).mean()
+    d = ((x[:, None] - x[None]) ** 2).sum(-1)
+    expected = torch.relu(d[a, p] - d[a, n] + 0.3).mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-12)
+    # here the close labels form classes: the triplet loss on them, through its public call
+    classes = torch.tensor([0, 0, 0, 1, 1, 2])
+    assert loss.item() == pytest.approx(TripletMarginLoss(margin=0.3)(x, classes).item(),
+                                        rel=1e-12)
     with pytest.raises(ValueError, match="threshold"):
         ThresholdTripletLoss(threshold=-1.0)
+
+
+def test_label_losses_are_metric_losses_with_a_distance_and_a_reducer(rng):
+    x = rng.normal(size=(6, 3))
+    y = rng.normal(size=(6, 2))
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    for loss in (LogRatioLoss(), ThresholdTripletLoss(threshold=1.0)):
+        assert isinstance(loss, MetricLoss) and loss.tuple_kind is None
+        assert not loss.needs_positive_pairs
+        assert loss.distance == LpDistance(power=2)
+    # another distance: the log-ratio formula with Euclidean (not squared) distances
+    eps = 1e-6
+    a, i, j = dense_triplets(6)
+    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    dy = ((y[:, None] - y[None]) ** 2).sum(-1)
+    terms = ((np.log(d[a, i] + eps) - np.log(d[a, j] + eps))
+             - (np.log(dy[a, i] + eps) - np.log(dy[a, j] + eps))) ** 2
+    got = LogRatioLoss(distance=LpDistance())(xt, yt)
+    assert got.item() == pytest.approx(terms.mean(), rel=1e-10)
+    # the anchors of the terms reach a per-anchor reducer
+    per_anchor = LogRatioLoss(distance=LpDistance(), reducer=PerAnchorReducer())(xt, yt)
+    anchors = a.numpy()
+    means = [terms[anchors == k].mean() for k in range(6)]
+    assert per_anchor.item() == pytest.approx(np.mean(means), rel=1e-10)
+    # the threshold baseline with a similarity: max(0, s(a, n) - s(a, p) + margin)
+    thr = ThresholdTripletLoss(threshold=1.0, margin=0.1, distance=CosineSimilarity())
+    u = x / np.linalg.norm(x, axis=1, keepdims=True)
+    s = u @ u.T
+    close = dy < 1.0
+    expected = [max(0.0, s[a_, n_] - s[a_, p_] + 0.1)
+                for a_, p_, n_ in itertools.permutations(range(6), 3)
+                if close[a_, p_] and not close[a_, n_]]
+    assert thr(xt, yt).item() == pytest.approx(np.mean(expected), rel=1e-10)
+    # a similarity where a logarithm of distances is taken: refused when built
+    with pytest.raises(ValueError, match="LogRatioLoss needs a distance"):
+        LogRatioLoss(distance=CosineSimilarity())
+    with pytest.raises(ValueError, match=r"triplets \(a, i, j\)"):
+        LogRatioLoss()(xt, yt, (a, i, a, j))
 
 
 def test_bad_label_distances_are_refused(rng):
@@ -152,6 +197,37 @@ def test_fit_transform_on_continuous_targets(diabetes):
     base = small(loss=ThresholdTripletLoss, loss__threshold=0.1).fit(X, y)
     assert base.loss_.threshold == 0.1 and base.loss_.label_distance == "sqeuclidean"
     assert small(label_distance="euclidean").fit(X, y).loss_.label_distance == "euclidean"
+
+
+def test_learner_distance_reaches_the_loss(diabetes):
+    X, y = diabetes
+    model = small(distance=LpDistance(), max_epochs=1).fit(X, y)
+    assert model.loss_.distance == LpDistance()
+    assert model.get_params()["distance"] == LpDistance()
+    assert clone(model).distance == LpDistance()
+    assert small(max_epochs=1).fit(X, y).loss_.distance == LpDistance(power=2)
+    with pytest.raises(ValueError, match="LogRatioLoss needs a distance"):
+        small(distance=CosineSimilarity(), max_epochs=1).fit(X, y)
+
+
+def test_archive_written_before_the_losses_moved_loads():
+    """An archive written by skdml.io when LogRatioLoss lived in skdml.deep.logratio (commit
+    1e986f5: LogRatioLearner(module__hidden_sizes=(8, 4), max_epochs=2, random_state=0)
+    fitted on the first 100 standardized diabetes samples) still loads."""
+    import io
+    import os
+    import zipfile
+
+    from skdml.io import load
+
+    stored = np.load(os.path.join(os.path.dirname(__file__), "data",
+                                  "io_v1_logratio.npz"))
+    archive = io.BytesIO(stored["archive"].tobytes())
+    with zipfile.ZipFile(archive) as zf:
+        assert b"skdml.deep.logratio:LogRatioLoss" in zf.read("manifest.json")
+    est = load(archive)
+    assert type(est) is LogRatioLearner and est.loss is LogRatioLoss
+    np.testing.assert_allclose(est.transform(stored["X"]), stored["Z"], rtol=1e-6, atol=1e-7)
 
 
 def test_learning_follows_the_label_distance():

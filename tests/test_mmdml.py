@@ -12,7 +12,10 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from skdml._datasets_deep import make_digits_image_sets
+from skdml.deep import MetricLoss
+from skdml.deep.distances import CosineSimilarity, LpDistance
 from skdml.deep.mmdml import MMDML, ManifoldMarginLoss
+from skdml.deep.reducers import ThresholdReducer
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +31,8 @@ def small(**params):
                     **params})
 
 
-def _hand_loss(X, Z, y, k1, k2, beta, margin, anchor_label):
+def _hand_terms(X, Z, y, k1, k2, beta, margin, anchor_label,
+                d=lambda u, v: np.sum((u - v) ** 2)):
     terms = []
     for i in range(len(y)):
         if anchor_label is not None and y[i] != anchor_label:
@@ -37,11 +41,15 @@ def _hand_loss(X, Z, y, k1, k2, beta, margin, anchor_label):
         for group, k in (([j for j in range(len(y)) if j != i and y[j] == y[i]], k1),
                          ([j for j in range(len(y)) if y[j] != y[i]], k2)):
             near = sorted(group, key=lambda j: np.sum((X[i] - X[j]) ** 2))[:k]
-            groups.append([np.sum((Z[i] - Z[j]) ** 2) for j in near])
+            groups.append([d(Z[i], Z[j]) for j in near])
         if groups[0] and groups[1]:
             z = margin + np.mean(groups[0]) - np.mean(groups[1])
             terms.append(np.log1p(np.exp(beta * z)) / beta)
-    return np.mean(terms)
+    return np.array(terms)
+
+
+def _hand_loss(*args):
+    return np.mean(_hand_terms(*args))
 
 
 @pytest.mark.parametrize("anchor_label", [None, 1])
@@ -54,6 +62,29 @@ def test_loss_matches_hand_computation(k1, k2, anchor_label):
     X_t, y_t = torch.tensor(X), torch.tensor(y)
     got = float(loss(torch.tensor(Z), y_t, loss.pairs(X_t, y_t)))
     assert got == pytest.approx(_hand_loss(X, Z, y, k1, k2, 1.5, 0.7, anchor_label), rel=1e-10)
+
+
+def test_loss_is_a_metric_loss_with_a_distance_and_a_reducer():
+    rng = np.random.default_rng(1)
+    X, Z = rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
+    y = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    X_t, Z_t, y_t = torch.tensor(X), torch.tensor(Z), torch.tensor(y)
+    loss = ManifoldMarginLoss(k1=2, k2=3, beta=1.5, margin=0.7, distance=LpDistance(p=1))
+    assert isinstance(loss, MetricLoss) and loss.tuple_kind is None
+    assert ManifoldMarginLoss().distance == LpDistance(power=2)
+    terms = _hand_terms(X, Z, y, 2, 3, 1.5, 0.7, None, lambda u, v: np.abs(u - v).sum())
+    got = float(loss(Z_t, y_t, loss.pairs(X_t, y_t)))
+    assert got == pytest.approx(terms.mean(), rel=1e-10)
+    # a reducer over the anchors' terms: the mean of those above 0.5
+    kept = ManifoldMarginLoss(k1=2, k2=3, beta=1.5, margin=0.7, distance=LpDistance(p=1),
+                              reducer=ThresholdReducer(low=0.5))
+    assert 0 < (terms > 0.5).sum() < len(terms)
+    assert float(kept(Z_t, y_t, kept.pairs(X_t, y_t))) == pytest.approx(
+        terms[terms > 0.5].mean(), rel=1e-10)
+    with pytest.raises(ValueError, match="ManifoldMarginLoss needs a distance"):
+        ManifoldMarginLoss(distance=CosineSimilarity())
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        ManifoldMarginLoss(beta=0.0)
 
 
 def test_loss_skips_anchors_without_own_manifold_neighbors():

@@ -14,14 +14,15 @@ from skorch.dataset import Dataset, unpack_data
 from skorch.utils import to_tensor
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import Interval, validate_parameter_constraints
+from sklearn.utils.metaestimators import available_if
+from .._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch.utils.data import DataLoader, Sampler, Subset, default_convert
 
 from ..base import BaseMetricLearner, fit_context
 from .._validation import check_classification_labels
 from ._modules import MLP
+from .distances import BaseDistance
 from .losses import ContrastiveLoss
 
 __all__ = ["ClassBalancedBatchSampler", "DeepMetricLearner"]
@@ -226,7 +227,9 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
     - ``loss``: a module computing a scalar from embeddings, labels and (optionally) the
       tuples a miner selected -- any of :mod:`skdml.deep.losses`;
     - ``miner``: which pairs or triplets of a batch the loss sees -- any of
-      :mod:`skdml.deep.miners`, or ``None`` for all of them.
+      :mod:`skdml.deep.miners`, or ``None`` for all of them;
+    - ``distance``: optionally, the one distance both of them measure embeddings with
+      (:mod:`skdml.deep.distances`), so that it is not repeated on each.
 
     ``fit(X, y)`` trains on class labels with class-balanced batches (``samples_per_class``
     samples of each of several classes, so every batch holds positive pairs);
@@ -249,6 +252,13 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         Called as ``loss(embeddings, labels, tuples)``.
     miner : class, instance or None, default=None
         Called as ``miner(embeddings, labels)``; ``None`` lets the loss use every tuple.
+    distance : skdml.deep.distances distance or None, default=None
+        Handed at fit to the loss and to the miner whose constructors take a ``distance``
+        and whose ``loss__distance`` / ``miner__distance`` is not set: one argument
+        changes the geometry of both (a component that cannot use it, such as a loss
+        needing a distance given a similarity, says so). A loss or miner given as an
+        instance is kept as it is; one measuring with another distance is refused with a
+        ValueError. ``None``: each keeps its own default.
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
     lr : float, default=1e-3
     max_epochs : int, default=30
@@ -323,6 +333,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         "module": [callable],
         "loss": [callable],
         "miner": [callable, None],
+        "distance": [BaseDistance, None],
         "optimizer": [callable],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -342,6 +353,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         loss=ContrastiveLoss,
         miner=None,
         *,
+        distance=None,
         optimizer=torch.optim.Adam,
         lr=1e-3,
         max_epochs=30,
@@ -358,6 +370,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         # set before NeuralNet.__init__: skorch refuses torch modules as attributes later
         self.loss = loss
         self.miner = miner
+        self.distance = distance
         self.samples_per_class = samples_per_class
         self.random_state = random_state
         super().__init__(
@@ -452,7 +465,8 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
 
     def initialize_criterion(self):
         """Build the loss (with ``n_classes`` / ``embedding_dim`` when it takes them) and the
-        miner (seeded when it takes a ``random_state``)."""
+        miner (seeded when it takes a ``random_state``), both with the learner's
+        ``distance`` when it is set."""
         self.embedding_dim_ = self._embedding_dim()
         kwargs = self.get_params_for("loss")
         if isinstance(self.loss, type):
@@ -461,6 +475,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
                 kwargs["n_classes"] = len(self.classes_)
             if "embedding_dim" in params and "embedding_dim" not in kwargs:
                 kwargs["embedding_dim"] = self.embedding_dim_
+        measured = self._hand_distance("loss", self.loss, kwargs)
         self.loss_ = self.initialized_instance(self.loss, kwargs)
 
         kwargs = self.get_params_for("miner")
@@ -472,15 +487,56 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
                     "but miner is None."
                 )
             self.miner_ = None
-        elif isinstance(miner, type):
-            if "random_state" in _init_params(miner) and "random_state" not in kwargs:
-                kwargs["random_state"] = int(self._seeds[2])
-            self.miner_ = miner(**kwargs)
-        elif kwargs:
-            self.miner_ = type(miner)(**{**miner.get_params(), **kwargs})
         else:
-            self.miner_ = miner
+            measured |= self._hand_distance("miner", miner, kwargs)
+            if isinstance(miner, type):
+                if "random_state" in _init_params(miner) and "random_state" not in kwargs:
+                    kwargs["random_state"] = int(self._seeds[2])
+                self.miner_ = miner(**kwargs)
+            elif kwargs:
+                self.miner_ = type(miner)(**{**miner.get_params(), **kwargs})
+            else:
+                self.miner_ = miner
+        if self.distance is not None and not measured:
+            raise ValueError(
+                f"{type(self).__name__}: distance={self.distance!r} was given, but neither "
+                f"the loss {self._component_name(self.loss)} nor the miner "
+                f"{self._component_name(miner)} takes a distance argument; remove it, or "
+                "give a loss or miner that measures embeddings with one."
+            )
         return self
+
+    @staticmethod
+    def _component_name(component):
+        if component is None or isinstance(component, type):
+            return getattr(component, "__name__", "None")
+        return type(component).__name__
+
+    def _hand_distance(self, prefix, component, kwargs):
+        """Add the learner's ``distance`` to the constructor arguments ``kwargs`` of the
+        loss or miner ``component`` (a class, or an instance to rebuild from ``kwargs``)
+        when its constructor takes one and ``<prefix>__distance`` is unset; an instance
+        measuring with another distance is refused. Returns whether the component takes a
+        distance."""
+        cls = component if isinstance(component, type) else type(component)
+        takes = "distance" in _init_params(cls)
+        distance = self.distance
+        if distance is None or not takes or "distance" in kwargs:
+            return takes
+        if not isinstance(component, type):
+            own = getattr(component, "distance", None)
+            if own is not None and own != distance:
+                raise ValueError(
+                    f"{type(self).__name__}: distance={distance!r} was given, but the "
+                    f"{prefix} instance {component!r} measures with {own!r}, and the "
+                    f"learner does not change an instance it is given. Build it with "
+                    f"distance={distance!r}, or give the class ({prefix}={cls.__name__}) "
+                    "for the learner to build."
+                )
+            if not kwargs:
+                return takes  # the instance is kept as it is
+        kwargs["distance"] = distance
+        return takes
 
     def _skorch_iterates(self, training):
         """Whether ``iterator_train`` / ``iterator_valid`` settings (a custom iterator class, or

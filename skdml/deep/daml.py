@@ -8,7 +8,7 @@ the real batch together with these synthetic negatives, jointly with the generat
 from numbers import Integral, Real
 
 import torch
-from sklearn.utils._param_validation import Interval
+from .._param_validation import Interval
 from torch import nn
 from torch.nn import functional as F
 
@@ -107,6 +107,9 @@ class DAML(DeepMetricLearner):
         The metric loss (``loss__margin`` etc. reach it).
     module : torch.nn.Module class or instance, default=MLP
     miner : class, instance or None, default=None
+    distance : skdml.deep.distances distance or None, default=None
+        The distance of the loss and the miner, as in
+        :class:`~skdml.deep.DeepMetricLearner`.
     generator_hidden_sizes : tuple of int, default=(128,)
     reg_weight : float, default=1.0
         ``lambda_1``.
@@ -169,6 +172,7 @@ n_features_in_
         module=MLP,
         miner=None,
         *,
+        distance=None,
         generator_hidden_sizes=(128,),
         reg_weight=1.0,
         adv_weight=50.0,
@@ -198,6 +202,7 @@ n_features_in_
             module=module,
             loss=loss,
             miner=miner,
+            distance=distance,
             optimizer=optimizer,
             lr=lr,
             max_epochs=max_epochs,

@@ -3,7 +3,7 @@
 from numbers import Real
 
 import torch
-from sklearn.utils._param_validation import Interval
+from .._param_validation import Interval
 
 from ._base import DeepMetricLearner
 from ._modules import MLP

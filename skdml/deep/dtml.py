@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from .._param_validation import Interval
 from skorch.callbacks import Callback, LRScheduler
 from skorch.utils import to_tensor
 from torch import nn
@@ -22,64 +22,9 @@ from torch.utils.data import Sampler
 from ._base import ClassBalancedBatchSampler, DeepMetricLearner, _dataset_labels
 from ._modules import MLP
 from ._neighbors import TARGET, neighbor_pairs, target_mask
+from .losses import TransferObjective
 
 __all__ = ["DSTML", "DTML", "TransferObjective", "neighbor_pairs", "target_mask"]
-
-def _mean_sq_dist(Z, pairs):
-    i, j = pairs
-    if len(i) == 0:
-        return (Z * 0.0).sum()
-    return ((Z[i] - Z[j]) ** 2).sum(1).mean()
-
-
-class TransferObjective(nn.Module):
-    r"""DTML's objective on one batch, without the weight decay:
-    ``J = S_c - alpha S_b + beta D_ts``.
-
-    - ``S_c``: the mean squared embedding distance from each labeled sample to its ``k1``
-      nearest same-class samples (``1 / (N k1) sum_ij P_ij d^2(x_i, x_j)``);
-    - ``S_b``: the same over its ``k2`` nearest other-class samples (``Q_ij``);
-    - ``D_ts``: the maximum mean discrepancy with a linear kernel,
-      ``|mean f(x_source) - mean f(x_target)|^2``, target samples being those labeled ``-1``.
-
-    Called as ``loss(embeddings, labels, tuples=None)``; ``tuples`` are the neighbor pairs
-    ``(intra, inter)`` of :meth:`pairs`. The papers find the neighborhoods in the input
-    space, so :class:`DTML` hands over ``pairs(X, labels)`` of the batch's inputs;
-    ``None`` finds them among the embeddings. A term without samples (no target in the
-    batch, say) is 0.
-
-    Parameters
-    ----------
-    k1, k2 : int
-    alpha, beta : float
-    """
-
-    def __init__(self, k1=5, k2=10, alpha=1.0, beta=1.0):
-        super().__init__()
-        self.k1, self.k2, self.alpha, self.beta = int(k1), int(k2), float(alpha), float(beta)
-
-    def pairs(self, X, labels):
-        """The neighbor pairs ``(intra, inter)`` of the batch ``X`` (:func:`neighbor_pairs`
-        with this objective's ``k1`` and ``k2``)."""
-        return neighbor_pairs(X, labels, self.k1, self.k2)
-
-    def terms(self, embeddings, labels, tuples=None):
-        """``(S_c, S_b, D_ts)`` as scalar tensors."""
-        Z = embeddings
-        intra, inter = self.pairs(Z, labels) if tuples is None else tuples
-        source, target = labels >= 0, labels < 0
-        if source.any() and target.any():
-            mmd = ((Z[source].mean(0) - Z[target].mean(0)) ** 2).sum()
-        else:
-            mmd = (Z * 0.0).sum()
-        return _mean_sq_dist(Z, intra), _mean_sq_dist(Z, inter), mmd
-
-    def forward(self, embeddings, labels, tuples=None):
-        s_c, s_b, mmd = self.terms(embeddings, labels, tuples)
-        return s_c - self.alpha * s_b + self.beta * mmd
-
-    def extra_repr(self):
-        return f"k1={self.k1}, k2={self.k2}, alpha={self.alpha}, beta={self.beta}"
 
 
 class _DomainBatchSampler(Sampler):

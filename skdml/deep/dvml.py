@@ -9,7 +9,7 @@ discriminative samples that train the metric alongside the real ones.
 from numbers import Integral, Real
 
 import torch
-from sklearn.utils._param_validation import Interval
+from .._param_validation import Interval
 from torch import nn
 from torch.nn import functional as F
 
@@ -106,6 +106,9 @@ class DVML(DeepMetricLearner):
     module : torch.nn.Module class or instance, default=MLP
         The backbone; its output feeds the center and variance heads.
     miner : class, instance or None, default=None
+    distance : skdml.deep.distances distance or None, default=None
+        The distance of the loss and the miner, as in
+        :class:`~skdml.deep.DeepMetricLearner`.
     embedding_dim : int or None, default=None
         Width of ``mu``; ``None``: the backbone's output width.
     kl_weight : float, default=0.1
@@ -160,6 +163,7 @@ device, random_state, verbose, warm_start, **kwargs
         module=MLP,
         miner=None,
         *,
+        distance=None,
         embedding_dim=None,
         kl_weight=0.1,
         reconstruction_weight=1.0,
@@ -187,6 +191,7 @@ device, random_state, verbose, warm_start, **kwargs
             module=module,
             loss=loss,
             miner=miner,
+            distance=distance,
             optimizer=optimizer,
             lr=lr,
             max_epochs=max_epochs,

@@ -13,15 +13,15 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from torch import nn
+from .._param_validation import Interval, StrOptions
 from torch.utils.data import Sampler
 
 from .._validation import check_regression_target
 from ..kernels import pairwise_distances
 from ._base import DeepMetricLearner, _dataset_labels, _init_params
 from ._modules import MLP
-from .losses import TripletMarginLoss, _check_real, _sq_dist_matrix
+from ._neighbors import LABEL_METRICS, check_label_block, dense_triplets, label_distances
+from .losses import LogRatioLoss, ThresholdTripletLoss
 
 __all__ = [
     "LogRatioLearner",
@@ -32,198 +32,15 @@ __all__ = [
     "label_distances",
 ]
 
-_LABEL_METRICS = ("sqeuclidean", "euclidean", "cityblock")
 _KERNEL_METRICS = {"sqeuclidean": "sqeuclidean", "euclidean": "euclidean",
                    "cityblock": "manhattan"}
-
-
-def _as_2d(labels):
-    return labels.reshape(len(labels), -1)
-
-
-def label_distances(labels, metric="sqeuclidean"):
-    """All distances between the labels of a batch, as a tensor of shape (n, n).
-
-    Parameters
-    ----------
-    labels : Tensor of shape (n,) or (n, k)
-        Continuous labels.
-    metric : {'sqeuclidean', 'euclidean', 'cityblock'} or callable, default='sqeuclidean'
-        A callable is called as ``metric(Y_a, Y_b)`` on two float64 NumPy arrays of shape
-        (n_a, k) and (n_b, k) and must return the (n_a, n_b) array of their non-negative
-        distances (the signature of ``sklearn.metrics.pairwise_distances``' callables, but
-        on whole blocks).
-
-    Returns
-    -------
-    D : Tensor of shape (n, n), without gradients, in the dtype and on the device of
-        ``labels``.
-    """
-    Y = _as_2d(labels.detach())
-    if callable(metric):
-        Yn = Y.to("cpu", torch.float64).numpy()
-        D = _check_label_block(metric(Yn, Yn), len(Yn), len(Yn))
-        return torch.as_tensor(D, dtype=labels.dtype, device=labels.device)
-    diff = Y[:, None, :] - Y[None, :, :]
-    if metric == "sqeuclidean":
-        return (diff * diff).sum(-1)
-    if metric == "euclidean":
-        return (diff * diff).sum(-1).sqrt()
-    if metric == "cityblock":
-        return diff.abs().sum(-1)
-    raise ValueError(
-        f"label_distance must be one of {list(_LABEL_METRICS)} or a callable, got {metric!r}."
-    )
-
-
-def _check_label_block(D, n_a, n_b):
-    D = np.array(D, dtype=np.float64)  # a copy: the caller's array stays as it was
-    if D.shape != (n_a, n_b):
-        raise ValueError(
-            f"label_distance must return an array of shape ({n_a}, {n_b}) for label blocks "
-            f"of {n_a} and {n_b} rows, got shape {D.shape}."
-        )
-    if not np.all(np.isfinite(D)) or (D < 0).any():
-        raise ValueError("label_distance must return finite, non-negative distances.")
-    return D
 
 
 def _label_distance_block(Ya, Yb, metric):
     """Label distances between two NumPy blocks (float64), for the nearest-label sampler."""
     if callable(metric):
-        return _check_label_block(metric(Ya, Yb), len(Ya), len(Yb))
+        return check_label_block(metric(Ya, Yb), len(Ya), len(Yb))
     return pairwise_distances(Ya, Yb, metric=_KERNEL_METRICS[metric])
-
-
-def dense_triplets(n, anchors=None, device=None):
-    """Every triplet ``(a, i, j)`` of a batch of ``n``: ``i < j``, both different from ``a``.
-
-    The dense triplets of Kim et al.: each anchor with every unordered pair of the other
-    samples of the batch. The log-ratio loss is symmetric in ``i`` and ``j``, so each pair
-    is taken once; there are ``len(anchors) * (n - 1) * (n - 2) / 2`` of them.
-
-    Parameters
-    ----------
-    n : int
-        Batch size.
-    anchors : 1-D LongTensor or None, default=None
-        Positions of the anchors in the batch; ``None``: every sample is an anchor.
-    device : torch.device or None
-
-    Returns
-    -------
-    a, i, j : three 1-D LongTensors of equal length
-    """
-    if anchors is None:
-        anchors = torch.arange(n, device=device)
-    anchors = torch.as_tensor(anchors, dtype=torch.long, device=device)
-    i, j = torch.triu_indices(n, n, offset=1, device=anchors.device)
-    a = anchors.repeat_interleave(len(i))
-    i, j = i.repeat(len(anchors)), j.repeat(len(anchors))
-    keep = (i != a) & (j != a)
-    return a[keep], i[keep], j[keep]
-
-
-def _check_label_metric(metric, owner):
-    if not (callable(metric) or metric in _LABEL_METRICS):
-        raise ValueError(
-            f"{owner}: label_distance must be one of {list(_LABEL_METRICS)} or a callable, "
-            f"got {metric!r}."
-        )
-    return metric
-
-
-class LogRatioLoss(nn.Module):
-    r"""The log-ratio loss, averaged over triplets ``(a, i, j)``:
-
-    ``(log (D(f_a, f_i) + eps) / (D(f_a, f_j) + eps)
-    - log (D_y(y_a, y_i) + eps) / (D_y(y_a, y_j) + eps))^2``
-
-    ``D`` is the squared Euclidean distance of the embeddings (no margin, no L2
-    normalization) and ``D_y`` the label distance: the ratio of two embedding distances
-    should equal the ratio of the label distances, so the embedding keeps the label space's
-    distances up to a scale. ``eps`` keeps the logarithms finite for coincident embeddings
-    or labels; with many tied labels (a target taking few values), a larger ``eps``
-    (relative to the typical label distance) keeps the tied pairs from dominating the loss.
-
-    Called as ``loss(embeddings, labels, tuples=None)``, ``labels`` a float tensor of shape
-    (n,) or (n, k), ``tuples`` triplets ``(a, i, j)``; ``None`` uses
-    :func:`dense_triplets` of the batch.
-
-    Parameters
-    ----------
-    label_distance : {'sqeuclidean', 'euclidean', 'cityblock'} or callable
-        ``D_y`` (default ``'sqeuclidean'``); see :func:`label_distances` for the callable's
-        contract.
-    eps : float, default=1e-6
-
-    References
-    ----------
-    S. Kim, M. Seo, I. Laptev, M. Cho and S. Kwak, "Deep metric learning beyond binary
-    supervision", CVPR 2019.
-    """
-
-    def __init__(self, label_distance="sqeuclidean", eps=1e-6):
-        super().__init__()
-        self.label_distance = _check_label_metric(label_distance, "LogRatioLoss")
-        self.eps = _check_real(eps, "eps", "LogRatioLoss", low=0)
-
-    def forward(self, embeddings, labels, tuples=None):
-        if embeddings.dim() != 2 or labels.dim() not in (1, 2) or len(labels) != len(embeddings):
-            raise ValueError(
-                f"{type(self).__name__} expects embeddings of shape (n, d) and labels of "
-                f"shape (n,) or (n, k), got {tuple(embeddings.shape)} and "
-                f"{tuple(labels.shape)}."
-            )
-        a, i, j = dense_triplets(len(embeddings), device=embeddings.device) if tuples is None \
-            else tuples
-        if len(a) == 0:
-            return (embeddings * 0.0).sum()
-        log_d = torch.log(_sq_dist_matrix(embeddings) + self.eps)
-        # in the labels' own precision (float64 from a learner), then the embeddings'
-        log_dy = torch.log(label_distances(labels, self.label_distance) + self.eps).to(
-            log_d.dtype)
-        return ((log_d[a, i] - log_d[a, j]) - (log_dy[a, i] - log_dy[a, j])).pow(2).mean()
-
-    def extra_repr(self):
-        return f"label_distance={self.label_distance!r}, eps={self.eps!r}"
-
-
-class ThresholdTripletLoss(nn.Module):
-    """Triplet margin loss on labels binarized by a threshold on the label distance.
-
-    The "binary thresholding" baseline of Kim et al.: for an anchor ``a``, a sample whose
-    label distance ``D_y(y_a, y_i)`` is below ``threshold`` is a positive, every other one a
-    negative; the loss is :class:`~skdml.deep.TripletMarginLoss` over the dense triplets of
-    the batch that have one of each, ordered ``(a, positive, negative)``.
-
-    Parameters
-    ----------
-    threshold : float
-        In the units of ``label_distance``.
-    margin : float, default=0.2
-    squared : bool, default=True
-    label_distance : {'sqeuclidean', 'euclidean', 'cityblock'} or callable, \
-default='sqeuclidean'
-    """
-
-    def __init__(self, threshold, margin=0.2, squared=True, label_distance="sqeuclidean"):
-        super().__init__()
-        self.threshold = _check_real(threshold, "threshold", "ThresholdTripletLoss", low=0)
-        self.label_distance = _check_label_metric(label_distance, "ThresholdTripletLoss")
-        self.triplet = TripletMarginLoss(margin=margin, squared=squared)
-
-    def forward(self, embeddings, labels, tuples=None):
-        a, i, j = dense_triplets(len(embeddings), device=embeddings.device) if tuples is None \
-            else tuples
-        close = label_distances(labels, self.label_distance) < self.threshold
-        ci, cj = close[a, i], close[a, j]
-        forward, backward = ci & ~cj, cj & ~ci
-        triplets = (torch.cat([a[forward], a[backward]]), torch.cat([i[forward], j[backward]]),
-                    torch.cat([j[forward], i[backward]]))
-        if len(triplets[0]) == 0:
-            return (embeddings * 0.0).sum()
-        return self.triplet.reducer(self.triplet.compute(embeddings, None, triplets))
 
 
 class NearestLabelBatchSampler(Sampler):
@@ -316,6 +133,10 @@ class LogRatioLearner(DeepMetricLearner):
         Called as ``loss(embeddings, labels, tuples)`` with float labels; a class taking
         ``label_distance`` receives the learner's. :class:`ThresholdTripletLoss` (with
         ``loss__threshold``) gives the paper's binary-thresholding baseline.
+    distance : skdml.deep.distances distance or None, default=None
+        The embedding distance of the loss, as in :class:`~skdml.deep.DeepMetricLearner`
+        (``None``: the loss's own, the squared Euclidean distance; :class:`LogRatioLoss`
+        takes a distance, not a similarity).
     label_distance : {'sqeuclidean', 'euclidean', 'cityblock'} or callable, \
 default='sqeuclidean'
         Distance between two labels, used to find label neighbors and in the loss; a
@@ -361,7 +182,7 @@ warm_start
     _parameter_constraints = {
         **{k: v for k, v in DeepMetricLearner._parameter_constraints.items()
            if k not in ("miner", "samples_per_class")},
-        "label_distance": [StrOptions(set(_LABEL_METRICS)), callable],
+        "label_distance": [StrOptions(set(LABEL_METRICS)), callable],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "eps": [Interval(Real, 0, None, closed="neither")],
     }
@@ -371,6 +192,7 @@ warm_start
         module=MLP,
         loss=LogRatioLoss,
         *,
+        distance=None,
         label_distance="sqeuclidean",
         n_neighbors=5,
         eps=1e-6,
@@ -393,6 +215,7 @@ warm_start
             module=module,
             loss=loss,
             miner=None,
+            distance=distance,
             optimizer=optimizer,
             lr=lr,
             max_epochs=max_epochs,

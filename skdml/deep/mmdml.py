@@ -7,18 +7,16 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from .._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from skorch.utils import to_tensor
-from torch import nn
-from torch.nn import functional as F
 
 from .._validation import check_classification_labels, check_sets
 from ..base import fit_context
 from ..kernels import knn
 from ._base import DeepMetricLearner
 from ._modules import MLP
-from ._neighbors import neighbor_pairs
+from .losses import ManifoldMarginLoss
 
 __all__ = ["MMDML", "ManifoldMarginLoss"]
 
@@ -39,67 +37,6 @@ def _numba_single_thread():
         yield
     finally:
         numba.set_num_threads(threads)
-
-
-class ManifoldMarginLoss(nn.Module):
-    r"""MMDML's loss: each anchor's own-manifold neighbors closer than the others' by a margin.
-
-    For an anchor ``x_i``, ``D_1(i)`` is the mean squared embedding distance to its ``k1``
-    nearest samples of its own class (manifold) and ``D_2(i)`` to its ``k2`` nearest samples
-    of other classes; the loss is the mean over anchors of ``g(margin + D_1(i) - D_2(i))``,
-    ``g(z) = log(1 + exp(beta z)) / beta`` the generalized logistic function. Anchors
-    lacking either kind of neighbor in the batch are left out.
-
-    Called as ``loss(embeddings, labels, tuples=None)``; ``tuples`` are the neighbor pairs
-    ``(intra, inter)`` of :meth:`pairs`. The paper finds the neighborhoods in the input
-    space, so :class:`MMDML`'s networks hand over ``pairs(X, labels)`` of the batch's
-    inputs; ``None`` finds them among the embeddings. With ``anchor_label`` only the samples
-    of that label are anchors (the network of one manifold), otherwise all of them.
-
-    Parameters
-    ----------
-    k1, k2 : int
-    beta : float
-        Sharpness of ``g``.
-    margin : float
-    anchor_label : int or None, default=None
-    """
-
-    def __init__(self, k1=5, k2=10, beta=2.0, margin=1.0, anchor_label=None):
-        super().__init__()
-        self.k1, self.k2 = int(k1), int(k2)
-        self.beta, self.margin = float(beta), float(margin)
-        self.anchor_label = anchor_label
-
-    def pairs(self, X, labels):
-        """The neighbor pairs ``(intra, inter)`` of the anchors of the batch ``X``
-        (:func:`~skdml.deep.neighbor_pairs` with this loss's ``k1``, ``k2`` and anchors)."""
-        anchors = None if self.anchor_label is None else labels == self.anchor_label
-        return neighbor_pairs(X, labels, self.k1, self.k2, anchors)
-
-    def per_anchor(self, embeddings, labels, tuples=None):
-        """``(anchors, D_1, D_2)``: the anchors kept and their mean squared distances."""
-        Z = embeddings
-        n = len(labels)
-        means = []
-        for i, j in (self.pairs(Z, labels) if tuples is None else tuples):
-            d2 = ((Z[i] - Z[j]) ** 2).sum(1)
-            total = torch.zeros(n, dtype=Z.dtype, device=Z.device).index_add(0, i, d2)
-            count = torch.bincount(i, minlength=n).to(Z.dtype)
-            means.append((total, count))
-        keep = (means[0][1] > 0) & (means[1][1] > 0)
-        idx = torch.nonzero(keep).flatten()
-        return idx, means[0][0][idx] / means[0][1][idx], means[1][0][idx] / means[1][1][idx]
-
-    def forward(self, embeddings, labels, tuples=None):
-        idx, d1, d2 = self.per_anchor(embeddings, labels, tuples)
-        if len(idx) == 0:
-            return (embeddings * 0.0).sum()
-        return F.softplus(self.margin + d1 - d2, beta=self.beta).mean()
-
-    def extra_repr(self):
-        return (f"k1={self.k1}, k2={self.k2}, beta={self.beta}, margin={self.margin}, "
-                f"anchor_label={self.anchor_label!r}")
 
 
 class _ManifoldNet(DeepMetricLearner):

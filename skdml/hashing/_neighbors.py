@@ -5,9 +5,9 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._param_validation import Interval, StrOptions
 from ..base import fit_context
 from ..kernels._hamming import (
     _check_bits,

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from .._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
 from .._validation import check_classification_labels

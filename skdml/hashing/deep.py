@@ -7,7 +7,8 @@ Each hasher is a :class:`~skdml.deep.DeepMetricLearner` whose network is a tanh
 the code is ``B = sgn(H)``, returned by ``transform`` as ``{0, 1}`` ``uint8`` bits (see
 :class:`~skdml.hashing._base.HasherMixin`). Training alternates, batch by batch, the binary
 update ``B = sgn(H)`` (``H`` detached) with a gradient step on the network for that ``B``,
-as the papers do. The losses are torch modules called as ``loss(H, labels, tuples)``; the
+as the papers do. The losses are :class:`~skdml.deep.losses.MetricLoss` subclasses called
+as ``loss(H, labels, tuples)``; the
 terms that need the network (the orthogonality of its weights) or the input (DeepBit's
 invariance) are added in the ``_batch_loss`` hook of the learner template; the hashers
 override hooks only, and copy nothing of the training loop.
@@ -18,12 +19,14 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from skorch.utils import to_tensor
-from sklearn.utils._param_validation import Interval
+from .._param_validation import Interval
 from torch import nn
 
 from ..deep._base import DeepMetricLearner
 from ..deep._modules import MLP
-from ..deep.losses import _sq_dist_matrix
+from ..deep._tuples import label_masks
+from ..deep.distances import LpDistance
+from ..deep.losses import MetricLoss, _check_real
 from ._base import HasherMixin
 
 __all__ = [
@@ -35,67 +38,101 @@ __all__ = [
 ]
 
 
-def _quantization(H):
+def _quantization_terms(H):
     """``||B - H||^2`` per sample, ``B = sgn(H)`` held fixed (the alternating B-step)."""
     B = torch.where(H.detach() >= 0, 1.0, -1.0).to(H.dtype)
-    return ((B - H) ** 2).sum(1).mean()
+    return ((B - H) ** 2).sum(1)
 
 
-class DeepHashingLoss(nn.Module):
+class _CodeLoss(MetricLoss):
+    """Base of the hashing losses: per-batch terms of the network outputs ``H``, no tuples;
+    ``labels`` may be None for the unsupervised terms (every sample then has one label)."""
+
+    tuple_kind = None
+    needs_positive_pairs = False
+
+    def forward(self, embeddings, labels=None, tuples=None):
+        if labels is None:
+            labels = torch.zeros(len(embeddings), dtype=torch.long, device=embeddings.device)
+        return super().forward(embeddings, labels, tuples)
+
+
+class DeepHashingLoss(_CodeLoss):
     """The data terms of DH / SDH (Liong et al. 2015), per sample of a batch ``H``::
 
         1/2 ||B - H||^2 - lambda1/2 (tr(cov(H)) + alpha (S_B - S_W))
 
     ``B = sgn(H)`` (fixed); ``tr(cov(H))`` the variance of the bits over the batch (the
-    paper's ``tr(H H^T) / N`` on centred outputs); ``S_W`` / ``S_B`` the mean squared
-    distance between outputs of the same / different classes over every pair of the batch
-    (SDH only, ``alpha > 0``; ``alpha = 0`` is unsupervised DH and ignores the labels).
+    paper's ``tr(H H^T) / N`` on centred outputs); ``S_W`` / ``S_B`` the mean ``distance``
+    (squared Euclidean by default, which on codes is four times the Hamming distance)
+    between outputs of the same / different classes over every pair of the batch (SDH
+    only, ``alpha > 0``; ``alpha = 0`` is unsupervised DH and ignores the labels).
+
+    The objective mixes batch statistics (a variance, two pair means), so there is no
+    ``reducer``: :meth:`compute` returns it as the batch's single term.
+
+    Parameters
+    ----------
+    lambda1 : float, default=1.0
+    alpha : float, default=0.0
+    distance : distance, default=LpDistance(power=2)
+        ``d`` of ``S_W`` and ``S_B``; a distance (not a similarity).
+    embedding_regularizer : regularizer or None, default=None
     """
 
-    def __init__(self, lambda1=1.0, alpha=0.0):
-        super().__init__()
-        self.lambda1 = float(lambda1)
-        self.alpha = float(alpha)
+    distance_kind = "distance"
+    _reprs = ("lambda1", "alpha")
 
-    def forward(self, embeddings, labels=None, tuples=None):
+    def __init__(self, lambda1=1.0, alpha=0.0, *, distance=None, embedding_regularizer=None):
+        super().__init__(distance=distance, embedding_regularizer=embedding_regularizer)
+        self.lambda1 = _check_real(lambda1, "lambda1", "DeepHashingLoss", low=0, strict=False)
+        self.alpha = _check_real(alpha, "alpha", "DeepHashingLoss", low=0, strict=False)
+
+    def default_distance(self):
+        return LpDistance(power=2)
+
+    def compute(self, embeddings, labels, tuples):
         H = embeddings
         var = ((H - H.mean(0)) ** 2).sum(1).mean()
-        loss = 0.5 * _quantization(H) - 0.5 * self.lambda1 * var
+        loss = 0.5 * _quantization_terms(H).mean() - 0.5 * self.lambda1 * var
         if self.alpha > 0:
-            D = _sq_dist_matrix(H)
-            same = labels[:, None] == labels[None, :]
-            off = ~torch.eye(len(H), dtype=torch.bool, device=H.device)
-            sim, dis = same & off, ~same
-            s_w = D[sim].mean() if sim.any() else H.sum() * 0.0
+            D = self.distance(H)
+            same, dis = label_masks(labels)
+            s_w = D[same].mean() if same.any() else H.sum() * 0.0
             s_b = D[dis].mean() if dis.any() else H.sum() * 0.0
             loss = loss - 0.5 * self.lambda1 * self.alpha * (s_b - s_w)
-        return loss
-
-    def extra_repr(self):
-        return f"lambda1={self.lambda1}, alpha={self.alpha}"
+        return loss.reshape(1)
 
 
-class DeepBitLoss(nn.Module):
+class DeepBitLoss(_CodeLoss):
     """The code terms of DeepBit (Lin et al. 2016) on a batch ``H`` in ``(-1, 1)``::
 
         ||B - H||^2 + balance * sum_k mean(H_k)^2
 
-    quantization loss plus even bit distribution (each bit's mean over the batch near 0,
-    i.e. on for half the samples -- the paper's ``(mu_k - 0.5)^2`` for ``{0, 1}`` bits).
-    The invariance term needs the transformed input and is added by
-    :class:`DeepBitHashing`'s ``_batch_loss``.
+    quantization loss (one term per sample, made a scalar by the ``reducer``, the mean by
+    default) plus even bit distribution (each bit's mean over the batch near 0, i.e. on for
+    half the samples -- the paper's ``(mu_k - 0.5)^2`` for ``{0, 1}`` bits). The invariance
+    term needs the transformed input and is added by :class:`DeepBitHashing`'s
+    ``_batch_loss``.
+
+    Parameters
+    ----------
+    balance : float, default=1.0
+    reducer : reducer, default=MeanReducer()
+    embedding_regularizer : regularizer or None, default=None
     """
 
-    def __init__(self, balance=1.0):
-        super().__init__()
-        self.balance = float(balance)
+    _reprs = ("balance",)
 
-    def forward(self, embeddings, labels=None, tuples=None):
-        H = embeddings
-        return _quantization(H) + self.balance * (H.mean(0) ** 2).sum()
+    def __init__(self, balance=1.0, *, reducer=None, embedding_regularizer=None):
+        super().__init__(reducer=reducer, embedding_regularizer=embedding_regularizer)
+        self.balance = _check_real(balance, "balance", "DeepBitLoss", low=0, strict=False)
 
-    def extra_repr(self):
-        return f"balance={self.balance}"
+    def compute(self, embeddings, labels, tuples):
+        return _quantization_terms(embeddings)
+
+    def penalty(self, embeddings, labels, tuples):
+        return self.balance * (embeddings.mean(0) ** 2).sum()
 
 
 def _orthogonality(module):

@@ -5,9 +5,9 @@ from numbers import Real
 import numpy as np
 from scipy import linalg
 from sklearn.covariance import ledoit_wolf, oas, shrunk_covariance
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from .._param_validation import Interval, StrOptions
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from ._psd import standardize, unstandardize_components
 

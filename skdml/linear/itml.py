@@ -8,9 +8,10 @@ import numpy as np
 from numba import njit
 from sklearn.covariance import ledoit_wolf
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_random_state, validate_data
 
+from .._param_validation import Interval, StrOptions
+from .._optional import optional_dependency
 from .._validation import (
     check_classification_labels,
 )
@@ -337,7 +338,8 @@ n_features), default='identity'
         return A, xi, self.max_iter
 
     def _solve_cvxpy(self, V, delta, xi0, A0):
-        import cvxpy as cp
+        with optional_dependency("ITML(solver='cvxpy')"):
+            import cvxpy as cp
 
         d, m = V.shape[1], V.shape[0]
         A0_inv = np.linalg.inv(A0)

@@ -4,9 +4,9 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import linalg
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
+from .._param_validation import Interval
 from ..base import BaseMetricLearner, MahalanobisMixin, PairClassifierMixin, fit_context
 from .._validation import (
     check_classification_labels,

@@ -11,10 +11,10 @@ import numba
 from numba import njit, prange
 from scipy import optimize, sparse
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
+from .._param_validation import Interval, StrOptions
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_n_components
 from ..constraints import _target_neighbors as _target_neighbors_of

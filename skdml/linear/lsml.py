@@ -5,10 +5,10 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import linalg
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
+from .._param_validation import Interval, StrOptions
 from ..base import BaseMetricLearner, MahalanobisMixin, TupleClassifierMixin, fit_context
 from .._validation import (
     check_classification_labels,

@@ -10,10 +10,10 @@ from scipy.optimize import minimize
 from sklearn.covariance import ledoit_wolf_shrinkage
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
+from .._param_validation import Interval, StrOptions
 from ..base import BaseMetricLearner, MahalanobisMixin, PairClassifierMixin, fit_context
 from .._validation import (
     check_classification_labels,

@@ -6,9 +6,9 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import linalg
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
+from .._param_validation import Interval
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_n_components
 from ._psd import standardize, unstandardize_components

@@ -8,9 +8,9 @@ from scipy import linalg
 from sklearn.covariance import graphical_lasso
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from .._param_validation import Interval, StrOptions
 from ..base import BaseMetricLearner, MahalanobisMixin, PairClassifierMixin, fit_context
 from .._validation import (
     check_classification_labels,

@@ -34,7 +34,9 @@ from ._batch import (
     TupletMarginLoss,
 )
 from ._classification import ArcFaceLoss, CenterLoss, CosFaceLoss, SphereFaceLoss
+from ._domain import ManifoldMarginLoss, TransferObjective
 from ._memory import CrossBatchMemory
+from ._ordinal import LogRatioLoss, ThresholdTripletLoss
 from ._pair import (
     AngularLoss,
     ContrastiveLoss,
@@ -68,6 +70,8 @@ __all__ = [
     "GeneralizedLiftedStructureLoss",
     "GeneralizedLogisticLoss",
     "LiftedStructuredLoss",
+    "LogRatioLoss",
+    "ManifoldMarginLoss",
     "MarginLoss",
     "MetricLoss",
     "MultiSimilarityLoss",
@@ -80,6 +84,8 @@ __all__ = [
     "SphereFaceLoss",
     "SubCenterArcFaceLoss",
     "SupConLoss",
+    "ThresholdTripletLoss",
+    "TransferObjective",
     "TripletMarginLoss",
     "TupletMarginLoss",
 ]
