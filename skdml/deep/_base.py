@@ -15,10 +15,10 @@ from skorch.utils import to_tensor
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
-from .._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch.utils.data import DataLoader, Sampler, Subset, default_convert
 
+from .._param_validation import Interval, validate_parameter_constraints
 from ..base import BaseMetricLearner, fit_context
 from .._validation import check_classification_labels
 from ._modules import MLP

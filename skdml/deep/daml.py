@@ -8,10 +8,10 @@ the real batch together with these synthetic negatives, jointly with the generat
 from numbers import Integral, Real
 
 import torch
-from .._param_validation import Interval
 from torch import nn
 from torch.nn import functional as F
 
+from .._param_validation import Interval
 from ._base import DeepMetricLearner
 from ._modules import MLP
 from .losses import NPairLoss, TripletMarginLoss

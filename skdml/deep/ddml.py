@@ -3,8 +3,8 @@
 from numbers import Real
 
 import torch
-from .._param_validation import Interval
 
+from .._param_validation import Interval
 from ._base import DeepMetricLearner
 from ._modules import MLP
 from .losses import GeneralizedLogisticLoss

@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from .._param_validation import Interval
 from skorch.callbacks import Callback, LRScheduler
 from skorch.utils import to_tensor
 from torch import nn
 from torch.optim.lr_scheduler import ExponentialLR
 from torch.utils.data import Sampler
 
+from .._param_validation import Interval
 from ._base import ClassBalancedBatchSampler, DeepMetricLearner, _dataset_labels
 from ._modules import MLP
 from ._neighbors import TARGET, neighbor_pairs, target_mask

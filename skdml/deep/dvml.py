@@ -9,10 +9,10 @@ discriminative samples that train the metric alongside the real ones.
 from numbers import Integral, Real
 
 import torch
-from .._param_validation import Interval
 from torch import nn
 from torch.nn import functional as F
 
+from .._param_validation import Interval
 from ._base import DeepMetricLearner
 from ._modules import MLP
 from .losses import TripletMarginLoss

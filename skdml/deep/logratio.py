@@ -13,9 +13,9 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from .._param_validation import Interval, StrOptions
 from torch.utils.data import Sampler
 
+from .._param_validation import Interval, StrOptions
 from .._validation import check_regression_target
 from ..kernels import pairwise_distances
 from ._base import DeepMetricLearner, _dataset_labels, _init_params

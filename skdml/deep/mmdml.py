@@ -7,10 +7,10 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
-from .._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from skorch.utils import to_tensor
 
+from .._param_validation import Interval
 from .._validation import check_classification_labels, check_sets
 from ..base import fit_context
 from ..kernels import knn

@@ -13,9 +13,9 @@ import numpy as np
 from scipy import linalg
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from .._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
+from .._param_validation import Interval
 from .._validation import check_classification_labels
 from ..base import BaseMetricLearner, fit_context
 from ..kernels import pairwise_distances

@@ -19,9 +19,9 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from skorch.utils import to_tensor
-from .._param_validation import Interval
 from torch import nn
 
+from .._param_validation import Interval
 from ..deep._base import DeepMetricLearner
 from ..deep._modules import MLP
 from ..deep._tuples import label_masks
