@@ -12,11 +12,12 @@ JOBS   ?= 2
 
 # torch==2.13.0 first: it is the CPU build that lies on this machine's disk. Installing the
 # package afterwards finds `torch>=2.3` satisfied, so no CUDA wheels are ever pulled.
+# The tests exercise every extra (deep, cvx, plot, io, distributed: `all`) and the docs.
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test,plot,docs,distributed,io]'
+	$(PY) -m pip install --quiet -e '.[all,test,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)

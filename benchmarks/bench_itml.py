@@ -154,11 +154,11 @@ def verification(n_folds=10):
         threshold, _ = _threshold.best_threshold(d_train, labels[train])
         results["Euclidean"][0].append(np.mean(np.where(d_test <= threshold, 1, -1)
                                                == labels[test]))
-        results["Euclidean"][1].append(verification_roc_auc(labels[test], d_test))
+        results["Euclidean"][1].append(verification_roc_auc(labels[test], -d_test))
         itml = ITML(random_state=0).fit(idx[train], labels[train], preprocessor=X)
         results["ITML"][0].append(itml.score(idx[test], labels[test], preprocessor=X))
         results["ITML"][1].append(verification_roc_auc(
-            labels[test], itml.pair_distance(idx[test], preprocessor=X)))
+            labels[test], itml.decision_function(idx[test], preprocessor=X)))
     print(f"== verification, digits pairs, {n_folds} sample-disjoint folds of 600 pairs")
     write_table("itml_verification", [
         {"distance": name, "accuracy": f"{np.mean(a):.4f} +- {np.std(a):.4f}",

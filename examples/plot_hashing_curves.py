@@ -40,7 +40,7 @@ for name, make in hashers.items():
         maps.append(hamming_map(codes_q, codes_db, y_q, y_db))
         if bits == 32:
             precision, recall, _ = hamming_precision_recall_curve(codes_q, codes_db, y_q, y_db)
-            plot_precision_recall(precision, recall, ax=left, label=name)
+            plot_precision_recall(precision, recall, ax=left, name=name)
     print(f"{name:>17}: mAP " + ", ".join(f"{b} bits {m:.3f}" for b, m in zip(bit_lengths, maps)))
     right.plot(bit_lengths, maps, "o-", label=name)
 left.set_title("Hash lookup at 32 bits (one point per radius)")

@@ -10,7 +10,8 @@ learn a metric directly from such pairs, calibrate a distance threshold, and the
 Here the pairs are built from digits with :func:`skdml.datasets.make_pairs`: two images of
 the same digit are a similar pair. The samples are split first, so no test image was seen
 in training. We fit on training pairs, calibrate the threshold on validation pairs, and
-compare the ROC curves of the learned distances with the Euclidean one on test pairs.
+compare the ROC and DET curves (scikit-learn's displays) of the learned metrics with the
+Euclidean distance on test pairs.
 """
 
 import matplotlib.pyplot as plt
@@ -21,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skdml import ITML, KISSME, PCA
 from skdml.datasets import make_pairs
-from skdml.plotting import plot_roc
+from skdml.plotting import plot_det, plot_roc
 
 X, y = load_digits(return_X_y=True)
 X_fit, X_test, y_fit, y_test = train_test_split(X, y, test_size=0.4, random_state=0, stratify=y)
@@ -39,15 +40,20 @@ learners = {
     "KISSME (PCA 30)": (KISSME(), pca.transform(X_fit), pca.transform(X_test)),
 }
 
-fig, ax = plt.subplots(figsize=(5.5, 5))
+# Curves take scores, higher for pairs more likely similar (scikit-learn's convention): a
+# learner's decision_function, or minus a distance.
+fig, (ax_roc, ax_det) = plt.subplots(1, 2, figsize=(10, 4.5), layout="constrained")
 euclid = np.linalg.norm(X_test[test_idx[:, 0]] - X_test[test_idx[:, 1]], axis=1)
-plot_roc(test_labels, euclid, ax=ax, label="Euclidean", color="gray")
+for ax, plot in ((ax_roc, plot_roc), (ax_det, plot_det)):
+    plot(test_labels, -euclid, ax=ax, name="Euclidean", color="gray")
 for name, (learner, Z_fit, Z_test) in learners.items():
     learner.fit(train_idx, train_labels, preprocessor=Z_fit)
     learner.calibrate_threshold(val_idx, val_labels, preprocessor=Z_fit)
     accuracy = learner.score(test_idx, test_labels, preprocessor=Z_test)
     print(f"{name:>16}: verification accuracy on test pairs {accuracy:.3f}")
-    plot_roc(test_labels, learner.pair_distance(test_idx, preprocessor=Z_test), ax=ax,
-             label=name)
-ax.set_title("Digit pairs: same digit or not?")
+    scores = learner.decision_function(test_idx, preprocessor=Z_test)
+    plot_roc(test_labels, scores, ax=ax_roc, name=name)
+    plot_det(test_labels, scores, ax=ax_det, name=name)
+ax_roc.set_title("ROC: same digit or not?")
+ax_det.set_title("DET, with the equal error rate")
 plt.show()

@@ -1,4 +1,4 @@
-"""Retrieval metrics on embeddings, verification metrics on pair distances, and scorers.
+"""Retrieval metrics on embeddings, verification metrics on pair scores, and scorers.
 
 Retrieval follows the conventions of deep metric learning papers (and of
 pytorch-metric-learning's ``AccuracyCalculator``): every query is ranked against a reference
@@ -19,6 +19,8 @@ of :func:`skdml.kernels.pairwise_distances_chunked` block by block. Neither hold
 distance matrix.
 """
 
+import numbers
+
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import (
@@ -29,7 +31,6 @@ from sklearn.metrics import (
 )
 from sklearn.utils import check_array, check_consistent_length
 
-from . import _threshold
 from ._validation import check_pair_labels, check_positive_int
 from .kernels import knn, pairwise_distances_chunked
 from .metrics_hashing import (
@@ -420,26 +421,41 @@ def ami_kmeans(X, y, *, n_clusters=None, random_state=None):
 
 
 # --------------------------------------------------------------------------- verification
-def _check_verification(y_true, distances):
-    distances = check_array(distances, ensure_2d=False, dtype=np.float64, input_name="distances")
-    if distances.ndim != 1:
-        raise ValueError(f"distances must be 1-D, got shape {distances.shape}.")
-    y_true = check_pair_labels(y_true, len(distances), estimator="verification metrics")
-    return y_true, distances
+# Scores follow scikit-learn's convention: higher means more likely positive (similar). A
+# learner's decision_function(pairs) and pair_score(pairs) are scores; pair_distance(pairs)
+# is not (pass its negation).
+_SCORE_HINT = (
+    "scores are higher for pairs more likely similar (scikit-learn's convention): pass "
+    "learner.decision_function(pairs) or learner.pair_score(pairs), or -distances"
+)
 
 
-def verification_accuracy(y_true, distances, *, threshold=None):
-    """Accuracy of calling a pair similar when its distance is ``<= threshold``.
+def _check_verification(y_true, y_score):
+    y_score = check_array(y_score, ensure_2d=False, dtype=np.float64, input_name="y_score")
+    if y_score.ndim != 1:
+        raise ValueError(
+            f"y_score must be 1-D, one score per pair, got shape {y_score.shape}; {_SCORE_HINT}."
+        )
+    y_true = check_pair_labels(y_true, len(y_score), estimator="verification metrics")
+    return y_true, y_score
+
+
+def verification_accuracy(y_true, y_score, *, threshold=None):
+    """Accuracy of calling a pair similar when its score is ``>= threshold``.
 
     Parameters
     ----------
     y_true : array-like of shape (n_pairs,)
         +1 similar, -1 dissimilar; both must occur.
-    distances : array-like of shape (n_pairs,)
-        Learned distances of the pairs (e.g. ``learner.pair_distance(pairs)``).
+    y_score : array-like of shape (n_pairs,)
+        Scores of the pairs, higher for pairs more likely similar (scikit-learn's
+        convention): ``learner.decision_function(pairs)`` or ``learner.pair_score(pairs)``.
+        For distances, pass ``-distances``.
     threshold : float, default=None
-        ``None`` uses the best threshold for these very pairs, an optimistic figure: calibrate
-        on separate pairs for an honest one.
+        Pairs scoring ``>= threshold`` are called similar, as in
+        :func:`sklearn.metrics.roc_curve`; ``threshold=0`` on ``decision_function`` is the
+        learner's own ``predict``. ``None`` uses the best threshold for these very pairs,
+        an optimistic figure: calibrate on separate pairs for an honest one.
 
     Returns
     -------
@@ -448,41 +464,78 @@ def verification_accuracy(y_true, distances, *, threshold=None):
     Examples
     --------
     >>> from skdml.metrics import verification_accuracy
-    >>> verification_accuracy([1, 1, -1, -1], [0.1, 0.4, 0.3, 0.9])
+    >>> verification_accuracy([1, 1, -1, -1], [0.9, 0.6, 0.7, 0.1])
     0.75
+    >>> verification_accuracy([1, 1, -1, -1], [0.9, 0.6, 0.7, 0.1], threshold=0.65)
+    0.5
     """
-    y_true, distances = _check_verification(y_true, distances)
+    y_true, y_score = _check_verification(y_true, y_score)
     if threshold is None:
-        return _threshold.best_threshold(distances, y_true, "accuracy")[1]
-    return float(np.mean(np.where(distances <= threshold, 1, -1) == y_true))
+        # every achievable split is a point of the full ROC curve (calling none similar too)
+        fpr, tpr, _ = roc_curve(y_true, y_score, pos_label=1, drop_intermediate=False)
+        n_pos = np.count_nonzero(y_true == 1)
+        n_neg = len(y_true) - n_pos
+        correct = np.rint(tpr * n_pos) + np.rint((1.0 - fpr) * n_neg)
+        return float(correct.max() / len(y_true))
+    real = isinstance(threshold, numbers.Real) and not isinstance(threshold, bool)
+    if not real or np.isnan(threshold):
+        raise ValueError(f"threshold must be a real number (a score) or None, got {threshold!r}.")
+    return float(np.mean(np.where(y_score >= threshold, 1, -1) == y_true))
 
 
-def verification_roc_auc(y_true, distances):
-    """Area under the ROC curve of the pair similarity ``-distance``.
+def verification_roc_auc(y_true, y_score):
+    """Area under the ROC curve of pair verification: scikit-learn's ``roc_auc_score``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_pairs,)
+        +1 similar, -1 dissimilar; both must occur.
+    y_score : array-like of shape (n_pairs,)
+        Scores of the pairs, higher for pairs more likely similar:
+        ``learner.decision_function(pairs)`` or ``learner.pair_score(pairs)``; for distances,
+        pass ``-distances`` (distances themselves would give ``1 - AUC``).
+
+    Returns
+    -------
+    auc : float in [0, 1]
 
     Examples
     --------
     >>> from skdml.metrics import verification_roc_auc
-    >>> verification_roc_auc([1, 1, -1, -1], [0.1, 0.4, 0.3, 0.9])
+    >>> verification_roc_auc([1, 1, -1, -1], [0.9, 0.6, 0.7, 0.1])
     0.75
     """
-    y_true, distances = _check_verification(y_true, distances)
-    return float(roc_auc_score(y_true == 1, -distances))
+    y_true, y_score = _check_verification(y_true, y_score)
+    return float(roc_auc_score(y_true == 1, y_score))
 
 
-def equal_error_rate(y_true, distances):
+def equal_error_rate(y_true, y_score):
     """The error rate at the threshold where false accept and false reject rates are equal.
 
-    Interpolated linearly between the two ROC points that bracket ``FPR = 1 - TPR``.
+    Read off scikit-learn's ``roc_curve`` (the false negative rate is ``1 - TPR``, as on
+    :func:`sklearn.metrics.det_curve`), interpolated linearly between the two points that
+    bracket ``FPR = FNR``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_pairs,)
+        +1 similar, -1 dissimilar; both must occur.
+    y_score : array-like of shape (n_pairs,)
+        Scores of the pairs, higher for pairs more likely similar (see
+        :func:`verification_roc_auc`).
+
+    Returns
+    -------
+    eer : float in [0, 1]
 
     Examples
     --------
     >>> from skdml.metrics import equal_error_rate
-    >>> equal_error_rate([1, 1, -1, -1], [0.1, 0.2, 0.3, 0.9])
+    >>> equal_error_rate([1, 1, -1, -1], [0.9, 0.8, 0.7, 0.1])
     0.0
     """
-    y_true, distances = _check_verification(y_true, distances)
-    fpr, tpr, _ = roc_curve(y_true == 1, -distances, drop_intermediate=False)
+    y_true, y_score = _check_verification(y_true, y_score)
+    fpr, tpr, _ = roc_curve(y_true, y_score, pos_label=1, drop_intermediate=False)
     fnr = 1.0 - tpr
     gap = fnr - fpr  # decreasing from 1 to -1 along the curve
     j = int(np.flatnonzero(gap <= 0)[0])

@@ -1,11 +1,22 @@
-"""matplotlib helpers (the optional ``plot`` extra: ``pip install skdml[plot]``)."""
+"""matplotlib helpers (the optional ``plot`` extra: ``pip install skdml[plot]``).
+
+The curves are scikit-learn's displays (``RocCurveDisplay``, ``DetCurveDisplay``,
+``PrecisionRecallDisplay``), returned as such; verification curves take scores, higher for
+pairs more likely similar, as every scikit-learn metric does.
+"""
 
 from collections.abc import Mapping
 
 import numpy as np
 from sklearn.utils import check_array, check_consistent_length
 
-__all__ = ["plot_embedding", "plot_precision_recall", "plot_roc", "plot_training_history"]
+__all__ = [
+    "plot_det",
+    "plot_embedding",
+    "plot_precision_recall",
+    "plot_roc",
+    "plot_training_history",
+]
 
 
 def _pyplot():
@@ -108,101 +119,166 @@ def _check_1d(values, name):
     return values
 
 
-def _check_scores(y_true, scores, name):
-    from sklearn.utils import column_or_1d
+def _styled(display, line_kwargs, legend_loc):
+    """Apply ``line_kwargs`` to the display's curve (after sklearn drew it) and redraw the
+    legend, so the styling works the same whatever scikit-learn version drew it."""
+    if line_kwargs:
+        display.line_.set(**line_kwargs)
+    display.ax_.legend(loc=legend_loc, fontsize="small")
+    return display
 
-    y_true = column_or_1d(y_true)
-    scores = _check_1d(scores, name)
-    check_consistent_length(y_true, scores)
-    return y_true, scores
+
+def _verification_scores(y_true, y_score):
+    """Validated pair labels and scores (the checks of :mod:`skdml.metrics`)."""
+    from .metrics import _check_verification
+
+    _pyplot()
+    return _check_verification(y_true, y_score)
 
 
-def plot_roc(y_true, distances, *, ax=None, label=None, **line_kwargs):
-    """ROC curve of pair verification: call a pair similar when its distance is small.
+#: The gid of the chance-level line plot_roc draws, so that it draws it once per axes.
+_CHANCE = "skdml-roc-chance-level"
+
+
+def plot_roc(y_true, y_score, *, ax=None, name=None, **line_kwargs):
+    """ROC curve of pair verification, drawn by scikit-learn's ``RocCurveDisplay``.
 
     Parameters
     ----------
     y_true : array-like of shape (n_pairs,)
         +1 for similar, -1 for dissimilar pairs.
-    distances : array-like of shape (n_pairs,)
-        Learned distances of the pairs (e.g. ``learner.pair_distance(pairs)``).
+    y_score : array-like of shape (n_pairs,)
+        Scores of the pairs, higher for pairs more likely similar (scikit-learn's
+        convention): ``learner.decision_function(pairs)`` or ``learner.pair_score(pairs)``;
+        for distances, pass ``-distances``.
     ax : matplotlib Axes, default=None
-    label : str, default=None
-        Legend entry; the ROC AUC and equal error rate are appended.
+        Where to draw; a new figure when None.
+    name : str, default=None
+        Legend entry; scikit-learn appends the ROC AUC.
     **line_kwargs
-        Passed to ``ax.plot``.
+        Set on the curve (``display.line_``), e.g. ``color="gray"``.
 
     Returns
     -------
-    ax : matplotlib Axes
+    display : sklearn.metrics.RocCurveDisplay
+        With ``roc_auc``, ``ax_`` and ``figure_``. The chance level is drawn with the first
+        curve on an axes.
+
+    See Also
+    --------
+    plot_det : the DET curve, with the equal error rate.
 
     Examples
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> from skdml.plotting import plot_roc
-    >>> ax = plot_roc([1, 1, -1, -1], [0.1, 0.4, 0.3, 0.9], label="toy")
-    >>> ax.get_legend().get_texts()[0].get_text()
-    'toy (AUC 0.750, EER 0.500)'
+    >>> display = plot_roc([1, 1, -1, -1], [0.9, 0.6, 0.7, 0.1], name="toy")
+    >>> display.roc_auc
+    0.75
+    >>> display.ax_.get_legend().get_texts()[0].get_text()
+    'toy (AUC = 0.75)'
     """
-    from sklearn.metrics import roc_curve
+    from sklearn.metrics import RocCurveDisplay
 
-    from .metrics import equal_error_rate, verification_roc_auc
-
-    y_true, distances = _check_scores(y_true, distances, "distances")
-    auc = verification_roc_auc(y_true, distances)
-    eer = equal_error_rate(y_true, distances)
-    fpr, tpr, _ = roc_curve(np.asarray(y_true) == 1, -distances)
-    ax = _axes(ax)
-    text = f"AUC {auc:.3f}, EER {eer:.3f}"
-    ax.plot(fpr, tpr, label=f"{label} ({text})" if label else text, **line_kwargs)
-    ax.plot([0, 1], [0, 1], ":", color="gray", linewidth=1)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.01)
-    ax.legend(loc="lower right", fontsize="small")
-    return ax
+    y_true, y_score = _verification_scores(y_true, y_score)
+    # the chance level once per axes, however many curves share them
+    chance = ax is None or not any(line.get_gid() == _CHANCE for line in ax.get_lines())
+    display = RocCurveDisplay.from_predictions(
+        y_true, y_score, pos_label=1, name=name, ax=ax, plot_chance_level=chance
+    )
+    if chance:
+        display.chance_level_.set_gid(_CHANCE)
+    return _styled(display, line_kwargs, "lower right")
 
 
-def plot_precision_recall(precision, recall, *, ax=None, label=None, **line_kwargs):
-    """A precision-recall curve (retrieval or hashing), from points already computed.
+def plot_det(y_true, y_score, *, ax=None, name=None, **line_kwargs):
+    """DET curve of pair verification (false reject against false accept rate, on normal
+    deviate scales), drawn by scikit-learn's ``DetCurveDisplay``, the equal error rate in
+    the legend.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_pairs,)
+        +1 for similar, -1 for dissimilar pairs.
+    y_score : array-like of shape (n_pairs,)
+        Scores of the pairs, higher for pairs more likely similar (see :func:`plot_roc`).
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+    name : str, default=None
+        Legend entry; the equal error rate (:func:`skdml.metrics.equal_error_rate`) is
+        appended.
+    **line_kwargs
+        Set on the curve (``display.line_``).
+
+    Returns
+    -------
+    display : sklearn.metrics.DetCurveDisplay
+        With ``fpr``, ``fnr``, ``ax_`` and ``figure_``.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skdml.plotting import plot_det
+    >>> display = plot_det([1, 1, -1, -1], [0.9, 0.6, 0.7, 0.1], name="toy")
+    >>> display.ax_.get_legend().get_texts()[0].get_text()
+    'toy (EER = 0.500)'
+    """
+    from sklearn.metrics import DetCurveDisplay
+
+    from .metrics import equal_error_rate
+
+    y_true, y_score = _verification_scores(y_true, y_score)
+    display = DetCurveDisplay.from_predictions(y_true, y_score, pos_label=1, name=name, ax=ax)
+    eer = f"EER = {equal_error_rate(y_true, y_score):.3f}"
+    display.line_.set_label(f"{name} ({eer})" if name else eer)
+    return _styled(display, line_kwargs, "upper right")
+
+
+def plot_precision_recall(precision, recall, *, ax=None, name=None, **line_kwargs):
+    """A precision-recall curve from points already computed (retrieval or hashing), drawn
+    by scikit-learn's ``PrecisionRecallDisplay``.
+
+    For the precision-recall curve of scored pairs, use scikit-learn directly:
+    ``PrecisionRecallDisplay.from_predictions(y_true, learner.decision_function(pairs),
+    pos_label=1)``.
 
     Parameters
     ----------
     precision, recall : array-like of shape (n_points,)
         E.g. the precision and recall at each Hamming radius, or at each rank cut-off.
     ax : matplotlib Axes, default=None
-    label : str, default=None
+        Where to draw; a new figure when None.
+    name : str, default=None
+        Legend entry.
     **line_kwargs
-        Passed to ``ax.plot``.
+        Set on the curve (``display.line_``); by default the points are marked and joined
+        by straight lines (each is a measured operating point, not a step of a ranking).
 
     Returns
     -------
-    ax : matplotlib Axes
+    display : sklearn.metrics.PrecisionRecallDisplay
+        With ``ax_`` and ``figure_``.
 
     Examples
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> from skdml.plotting import plot_precision_recall
-    >>> ax = plot_precision_recall([1.0, 0.8, 0.5], [0.1, 0.5, 1.0], label="ITQ 32 bits")
-    >>> ax.get_xlabel(), ax.get_ylabel()
-    ('recall', 'precision')
+    >>> display = plot_precision_recall([1.0, 0.8, 0.5], [0.1, 0.5, 1.0], name="ITQ 32 bits")
+    >>> display.ax_.get_xlabel(), display.ax_.get_ylabel()
+    ('Recall', 'Precision')
     """
+    from sklearn.metrics import PrecisionRecallDisplay
+
     precision = _check_1d(precision, "precision")
     recall = _check_1d(recall, "recall")
     check_consistent_length(precision, recall)
-    ax = _axes(ax)
-    line_kwargs.setdefault("marker", ".")
-    ax.plot(recall, precision, label=label, **line_kwargs)
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.set_xlim(0, 1.01)
-    ax.set_ylim(0, 1.01)
-    if label is not None:
-        ax.legend(loc="lower left", fontsize="small")
-    return ax
+    _pyplot()
+    display = PrecisionRecallDisplay(precision=precision, recall=recall).plot(ax=ax, name=name)
+    line_kwargs = {"marker": ".", "drawstyle": "default", **line_kwargs}
+    return _styled(display, line_kwargs, "lower left")
 
 
 def plot_training_history(history, keys=("train_loss", "valid_loss"), *, ax=None):

@@ -206,7 +206,7 @@ def test_pair_adapter_is_the_skdml_learner(adapter, native, tuples):
     # metric-learn's conventions: decision_function is -distance, score is ROC AUC
     assert_array_equal(adapter.decision_function(pairs), -native.pair_distance(pairs))
     assert adapter.score(pairs, labels) == verification_roc_auc(labels,
-                                                                native.pair_distance(pairs))
+                                                                native.decision_function(pairs))
 
 
 def test_itml_bounds_at_fit_are_skdml_bounds(tuples):

@@ -61,12 +61,16 @@ def test_plot_embedding_bad_input():
         plot_embedding(np.zeros((3, 2)), [0, 1])
 
 
-def test_cli_runs_the_demo_with_its_options(monkeypatch):
+def test_cli_runs_the_demo_with_its_options(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(_demo, "run_demo", lambda **kwargs: calls.append(kwargs))
-    assert main(["demo", "--no-plot", "--n-neighbors", "5"]) == 0
-    assert main(["demo", "--output", "x.png"]) == 0
-    assert calls == [{"output": None, "n_neighbors": 5}, {"output": "x.png", "n_neighbors": 3}]
+    assert main(["demo", "--no-plot", "--n-neighbors", "5", "--learners", "LDA, nca"]) == 0
+    assert main(["demo", "--output", str(tmp_path / "x.svg"), "--map", "pca"]) == 0
+    assert calls == [
+        {"output": None, "n_neighbors": 5, "learners": ["lda", "nca"], "embedding_map": "tsne"},
+        {"output": str(tmp_path / "x.svg"), "n_neighbors": 3, "learners": None,
+         "embedding_map": "pca"},
+    ]
 
 
 def test_cli_rejects_unknown_command(capsys):
@@ -75,18 +79,52 @@ def test_cli_rejects_unknown_command(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_plot_roc_matches_the_verification_metrics():
+def _toy_scores():
+    rng = np.random.default_rng(0)
+    y = np.repeat([1, -1], 50)
+    return y, np.r_[rng.random(50) + 0.5, rng.random(50)]  # similar pairs score higher
+
+
+def test_plot_roc_is_sklearns_display_of_the_scores():
+    from sklearn.metrics import RocCurveDisplay, roc_curve
+
     from skdml.metrics import verification_roc_auc
     from skdml.plotting import plot_roc
 
-    rng = np.random.default_rng(0)
-    y = np.repeat([1, -1], 50)
-    d = np.r_[rng.random(50), rng.random(50) + 0.5]
-    ax = plot_roc(y, d, label="toy")
-    fpr, tpr = ax.get_lines()[0].get_data()
-    assert np.trapezoid(tpr, fpr) == pytest.approx(verification_roc_auc(y, d))
-    with pytest.raises(ValueError, match="inconsistent"):
-        plot_roc(y[:-1], d)
+    y, s = _toy_scores()
+    display = plot_roc(y, s, name="toy", color="gray")
+    assert isinstance(display, RocCurveDisplay)
+    fpr, tpr, _ = roc_curve(y, s, pos_label=1)
+    np.testing.assert_allclose(display.line_.get_xdata(), fpr)
+    np.testing.assert_allclose(display.line_.get_ydata(), tpr)
+    assert display.roc_auc == pytest.approx(verification_roc_auc(y, s))
+    assert display.roc_auc > 0.5  # scores, not distances: similar pairs rank first
+    assert display.line_.get_color() == "gray"
+    # a second curve on the same axes: one chance level only
+    plot_roc(y, -s, ax=display.ax_, name="reversed")
+    labels = [t.get_text() for t in display.ax_.get_legend().get_texts()]
+    assert sum(label.startswith("Chance") for label in labels) == 1
+    assert labels[0].startswith("toy (AUC") and labels[-1].startswith("reversed (AUC")
+    with pytest.raises(ValueError, match="inconsistent|one label per pair"):
+        plot_roc(y[:-1], s)
+
+
+def test_plot_det_is_sklearns_display_with_the_eer():
+    from sklearn.metrics import DetCurveDisplay, det_curve
+
+    from skdml.metrics import equal_error_rate
+    from skdml.plotting import plot_det
+
+    y, s = _toy_scores()
+    display = plot_det(y, s, name="toy")
+    assert isinstance(display, DetCurveDisplay)
+    fpr, fnr, _ = det_curve(y, s, pos_label=1)
+    assert len(display.fpr) <= len(fpr)  # scikit-learn may drop collinear points
+    assert set(np.round(display.fpr, 12)) <= set(np.round(fpr, 12))
+    label = display.ax_.get_legend().get_texts()[0].get_text()
+    assert label == f"toy (EER = {equal_error_rate(y, s):.3f})"
+    with pytest.raises(ValueError, match="y_score"):
+        plot_det(y, np.c_[s, s])
 
 
 def test_plot_training_history_of_a_real_fit():
@@ -104,9 +142,19 @@ def test_plot_training_history_of_a_real_fit():
         plot_training_history([])
 
 
-def test_plot_precision_recall_bad_input():
+def test_plot_precision_recall_draws_the_points_given():
+    from sklearn.metrics import PrecisionRecallDisplay
+
     from skdml.plotting import plot_precision_recall
 
+    precision, recall = [1.0, 0.8, 0.5], [0.1, 0.5, 1.0]
+    display = plot_precision_recall(precision, recall, name="ITQ")
+    assert isinstance(display, PrecisionRecallDisplay)
+    np.testing.assert_array_equal(display.line_.get_xdata(), recall)
+    np.testing.assert_array_equal(display.line_.get_ydata(), precision)
+    # measured operating points: marked and joined, not sklearn's steps of a ranking
+    assert display.line_.get_drawstyle() == "default" and display.line_.get_marker() == "."
+    assert display.ax_.get_legend().get_texts()[0].get_text() == "ITQ"
     with pytest.raises(ValueError, match="inconsistent"):
         plot_precision_recall([1.0, 0.5], [0.1])
 
@@ -230,3 +278,109 @@ def test_cli_help_explains_both_commands(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert "demo" in out and "benchmark" in out and "peer" in out
+
+
+# --- The demo talks (issue 19, item 5): arguments checked before any work, a line per
+# learner as it finishes, `--help` without the heavy imports.
+
+@pytest.mark.parametrize("argv, message", [
+    (["--output", "{tmp}/missing/demo.png"],
+     "argument --output: folder '.*missing' does not exist"),
+    (["--output", "{tmp}"], "argument --output: '.*' is a folder"),
+    (["--output", "{tmp}/demo.xyz"], r"argument --output: name a file ending in .*\.png"),
+    (["--n-neighbors", "0"], "argument --n-neighbors: expected a positive integer, got 0"),
+    (["--n-neighbors", "three"], "argument --n-neighbors: expected a positive integer"),
+    (["--n-neighbors", "5000", "--no-plot"], "at most the 1257 training samples, got 5000"),
+    (["--learners", "lda,umap"], "argument --learners: unknown learner.* umap; choose from"),
+    (["--map", "umap"], "argument --map: invalid choice"),
+])
+def test_cli_demo_refuses_bad_arguments_before_any_work(argv, message, tmp_path, monkeypatch,
+                                                         capsys):
+    calls = []
+    monkeypatch.setattr(_demo, "run_demo", lambda **kwargs: calls.append(kwargs))
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", *(arg.format(tmp=tmp_path) for arg in argv)])
+    assert exited.value.code == 2  # argparse's usage error
+    err = capsys.readouterr().err
+    assert err.startswith("usage: skdml demo") and re.search(message, err), err
+    assert calls == []
+
+
+def test_cli_demo_without_matplotlib_asks_for_the_extra_or_no_plot(monkeypatch, capsys):
+    import skdml._optional
+
+    monkeypatch.setattr(skdml._optional, "is_installed", lambda *modules: False)
+    monkeypatch.setattr(_demo, "run_demo", lambda **kwargs: pytest.fail("ran"))
+    with pytest.raises(SystemExit) as exited:
+        main(["demo"])
+    assert exited.value.code == 2
+    assert "pip install 'skdml[plot]', or pass --no-plot" in capsys.readouterr().err
+
+
+def test_run_demo_refuses_bad_options_before_loading_anything(monkeypatch):
+    monkeypatch.setattr(_demo, "load_split", lambda: pytest.fail("loaded the data"))
+    with pytest.raises(ValueError, match=r"unknown demo learner\(s\) \['umap'\]; choose"):
+        _demo.run_demo(learners=["lda", "umap"])
+    with pytest.raises(ValueError, match="embedding_map must be 'tsne' or 'pca', got 'umap'"):
+        _demo.run_demo(embedding_map="umap")
+
+
+def test_help_imports_nothing_heavy():
+    """`python -m skdml --help` (and `demo --help`) answer before numpy, scikit-learn, numba
+    or torch are imported: the whole answer takes a tenth of a second, not seconds."""
+    import subprocess
+    import sys
+
+    heavy = ["numpy", "scipy", "sklearn", "numba", "torch", "skorch", "cvxpy", "matplotlib",
+             "pandas", "dask"]
+    code = (
+        "import runpy, sys\n"
+        "try:\n"
+        "    runpy.run_module('skdml', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "top = {m.partition('.')[0] for m in sys.modules}\n"
+        f"print('imported:', sorted(top & {set(heavy)!r}))"
+    )
+    for argv in (["--help"], ["demo", "--help"], ["--version"]):
+        done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.rstrip().endswith("imported: []"), (argv, done.stdout[-300:])
+        assert "usage: skdml" in done.stdout or "skdml " in done.stdout
+
+
+def test_demo_prints_a_line_per_learner_as_it_finishes(tmp_path, capsys):
+    events = []
+    original = _demo.demo_learners
+
+    def spied(keys=None):  # each fit leaves a mark in the same log as the printed lines
+        learners = original(keys)
+        for name, learner in learners:
+            fit = learner.fit
+            learner.fit = lambda *a, _fit=fit, _name=name, **k: (events.append(f"fit {_name}"),
+                                                                 _fit(*a, **k))[1]
+        return learners
+
+    output = tmp_path / "demo.png"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_demo, "demo_learners", spied)
+        rows = _demo.run_demo(output=str(output), learners=["pca", "lda"],
+                              stream=lambda line: events.append(line))
+    assert [r["method"] for r in rows] == [_demo.BASELINE, "PCA (32, whitened)", "LDA"]
+    progress = [e for e in events if e.startswith(("fit ", "["))]
+    assert [e.split("]")[0] if e.startswith("[") else e for e in progress] == [
+        "[ 1/3", "fit PCA (32, whitened)", "[ 2/3", "fit LDA", "[ 3/3"]
+    for line, row in zip(progress[::2], rows):  # each line carries its learner's figures
+        assert row["method"] in line and f"accuracy {row['accuracy']:.4f}" in line
+    # the final table follows, one row per method, then the figure
+    header = events.index(next(e for e in events if e.startswith("method ")))
+    assert [e.split("  ")[0] for e in events[header + 1:header + 4]] == [r["method"] for r in rows]
+    assert events[-1].startswith(f"2-D maps of the test embeddings saved to {output}")
+    assert output.read_bytes()[:4] == b"\x89PNG"
+
+    assert main(["demo", "--learners", "lda", "--no-plot"]) == 0  # the same through the CLI
+    out = capsys.readouterr().out.splitlines()
+    assert [line[:6] for line in out if line.startswith("[")] == ["[ 1/2]", "[ 2/2]"]
+    assert any(line.startswith("LDA ") for line in out)
+

@@ -33,6 +33,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
+from sklearn.metrics import DetCurveDisplay, PrecisionRecallDisplay, RocCurveDisplay
 
 from skdml import constraints, datasets, hashing, kernels, metrics, plotting
 from skdml import io as skdml_io
@@ -1127,40 +1128,41 @@ VERIFICATION = {
     "y_form": ["int", "float", "int8", "list"],
     "layout": ["noise", "ties", "separable", "constant"],
     "scale": [1e-8, 1.0, 1e8],
-    "threshold": [None, "a distance", "random", "inf"],
+    "threshold": [None, "a score", "random", "inf"],
 }
 
 
 def verification_inputs(case, rng):
+    """Labels and scores (higher for similar pairs), in every form the metrics take."""
     n = case["n"]
     y = np.where(rng.random(n) < 0.5, 1, -1)
     y[0], y[-1] = 1, -1  # both kinds
-    d = np.abs(rng.standard_normal(n))
+    s = rng.standard_normal(n)
     if case["layout"] == "ties":
-        d = np.round(d * 2) / 2
+        s = np.round(s * 2) / 2
     elif case["layout"] == "separable":
-        d = d + 3.0 * (y == -1)
+        s = s + 10.0 * (y == 1)
     elif case["layout"] == "constant":
-        d = np.full(n, 0.7)
-    d = d * case["scale"]
+        s = np.full(n, 0.7)
+    s = s * case["scale"]
     y_true = {"int": y, "float": y.astype(float), "int8": y.astype(np.int8),
               "list": y.tolist()}[case["y_form"]]
-    return y_true, d, y
+    return y_true, s, y
 
 
-def brute_auc(y, d):
-    pos, neg = -d[y == 1], -d[y == -1]
+def brute_auc(y, s):
+    pos, neg = s[y == 1], s[y == -1]
     wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
     return wins / (len(pos) * len(neg))
 
 
-def brute_best_accuracy(y, d):
-    candidates = np.concatenate([[-np.inf], np.unique(d)])
-    return max(np.mean(np.where(d <= t, 1, -1) == y) for t in candidates)
+def brute_best_accuracy(y, s):
+    candidates = np.concatenate([[np.inf], np.unique(s)])
+    return max(np.mean(np.where(s >= t, 1, -1) == y) for t in candidates)
 
 
 def _verification_malformed(kwargs, mutation, rng):
-    n = len(kwargs["distances"])
+    n = len(kwargs["y_score"])
     if mutation == "labels_01":
         kwargs["y_true"] = (np.asarray(kwargs["y_true"]) > 0).astype(int)
         return Expect((r"-1", r"\+1|1\b"), what="labels in {0, 1}")
@@ -1169,21 +1171,21 @@ def _verification_malformed(kwargs, mutation, rng):
         return Expect((r"both|dissimilar",), what="similar pairs only")
     if mutation == "y_length":
         kwargs["y_true"] = list(kwargs["y_true"])[:-1]
-        return mismatch(n, n - 1, f"{n} distances and {n - 1} labels", SAMPLES)
-    if mutation == "distances_2d":
-        kwargs["distances"] = np.column_stack([kwargs["distances"]] * 2)
-        return Expect((r"distances", r"1-d|1d|shape"), what="2-D distances")
+        return mismatch(n, n - 1, f"{n} scores and {n - 1} labels", SAMPLES)
+    if mutation == "scores_2d":
+        kwargs["y_score"] = np.column_stack([kwargs["y_score"]] * 2)
+        return Expect((r"y_score", r"1-d|1d|shape"), what="2-D scores")
     if mutation in ("nan", "inf"):
-        kwargs["distances"] = np.array(kwargs["distances"], dtype=float)
-        kwargs["distances"][int(rng.integers(n))] = np.nan if mutation == "nan" else np.inf
-        return Expect((r"distances", NAN.alternatives[0][0]), what="NaN in distances")
+        kwargs["y_score"] = np.array(kwargs["y_score"], dtype=float)
+        kwargs["y_score"][int(rng.integers(n))] = np.nan if mutation == "nan" else np.inf
+        return Expect((r"y_score", NAN.alternatives[0][0]), what="NaN in scores")
     if mutation == "strings":
-        kwargs["distances"] = np.array([f"d{v}" for v in kwargs["distances"]], dtype=object)
+        kwargs["y_score"] = np.array([f"s{v}" for v in kwargs["y_score"]], dtype=object)
         return STRINGS
     raise AssertionError(mutation)  # pragma: no cover
 
 
-_VERIFICATION_MUTATIONS = ["labels_01", "one_kind", "y_length", "distances_2d", "nan", "inf",
+_VERIFICATION_MUTATIONS = ["labels_01", "one_kind", "y_length", "scores_2d", "nan", "inf",
                            "strings"]
 
 
@@ -1191,16 +1193,16 @@ def _register_verification(function, brute):
     class Builders:
         @staticmethod
         def legal(case, rng):
-            y_true, d, y = verification_inputs(case, rng)
-            kwargs = {"y_true": y_true, "distances": d}
+            y_true, s, y = verification_inputs(case, rng)
+            kwargs = {"y_true": y_true, "y_score": s}
             threshold = case.get("threshold")
             if function is metrics.verification_accuracy and threshold is not None:
-                kwargs["threshold"] = {"a distance": float(d[rng.integers(len(d))]),
+                kwargs["threshold"] = {"a score": float(s[rng.integers(len(s))]),
                                        "random": float(rng.normal()) * case["scale"],
                                        "inf": np.inf}[threshold]
 
             def check(value):
-                want = brute(y, d, kwargs.get("threshold")) if brute else None
+                want = brute(y, s, kwargs.get("threshold")) if brute else None
                 return _unit_score(value, want)
 
             return kwargs, check
@@ -1217,9 +1219,9 @@ def _register_verification(function, brute):
 
 _register_verification(
     metrics.verification_accuracy,
-    lambda y, d, t: brute_best_accuracy(y, d) if t is None
-    else float(np.mean(np.where(d <= t, 1, -1) == y)))
-_register_verification(metrics.verification_roc_auc, lambda y, d, t: brute_auc(y, d))
+    lambda y, s, t: brute_best_accuracy(y, s) if t is None
+    else float(np.mean(np.where(s >= t, 1, -1) == y)))
+_register_verification(metrics.verification_roc_auc, lambda y, s, t: brute_auc(y, s))
 _register_verification(metrics.equal_error_rate, None)
 
 
@@ -1873,30 +1875,41 @@ class PlotEmbedding:
         return kwargs, _mutate_array(kwargs, "X", mutation, rng)
 
 
-@entry(plotting.plot_roc, {**VERIFICATION, "ax": [None, "given"], "label": [None, "model"]},
-       _VERIFICATION_MUTATIONS)
-class PlotRoc:
-    @staticmethod
-    def legal(case, rng):
-        y_true, d, _ = verification_inputs(case, rng)
-        kwargs = {"y_true": y_true, "distances": d, "label": case["label"],
-                  "ax": _axes() if case["ax"] else None}
+def _verification_curve_entry(function, display_class, legend_word):
+    """Fuzz entry of a verification curve: a scikit-learn display whose legend names
+    ``legend_word`` (the AUC, the EER); malformed scores refused as by the metrics."""
 
-        def check(ax):
-            bug = _is_axes(ax)
-            text = ax.get_legend().get_texts()[0].get_text() if not bug else ""
-            return bug or (None if "AUC" in text else f"legend {text!r} without the AUC")
+    @entry(function, {**VERIFICATION, "ax": [None, "given"], "name": [None, "model"]},
+           _VERIFICATION_MUTATIONS)
+    class Builders:
+        @staticmethod
+        def legal(case, rng):
+            y_true, s, _ = verification_inputs(case, rng)
+            kwargs = {"y_true": y_true, "y_score": s, "name": case["name"],
+                      "ax": _axes() if case["ax"] else None}
 
-        return kwargs, check
+            def check(display):
+                if not isinstance(display, display_class):
+                    return f"returned {type(display).__name__}, not {display_class.__name__}"
+                bug = _is_axes(display.ax_)
+                text = display.ax_.get_legend().get_texts()[0].get_text() if not bug else ""
+                return bug or (None if legend_word in text
+                               else f"legend {text!r} without the {legend_word}")
 
-    @staticmethod
-    def malformed(case, rng):
-        kwargs, _ = PlotRoc.legal(case, rng)
-        return kwargs, _verification_malformed(kwargs, case["mutation"], rng)
+            return kwargs, check
+
+        @staticmethod
+        def malformed(case, rng):
+            kwargs, _ = Builders.legal(case, rng)
+            return kwargs, _verification_malformed(kwargs, case["mutation"], rng)
+
+
+_verification_curve_entry(plotting.plot_roc, RocCurveDisplay, "AUC")
+_verification_curve_entry(plotting.plot_det, DetCurveDisplay, "EER")
 
 
 @entry(plotting.plot_precision_recall,
-       {"n": [1, 2, 33], "form": ["list", "array", "float32"], "label": [None, "ITQ"],
+       {"n": [1, 2, 33], "form": ["list", "array", "float32"], "name": [None, "ITQ"],
         "ax": [None, "given"]},
        ["length", "nan", "2d", "strings"])
 class PlotPrecisionRecall:
@@ -1907,8 +1920,14 @@ class PlotPrecisionRecall:
         convert = {"list": list, "array": np.asarray,
                    "float32": lambda a: np.asarray(a, np.float32)}[case["form"]]
         kwargs = {"precision": convert(precision), "recall": convert(recall),
-                  "label": case["label"], "ax": _axes() if case["ax"] else None}
-        return kwargs, _is_axes
+                  "name": case["name"], "ax": _axes() if case["ax"] else None}
+
+        def check(display):
+            if not isinstance(display, PrecisionRecallDisplay):
+                return f"returned {type(display).__name__}, not PrecisionRecallDisplay"
+            return _is_axes(display.ax_)
+
+        return kwargs, check
 
     @staticmethod
     def malformed(case, rng):

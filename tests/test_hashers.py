@@ -250,3 +250,35 @@ def test_deep_hashing_losses_match_their_formulas():
     assert got == pytest.approx(0.5 * quant - 0.25 * (var + 2.0 * (s_b - s_w)))
     got = DeepBitLoss(balance=3.0)(Ht, lt).item()
     assert got == pytest.approx(quant + 3.0 * (H.mean(0) ** 2).sum())
+
+
+@pytest.mark.parametrize("output", ["pandas", "polars"])
+def test_every_hasher_honours_set_output(digits, output):
+    """``transform`` is wrapped by ``set_output`` like ``fit_transform`` (it once returned an
+    ndarray: it is defined on a mixin), and the frames feed ``HammingNeighbors``."""
+    frames = pytest.importorskip(output)
+    X, y = digits
+    X_fit, X_query = X[:400], X[400:420]
+    for cls in _all_classes():
+        plain = _make(cls, 12).fit(X_fit, y[:400])
+        hasher = _make(cls, 12).set_output(transform=output)
+        fitted = hasher.fit_transform(X_fit, y[:400])
+        codes = hasher.transform(X_query)
+        for out in (fitted, codes):
+            assert isinstance(out, frames.DataFrame), (cls.__name__, type(out))
+            assert list(out.columns) == list(hasher.get_feature_names_out()), cls
+        want = plain.transform(X_query)
+        np.testing.assert_array_equal(codes.to_numpy(), want)
+        assert codes.to_numpy().dtype == np.uint8, cls
+        # the other methods built on transform still see the codes
+        np.testing.assert_array_equal(hasher.transform_packed(X_query),
+                                      plain.transform_packed(X_query))
+        pairs = np.stack([X_query[:5], X_query[5:10]], axis=1)
+        np.testing.assert_array_equal(hasher.pair_distance(pairs), plain.pair_distance(pairs))
+        # HammingNeighbors takes the frame back (unpacked uint8 codes: packed=False)
+        nn = HammingNeighbors(n_neighbors=3, packed=False).fit(hasher.transform(X_fit))
+        dist, ind = nn.kneighbors(codes)
+        ref = HammingNeighbors(n_neighbors=3).fit(plain.transform_packed(X_fit))
+        ref_dist, ref_ind = ref.kneighbors(plain.transform_packed(X_query))
+        np.testing.assert_array_equal(ind, ref_ind)
+        np.testing.assert_array_equal(dist, ref_dist)

@@ -79,16 +79,70 @@ def test_nmi_kmeans_separated_clusters():
 
 def test_verification_metrics_by_hand():
     y = np.array([1, 1, -1, -1])
-    d = np.array([0.1, 0.4, 0.3, 0.9])
-    # thresholds: <=0.1 -> acc 3/4; <=0.3 -> (1 TP, 1 FP) 2/4; <=0.4 -> 3/4; 0.9 -> 2/4
-    assert metrics.verification_accuracy(y, d) == pytest.approx(0.75)
-    assert metrics.verification_accuracy(y, d, threshold=0.35) == pytest.approx(0.5)
-    # AUC: pairs (pos, neg) where pos closer: (0.1 vs .3 yes, .1 vs .9 yes, .4 vs .3 no,
-    # .4 vs .9 yes) -> 3/4
-    assert metrics.verification_roc_auc(y, d) == pytest.approx(0.75)
-    assert metrics.equal_error_rate(y, np.array([0.1, 0.2, 0.3, 0.9])) == 0.0
-    # ROC of d: (fpr, fnr) passes (0, .5) then (.5, .5): EER = 0.5
-    assert metrics.equal_error_rate(y, d) == pytest.approx(0.5)
+    s = np.array([0.9, 0.6, 0.7, 0.1])  # scores: higher for pairs more likely similar
+    # thresholds: >=0.9 -> acc 3/4; >=0.7 -> (1 TP, 1 FP) 2/4; >=0.6 -> 3/4; >=0.1 -> 2/4
+    assert metrics.verification_accuracy(y, s) == pytest.approx(0.75)
+    assert metrics.verification_accuracy(y, s, threshold=0.65) == pytest.approx(0.5)
+    assert metrics.verification_accuracy(y, s, threshold=0.6) == pytest.approx(0.75)
+    # AUC: (pos, neg) pairs where pos scores higher: (.9>.7, .9>.1, .6<.7, .6>.1) -> 3/4
+    assert metrics.verification_roc_auc(y, s) == pytest.approx(0.75)
+    assert metrics.equal_error_rate(y, np.array([0.9, 0.8, 0.7, 0.1])) == 0.0
+    # ROC of s: (fpr, fnr) passes (0, .5) then (.5, .5): EER = 0.5
+    assert metrics.equal_error_rate(y, s) == pytest.approx(0.5)
+
+
+def test_verification_metrics_are_sklearns_on_scores():
+    """Higher means more likely similar, as in every scikit-learn metric."""
+    from sklearn.metrics import accuracy_score, det_curve, roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = np.where(rng.random(300) < 0.4, 1, -1)
+    s = rng.normal(size=300) + 1.5 * (y == 1)
+    assert metrics.verification_roc_auc(y, s) == roc_auc_score(y, s)
+    assert metrics.verification_roc_auc(y, s) > 0.8
+    best = max(accuracy_score(y, np.where(s >= t, 1, -1)) for t in np.r_[np.inf, s])
+    assert metrics.verification_accuracy(y, s) == pytest.approx(best)
+    # the EER sits where scikit-learn's DET curve crosses FPR = FNR
+    eer = metrics.equal_error_rate(y, s)
+    fpr, fnr, _ = det_curve(y, s, pos_label=1)
+    cross = np.flatnonzero(np.diff(np.sign(fnr - fpr)))[0]
+    lo, hi = sorted([fpr[cross], fpr[cross + 1]])
+    assert lo <= eer <= hi and lo <= 1 - eer and eer < 0.3
+
+
+def test_verification_metrics_take_a_learners_decision_function():
+    """The user's call of issue 19: ``verification_roc_auc(y, itml.decision_function(pairs))``
+    gave 1 - AUC when the metrics took distances."""
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    from skdml import ITML
+    from skdml.datasets import make_pairs
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    idx, labels = make_pairs(X, y, 600, return_indices=True, random_state=0)
+    train, test = slice(0, 400), slice(400, None)
+    itml = ITML(random_state=0).fit(idx[train], labels[train], preprocessor=X)
+    scores = itml.decision_function(idx[test], preprocessor=X)
+    distances = itml.pair_distance(idx[test], preprocessor=X)
+    auc = metrics.verification_roc_auc(labels[test], scores)
+    assert auc > 0.8
+    assert metrics.verification_roc_auc(labels[test], -distances) == pytest.approx(auc)
+    assert metrics.verification_roc_auc(labels[test], distances) == pytest.approx(1 - auc)
+    # threshold 0 on decision_function is the learner's own predict
+    assert metrics.verification_accuracy(labels[test], scores, threshold=0) == pytest.approx(
+        itml.score(idx[test], labels[test], preprocessor=X))
+    assert metrics.equal_error_rate(labels[test], scores) < 0.5
+
+
+@pytest.mark.parametrize("function", [metrics.verification_accuracy,
+                                      metrics.verification_roc_auc, metrics.equal_error_rate])
+def test_verification_metrics_no_longer_take_distances_by_name(function):
+    """The argument is ``y_score`` now; an old ``distances=`` call fails loudly."""
+    with pytest.raises(TypeError, match="distances"):
+        function([1, -1], distances=[0.1, 0.2])
+    assert function([1, -1], y_score=[0.2, 0.1]) in (0.0, 1.0)
 
 
 def test_verification_bad_input():
@@ -98,6 +152,11 @@ def test_verification_bad_input():
         metrics.equal_error_rate([1, -1], [np.nan, 0.2])
     with pytest.raises(ValueError, match="one label per pair"):
         metrics.verification_accuracy([1, -1, 1], [0.1, 0.2])
+    with pytest.raises(ValueError,
+                       match=r"y_score must be 1-D.*shape \(2, 2\).*decision_function"):
+        metrics.verification_roc_auc([1, -1], [[0.1, 0.2], [0.3, 0.4]])
+    with pytest.raises(ValueError, match="threshold must be a real number"):
+        metrics.verification_accuracy([1, -1], [0.1, 0.2], threshold=np.nan)
 
 
 def test_retrieval_bad_input():

@@ -381,7 +381,7 @@ class _PairsClassifierMixin:
 
     def score(self, pairs, y):
         """metric-learn's score of pair classifiers: ROC AUC of ``decision_function``."""
-        return verification_roc_auc(y, self.pair_distance(pairs))
+        return verification_roc_auc(y, self.decision_function(pairs))
 
     def set_threshold(self, threshold):
         """Set ``threshold_`` (a distance) by hand."""

@@ -4,6 +4,7 @@ Codes are packed in ``np.packbits``' default (big-endian) bit order -- bit 0 of 
 most significant bit of its first byte -- the layout faiss's binary indexes use.
 """
 
+from .._optional import optional_dependency
 from ..kernels._hamming import (
     hamming_distances,
     hamming_knn,
@@ -20,8 +21,8 @@ _DEEP = ("DeepBitHashing", "DeepHashing", "SupervisedDeepHashing")
 
 def __getattr__(name):
     if name in _DEEP:
-        from . import deep
-
+        with optional_dependency(f"skdml.hashing.{name}"):
+            from . import deep
         return getattr(deep, name)
     raise AttributeError(f"module 'skdml.hashing' has no attribute {name!r}")
 

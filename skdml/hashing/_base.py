@@ -10,6 +10,7 @@ distance is the Hamming distance between codes.
 """
 
 import numpy as np
+from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_metric_samples
@@ -36,13 +37,19 @@ class HammingDistance:
         return f"HammingDistance({type(self.hasher).__name__})"
 
 
-class HasherMixin:
+class HasherMixin(TransformerMixin):
     """Mixin for hashers: ``transform`` returns ``{0, 1}`` ``uint8`` codes of ``n_bits_`` bits.
 
     Put it first among the bases, before :class:`~skdml.base.BaseMetricLearner` (or a
     subclass of it). A subclass implements ``_project(X)``, returning the validated real-valued
     projections of shape ``(n_samples, n_bits_)`` whose signs are the bits, and sets
     ``n_bits_`` in ``fit``.
+
+    It is a ``TransformerMixin`` so that ``set_output`` reaches its ``transform``:
+    scikit-learn wraps the ``transform`` and ``fit_transform`` a class defines itself, and
+    only in subclasses of its set-output mixin (``TransformerMixin`` is one); a ``transform``
+    defined on a plain mixin would be found first in the hasher's method resolution order and
+    return an ndarray whatever ``set_output`` asked for.
     """
 
     def transform(self, X):
@@ -58,7 +65,9 @@ class HasherMixin:
             Values in ``{0, 1}``.
         """
         check_is_fitted(self)
-        return (self._project(X) >= 0).astype(np.uint8)
+        # np.asarray: a deep hasher projects with its learner's transform, which set_output
+        # wraps as well (a DataFrame when asked for one)
+        return (np.asarray(self._project(X)) >= 0).astype(np.uint8)
 
     def transform_packed(self, X):
         """Binary codes of ``X``, packed for :class:`~skdml.hashing.HammingNeighbors`.
@@ -85,7 +94,11 @@ class HasherMixin:
     def get_metric(self):
         """A picklable callable ``d(u, v)``: the Hamming distance between the codes of u and v.
 
-        Works as ``KNeighborsClassifier(metric=hasher.get_metric())``.
+        Works as ``KNeighborsClassifier(metric=hasher.get_metric())``, but encodes both
+        samples at every call, thousands of times slower than a search of the codes encoded
+        once: :class:`~skdml.hashing.HammingNeighbors` on ``transform_packed(X)``, or
+        :func:`skdml.neighbors.make_knn` (a Euclidean kNN on ``{0, 1}`` codes ranks by
+        Hamming distance).
         """
         check_is_fitted(self)
         return HammingDistance(self)

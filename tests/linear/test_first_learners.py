@@ -148,7 +148,7 @@ def test_kissme_from_pairs_verifies_better_than_euclidean():
     kissme = KISSME().fit(pairs, y)
     assert kissme.score(test_pairs, test_y) > 0.9
     euclid = np.linalg.norm(test_pairs[:, 0] - test_pairs[:, 1], axis=1)
-    assert verification_accuracy(test_y, euclid) < 0.75
+    assert verification_accuracy(test_y, -euclid) < 0.75  # scores: -distance
     # predict agrees with the sign of decision_function, and with threshold_.
     d = kissme.pair_distance(test_pairs)
     np.testing.assert_array_equal(kissme.predict(test_pairs), np.where(d <= kissme.threshold_, 1, -1))
