@@ -2,23 +2,29 @@
 pytorch-metric-learning 2.9.0, like for like.
 
     python benchmarks/bench_deep.py [--seeds 3] [--repeat 3] [--epochs 30] [--losses ...]
+                                    [--protocol closed|open] [--contenders plain shared own]
 
 Protocol, the same for every contender of a loss:
 
-- data: digits, standardized, 70/30 stratified split (seed 0), handed to the peer as arrays;
+- data, ``--protocol closed`` (default): digits, standardized, 70/30 stratified split (seed
+  0), handed to the peer as arrays; ``--protocol open``: train on digits 0-4, retrieve among
+  the unseen digits 5-9 (standardized with the training classes' statistics);
 - network: MLP 64-128-64, tanh, L2-normalized output (DDML: raw output, as in its paper);
   Adam, lr 1e-3 (DDML: weight decay 1e-4), ``--epochs`` epochs;
-- batches: m-per-class, m = 12 samples of each of the 10 classes, 120 per batch (what pml's
-  ``MPerClassSampler(m=12, batch_size=120)`` draws). For each seed one index sequence is
+- batches: m-per-class, m = 12 samples of each training class, 120 per batch for the ten
+  classes (what pml's ``MPerClassSampler(m=12, batch_size=120)`` draws), 60 for five. For each seed one index sequence is
   drawn with skdml's ``ClassBalancedBatchSampler`` and every contender replays the very same
   sequence (the estimator through ``iterator_train__batch_sampler``); the estimator is also
   timed with its own sampler, same m and batch size, its own draws;
 - initialization: the weights the skdml estimator draws for the seed (Xavier-uniform, zero
-  biases; ArcFace's class vectors too), copied into every other contender's network;
+  biases; the loss's class vectors or proxies too, copied into pml's loss, transposed where
+  pml keeps them as columns), copied into every other contender's network; the loss's
+  parameters are trained with the network's, by the same Adam (as skorch does);
 - threads: one (``thread_settings`` here, ``run_peer`` for pml);
 - scorer: ``skdml.metrics`` MAP@R and precision@1 of the test queries against the training
-  set, computed in this process on the embeddings every contender returns (pml's come back
-  from its process in an ``.npz``).
+  set (open set: of each query against the other queries, leave one out), computed in this
+  process on the embeddings every contender returns (pml's come back from its process in an
+  ``.npz``).
 
 Contenders per loss: the plain torch loop (skdml's loss and miner objects in ``TRAIN_LOOP``,
 a bare loop: the estimator's work without the estimator), the skdml estimator on the shared
@@ -26,7 +32,11 @@ batches (the same work: its embedding matches the plain loop's to round-off), th
 with its own sampler, and pml 2.9.0 (its own losses and miners in the very same
 ``TRAIN_LOOP``, in ``.venv-peers``). Losses keep each library's formula: the triplet loss
 with semi-hard mining, multi-similarity and ArcFace compute the same thing in both; skdml's
-contrastive loss is Hadsell's squared form, pml's the plain-distance hinge.
+contrastive loss is Hadsell's squared form, pml's the plain-distance hinge. The losses and
+miners of issue 17 (``--losses new``) run at their papers' settings, the same on both sides
+(``LOSSES``); an entry whose skdml class is missing is skipped, the reason printed.
+``--contenders`` picks skdml's contenders; a second table sets the estimator on the shared
+batches beside pml, loss by loss.
 
 Timing: CPU time (``time.process_time``; the figure to trust on a loaded machine) and wall
 time of each fit, from building the network to the last step. Per seed, one untimed warm-up
@@ -35,38 +45,29 @@ reports the median of its ``seeds x repeat`` timed fits. Goal: the estimator on 
 batches within 1.15x the plain loop's CPU time.
 """
 
-import copy
+import importlib
+import inspect
 import math
 import os
 import sys
 import warnings
+from collections import namedtuple
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import (  # noqa: E402
-    NOT_MEASURED, digits_split, protocol_parser, run_peer, start_run, thread_settings,
-    write_table,
+    NOT_MEASURED, digits_split, protocol_parser, raised, run_peer, start_run,
+    thread_settings, write_table,
 )
 
 import torch  # noqa: E402
 from skorch.callbacks import Callback  # noqa: E402
 
-from skdml.deep import (  # noqa: E402
-    DDML,
-    ArcFaceLoss,
-    ClassBalancedBatchSampler,
-    ContrastiveLoss,
-    DeepMetricLearner,
-    GeneralizedLogisticLoss,
-    MultiSimilarityLoss,
-    SemiHardMiner,
-    TripletMarginLoss,
-)
+from skdml.deep import DDML, ClassBalancedBatchSampler, DeepMetricLearner  # noqa: E402
 from skdml.metrics import map_at_r, precision_at_k  # noqa: E402
 
-M, N_CLASSES, LR, GOAL = 12, 10, 1e-3, 1.15
-BATCH = M * N_CLASSES
+M, LR, GOAL, EMBEDDING_DIM = 12, 1e-3, 1.15, 64
 
 # The bare loop, the network and the timer, run as they are by this process (plain torch
 # loop) and by the peer's (pml): the two differ only in the loss and miner objects.
@@ -130,38 +131,191 @@ _LOOP = {}
 exec(TRAIN_LOOP, _LOOP)  # the very code the peer runs
 train, embed, timed = _LOOP["train"], _LOOP["embed"], _LOOP["timed"]
 
-# name: (key, the estimator's own parameters, skdml's loss and miner for the plain loop,
-#        normalized output, weight decay, pml's counterpart or None)
+# The contenders of a loss, by name. ``loss`` and ``miner`` are (skdml class name, keyword
+# arguments): the plain loop builds them from these, the estimator gets them as ``loss=``,
+# ``loss__<k>=`` (``miner=``, ``miner__<k>=``); a class name resolves in skdml.deep and its
+# submodules (:func:`_skdml_class`), and an entry whose class is not there is skipped with
+# the reason printed. A keyword value that is itself a (class name, keyword arguments)
+# pair is built fresh for every fit (the loss that CrossBatchMemory wraps). Losses with
+# ``n_classes`` / ``embedding_dim`` get them from the data (the estimator does the same).
+# ``pml``: pytorch-metric-learning's loss and miner, with the same hyper-parameters,
+# evaluated in its process (``{C}``: the number of training classes, ``{D}``: the
+# embedding width), or None. ``papers``: where the settings come from.
+Entry = namedtuple("Entry", "key loss miner normalize weight_decay pml papers",
+                   defaults=(None, True, 0.0, None, ""))
+
 LOSSES = {
-    "DDML": ("ddml", None, lambda: (GeneralizedLogisticLoss(tau=3.0, beta=2.0), None),
-             False, 1e-4, None),
-    "contrastive": ("contrastive", dict(loss=ContrastiveLoss),
-                    lambda: (ContrastiveLoss(margin=1.0), None), True, 0.0,
-                    "losses.ContrastiveLoss(pos_margin=0, neg_margin=1), None"),
-    "triplet+semi-hard": (
-        "triplet",
-        dict(loss=TripletMarginLoss, miner=SemiHardMiner, loss__margin=0.05,
-             loss__squared=False, miner__margin=0.05, miner__squared=False),
-        lambda: (TripletMarginLoss(margin=0.05, squared=False),
-                 SemiHardMiner(margin=0.05, squared=False)), True, 0.0,
-        "losses.TripletMarginLoss(margin=0.05), "
-        "miners.TripletMarginMiner(margin=0.05, type_of_triplets='semihard')"),
-    "multi-similarity": ("ms", dict(loss=MultiSimilarityLoss),
-                         lambda: (MultiSimilarityLoss(alpha=2.0, beta=50.0, base=0.5), None),
-                         True, 0.0,
-                         "losses.MultiSimilarityLoss(alpha=2, beta=50, base=0.5), None"),
-    "ArcFace": ("arcface", dict(loss=ArcFaceLoss),
-                lambda: (ArcFaceLoss(N_CLASSES, 64, margin=0.5, scale=64.0), None), True, 0.0,
-                f"losses.ArcFaceLoss({N_CLASSES}, 64, margin={math.degrees(0.5)!r}, scale=64), "
-                "None"),
+    "DDML": Entry("ddml", ("GeneralizedLogisticLoss", dict(tau=3.0, beta=2.0)),
+                  normalize=False, weight_decay=1e-4),
+    "contrastive": Entry("contrastive", ("ContrastiveLoss", dict(margin=1.0)),
+                         pml="losses.ContrastiveLoss(pos_margin=0, neg_margin=1), None"),
+    "triplet+semi-hard": Entry(
+        "triplet", ("TripletMarginLoss", dict(margin=0.05, squared=False)),
+        ("SemiHardMiner", dict(margin=0.05, squared=False)),
+        pml="losses.TripletMarginLoss(margin=0.05), "
+            "miners.TripletMarginMiner(margin=0.05, type_of_triplets='semihard')"),
+    "multi-similarity": Entry(
+        "ms", ("MultiSimilarityLoss", dict(alpha=2.0, beta=50.0, base=0.5)),
+        pml="losses.MultiSimilarityLoss(alpha=2, beta=50, base=0.5), None"),
+    "ArcFace": Entry("arcface", ("ArcFaceLoss", dict(margin=0.5, scale=64.0)),
+                     pml=f"losses.ArcFaceLoss({{C}}, {{D}}, margin={math.degrees(0.5)!r}, "
+                         "scale=64), None"),
+    # -- issue 17: the losses and miners practitioners reach for, at their papers' settings
+    "proxy-NCA": Entry(
+        "proxynca", ("ProxyNCALoss", dict(scale=1.0)),
+        pml="losses.ProxyNCALoss({C}, {D}, softmax_scale=1), None",
+        papers="Movshovitz-Attias et al. 2017: normalized proxies, squared Euclidean"),
+    "proxy-anchor": Entry(
+        "proxyanchor", ("ProxyAnchorLoss", dict(alpha=32.0, margin=0.1)),
+        pml="losses.ProxyAnchorLoss({C}, {D}, margin=0.1, alpha=32), None",
+        papers="Kim et al. 2020: margin 0.1, alpha 32"),
+    "SoftTriple": Entry(
+        "softtriple", ("SoftTripleLoss", dict(n_vectors_per_class=10, scale=20.0, gamma=0.1,
+                                              tau=0.2, margin=0.01)),
+        pml="losses.SoftTripleLoss({C}, {D}, centers_per_class=10, la=20, gamma=0.1, "
+            "margin=0.01, weight_regularizer=regularizers.SparseCentersRegularizer({C}, 10), "
+            "weight_reg_weight=0.2), None",
+        papers="Qian et al. 2019: K 10, lambda 20, gamma 0.1, tau 0.2, delta 0.01"),
+    "sub-center-ArcFace": Entry(
+        "subcenter", ("SubCenterArcFaceLoss", dict(n_vectors_per_class=3, margin=0.5,
+                                                     scale=64.0)),
+        pml=f"losses.SubCenterArcFaceLoss(num_classes={{C}}, embedding_size={{D}}, "
+            f"margin={math.degrees(0.5)!r}, scale=64, sub_centers=3), None",
+        papers="Deng et al. 2020: K 3, margin 0.5 rad, scale 64"),
+    "normalized-softmax": Entry(
+        "normsoftmax", ("NormalizedSoftmaxLoss", dict(temperature=0.05)),
+        pml="losses.NormalizedSoftmaxLoss({C}, {D}, temperature=0.05), None",
+        papers="Zhai and Wu 2019: temperature 0.05"),
+    "SupCon": Entry(
+        "supcon", ("SupConLoss", dict(temperature=0.1)),
+        pml="losses.SupConLoss(temperature=0.1), None",
+        papers="Khosla et al. 2020: temperature 0.1"),
+    "NT-Xent": Entry(
+        "ntxent", ("NTXentLoss", dict(temperature=0.5)),
+        pml="losses.NTXentLoss(temperature=0.5), None",
+        papers="Chen et al. 2020 (SimCLR): temperature 0.5"),
+    "circle": Entry(
+        "circle", ("CircleLoss", dict(m=0.4, gamma=80.0)),
+        pml="losses.CircleLoss(m=0.4, gamma=80), None",
+        papers="Sun et al. 2020, fine-grained retrieval: m 0.4, gamma 80"),
+    "generalized-lifted": Entry(
+        "glifted", ("GeneralizedLiftedStructureLoss", dict(pos_margin=0.0, neg_margin=1.0)),
+        pml="losses.GeneralizedLiftedStructureLoss(neg_margin=1, pos_margin=0), None",
+        papers="Hermans et al. 2017: margin 1, Euclidean"),
+    "tuplet-margin": Entry(
+        "tuplet", ("TupletMarginLoss", dict(margin=5.73, scale=64.0)),
+        pml="losses.TupletMarginLoss(margin=5.73, scale=64), None",
+        papers="Yu and Tao 2019: margin 0.1 rad (5.73 deg), scale 64"),
+    "FastAP": Entry(
+        "fastap", ("FastAPLoss", dict(num_bins=10)),
+        pml="losses.FastAPLoss(num_bins=10), None",
+        papers="Cakir et al. 2019: 10 bins"),
+    "XBM+multi-similarity": Entry(
+        "xbm", ("CrossBatchMemory", dict(
+            loss=("MultiSimilarityLoss", dict(alpha=2.0, beta=50.0, base=0.5)),
+            memory_size=512)),
+        pml="losses.CrossBatchMemory(losses.MultiSimilarityLoss(alpha=2, beta=50, base=0.5), "
+            "{D}, memory_size=512), None",
+        papers="Wang et al. 2020: memory of 512 embeddings around the multi-similarity loss"),
+    "multi-similarity+MS-miner": Entry(
+        "msminer", ("MultiSimilarityLoss", dict(alpha=2.0, beta=50.0, base=0.5)),
+        ("MultiSimilarityMiner", dict(epsilon=0.1)),
+        pml="losses.MultiSimilarityLoss(alpha=2, beta=50, base=0.5), "
+            "miners.MultiSimilarityMiner(epsilon=0.1)",
+        papers="Wang et al. 2019: epsilon 0.1"),
+    "contrastive+pair-margin": Entry(
+        "pairmargin", ("ContrastiveLoss", dict(margin=1.0)),
+        ("PairMarginMiner", dict(pos_margin=0.2, neg_margin=0.8)),
+        pml="losses.ContrastiveLoss(pos_margin=0, neg_margin=1), "
+            "miners.PairMarginMiner(pos_margin=0.2, neg_margin=0.8)",
+        papers="pair margin miner: positives beyond 0.2, negatives within 0.8"),
+    "triplet+easy-hard": Entry(
+        "easyhard", ("TripletMarginLoss", dict(margin=0.05, squared=False)),
+        ("BatchEasyHardMiner", dict(pos_strategy="easy", neg_strategy="semihard")),
+        pml="losses.TripletMarginLoss(margin=0.05), "
+            "miners.BatchEasyHardMiner(pos_strategy='easy', neg_strategy='semihard')",
+        papers="Xuan et al. 2020: easy positive, semi-hard negative"),
+    "angular+angular-miner": Entry(
+        "angular", ("AngularLoss", dict(alpha=40.0)), ("AngularMiner", dict(angle=20.0)),
+        pml="losses.AngularLoss(alpha=40), miners.AngularMiner(angle=20)",
+        papers="Wang et al. 2017: alpha 40 deg; angular miner 20 deg"),
 }
+CORE, NEW = list(LOSSES)[:5], list(LOSSES)[5:]  # the default run; issue 17's
+# pml's versions of these form one (positive pairs x negative pairs) matrix, or one row per
+# mined triplet, per batch: minutes per fit at 30 epochs here (run them with a few epochs)
+PML_SLOW = ("NT-Xent", "tuplet-margin", "angular+angular-miner")
+
+_MODULES = ("skdml.deep", "skdml.deep.losses", "skdml.deep.losses._proxy",
+            "skdml.deep.losses._batch", "skdml.deep.losses._memory", "skdml.deep.miners")
+
+
+def _skdml_class(name):
+    """The skdml class called ``name``, or the reason it is missing (a string)."""
+    reasons = []
+    for module in _MODULES:
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        except Exception as exc:  # a module being written: say what happened
+            reasons.append(f"{module}: {raised(exc)}")
+            continue
+        if cls is not None:
+            return cls
+    return "; ".join(reasons) or f"no {name} in {', '.join(_MODULES)} yet"
+
+
+def missing(name):
+    """Why the entry ``name`` cannot run (a class that is not there), or None."""
+    entry = LOSSES[name]
+    specs = [entry.loss] + ([entry.miner] if entry.miner else [])
+    specs += [v for v in entry.loss[1].values() if isinstance(v, tuple)]
+    for cls_name, _ in specs:
+        cls = _skdml_class(cls_name)
+        if isinstance(cls, str):
+            return cls
+    return None
+
+
+def _build(spec, n_classes=None):
+    """An instance of (class name, keyword arguments), with ``n_classes`` and
+    ``embedding_dim`` when its constructor takes them (``n_classes`` given)."""
+    cls_name, kwargs = spec
+    cls = _skdml_class(cls_name)
+    kwargs = {k: _build(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+    if n_classes is not None:
+        params = inspect.signature(cls).parameters
+        if "n_classes" in params:
+            kwargs.setdefault("n_classes", n_classes)
+        if "embedding_dim" in params:
+            kwargs.setdefault("embedding_dim", EMBEDDING_DIM)
+    return cls(**kwargs)
+
+
+def make_loss(name, n_classes):
+    """The plain loop's loss and miner for the entry ``name``."""
+    entry = LOSSES[name]
+    return (_build(entry.loss, n_classes),
+            None if entry.miner is None else _build(entry.miner))
+
+
+def estimator_params(name):
+    """The estimator's ``loss``/``miner`` parameters for the entry ``name``."""
+    entry = LOSSES[name]
+    params = {"loss": _skdml_class(entry.loss[0])}
+    params.update({f"loss__{k}": _build(v) if isinstance(v, tuple) else v
+                   for k, v in entry.loss[1].items()})
+    if entry.miner is not None:
+        params["miner"] = _skdml_class(entry.miner[0])
+        params.update({f"miner__{k}": v for k, v in entry.miner[1].items()})
+    return params
 
 PEER = TRAIN_LOOP + r'''
 import warnings
 
 import numpy as np
 from _common import attempt, peer_data, peer_save
-from pytorch_metric_learning import losses, miners
+from pytorch_metric_learning import losses, miners, regularizers
 
 warnings.simplefilter("ignore")
 data = peer_data()
@@ -177,8 +331,12 @@ for key, make in PARAMS["losses"].items():
 
             def fit():
                 loss_fn, miner = eval(make)
-                if prefix + "class_vectors" in data:  # ArcFace: skdml's rows, pml's columns
-                    loss_fn.W.data.copy_(torch.as_tensor(data[prefix + "class_vectors"].T))
+                if prefix + "class_vectors" in data:
+                    # skdml's class vectors (one row each), into pml's one learned matrix
+                    # (one row or one column each: transposed when pml has them as columns)
+                    W = torch.as_tensor(data[prefix + "class_vectors"])
+                    (param,) = loss_fn.parameters()
+                    param.data.copy_(W if param.shape == W.shape else W.T)
                 return train(init, True, loss_fn, miner, data[prefix + "batches"], X_train,
                              y_train, PARAMS["lr"], 0.0)
 
@@ -219,51 +377,69 @@ class _InitialWeights(Callback):
         self.loss = {k: v.detach().numpy().copy() for k, v in net.loss_.state_dict().items()}
 
 
+def open_split():
+    """The open-set protocol: digits 0-4 to train on, the unseen digits 5-9 as the queries
+    and the references, standardized with the training classes' statistics."""
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    seen = y < 5
+    scaler = StandardScaler().fit(X[seen])
+    return scaler.transform(X[seen]), scaler.transform(X[~seen]), y[seen], y[~seen]
+
+
 def batch_sequence(y, seed, epochs):
-    """The shared batches, shape (epochs, n_batches, BATCH): m per class, seeded."""
-    sampler = ClassBalancedBatchSampler(y, BATCH, M, random_state=seed)
+    """The shared batches, shape (epochs, n_batches, batch): m per class, seeded."""
+    sampler = ClassBalancedBatchSampler(y, M * len(np.unique(y)), M, random_state=seed)
     return np.array([np.stack(list(sampler)) for _ in range(epochs)])
 
 
-def estimator(name, seed, epochs, **params):
-    common = dict(max_epochs=epochs, batch_size=BATCH, samples_per_class=M, lr=LR,
+def estimator(name, seed, epochs, n_classes, **params):
+    common = dict(max_epochs=epochs, batch_size=M * n_classes, samples_per_class=M, lr=LR,
                   random_state=seed, **params)
     if name == "DDML":
         return DDML(**common)
-    return DeepMetricLearner(module__normalize=True, **LOSSES[name][1], **common)
+    return DeepMetricLearner(module__normalize=True, **estimator_params(name), **common)
 
 
-def scores(Z_train, Z_test, split):
+def scores(Z_train, Z_test, split, protocol="closed"):
+    """MAP@R and P@1 of the test queries: against the training set (closed set), or against
+    the other test samples (open set: classes never seen in training)."""
     _, _, y_train, y_test = split
-    return (map_at_r(Z_test, y_test, X_ref=Z_train, y_ref=y_train),
-            precision_at_k(Z_test, y_test, k=1, X_ref=Z_train, y_ref=y_train))
+    ref = dict(X_ref=Z_train, y_ref=y_train) if protocol == "closed" else {}
+    return (map_at_r(Z_test, y_test, **ref), precision_at_k(Z_test, y_test, k=1, **ref))
 
 
 def run_ours(name, args, split, peer_data):
     """The plain loop and the estimator (shared batches, own sampler) for every seed."""
     X_train, X_test, y_train, _ = split
-    key, _, make_loss, normalize, weight_decay, _ = LOSSES[name]
+    n_classes = len(np.unique(y_train))
+    entry = LOSSES[name]
+    key = entry.key
     result = {c: {"cpu": [], "wall": [], "scores": []} for c in ("plain", "shared", "own")}
     result["shared"]["diff"] = []
-    to_peer = peer_data if LOSSES[name][5] else {}
+    to_peer = peer_data if entry.pml else {}
     for seed in range(args.seeds):
         batches = batch_sequence(y_train, seed, args.epochs)
         to_peer[f"{key}__{seed}__batches"] = batches
         init = _InitialWeights()
 
         def plain():
-            loss_fn, miner = make_loss()
+            loss_fn, miner = make_loss(name, n_classes)
             loss_fn.load_state_dict({k: torch.as_tensor(v) for k, v in init.loss.items()})
-            return train(init.module, normalize, loss_fn, miner, batches, X_train, y_train,
-                         LR, weight_decay)
+            return train(init.module, entry.normalize, loss_fn, miner, batches, X_train,
+                         y_train, LR, entry.weight_decay)
 
         def shared(callbacks=None):
-            return estimator(name, seed, args.epochs, callbacks=callbacks,
+            return estimator(name, seed, args.epochs, n_classes, callbacks=callbacks,
                              iterator_train__batch_sampler=_Replay(batches)).fit(X_train,
                                                                                 y_train)
 
         fits = {"shared": shared, "plain": plain,
-                "own": lambda: estimator(name, seed, args.epochs).fit(X_train, y_train)}
+                "own": lambda: estimator(name, seed, args.epochs, n_classes).fit(X_train,
+                                                                                 y_train)}
+        fits = {c: f for c, f in fits.items() if c in args.contenders}
         # the first fit of each (warm-up unless --no-warmup) is the one scored; the estimator
         # on the shared batches goes first, to record the initial weights the others copy
         for i in range(1 + args.repeat):
@@ -278,12 +454,13 @@ def run_ours(name, args, split, peer_data):
                 if i == 0:
                     Z = (embed(model, X_train, X_test) if contender == "plain"
                          else (model.transform(X_train), model.transform(X_test)))
-                    result[contender]["scores"].append(scores(*Z, split))
+                    result[contender]["scores"].append(scores(*Z, split, args.protocol))
                     result[contender]["Z"] = Z
             if i == 0:
-                result["shared"]["diff"].append(max(
-                    float(np.abs(a - b).max())
-                    for a, b in zip(result["shared"]["Z"], result["plain"]["Z"])))
+                if "plain" in fits:
+                    result["shared"]["diff"].append(max(
+                        float(np.abs(a - b).max())
+                        for a, b in zip(result["shared"]["Z"], result["plain"]["Z"])))
                 for k, v in init.module.items():
                     to_peer[f"{key}__{seed}__init__{k}"] = v
                 if "weight" in init.loss:
@@ -301,96 +478,172 @@ def main():
     parser.add_argument("--seeds", type=int, default=3,
                         help="seeds (initial weights and batches), default %(default)s")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--losses", nargs="*", default=list(LOSSES), choices=list(LOSSES),
-                        metavar="LOSS", help=f"among {', '.join(LOSSES)} (default: all)")
+    parser.add_argument("--losses", nargs="*", default=CORE,
+                        choices=[*LOSSES, "new", "all"], metavar="LOSS",
+                        help=f"among {', '.join(LOSSES)}; 'new': issue 17's, {NEW[0]} on "
+                        f"(pml's {', '.join(PML_SLOW)} take minutes per fit at 30 epochs); "
+                        f"'all' (default: {', '.join(CORE)})")
+    parser.add_argument("--protocol", choices=("closed", "open"), default="closed",
+                        help="closed: all ten digits, 70/30 split, test queries against the "
+                        "training set; open: train on digits 0-4, queries and references "
+                        "among the unseen digits 5-9 (default: %(default)s)")
+    parser.add_argument("--contenders", nargs="*", default=["plain", "shared", "own"],
+                        choices=["plain", "shared", "own"],
+                        help="skdml's contenders (the estimator on the shared batches always "
+                        "runs: it draws the initial weights); default: all")
     args = parser.parse_args()
-    split = X_train, X_test, y_train, y_test = digits_split()
+    args.contenders = ["shared"] + [c for c in args.contenders if c != "shared"]
+    args.losses = list(dict.fromkeys(n for name in args.losses
+                                     for n in {"new": NEW, "all": LOSSES}.get(name, [name])))
+    for name in list(args.losses):
+        reason = missing(name)
+        if reason:
+            print(f"  (skipped {name}: {reason})")
+            args.losses.remove(name)
+    split = X_train, X_test, y_train, y_test = (digits_split() if args.protocol == "closed"
+                                                else open_split())
+    n_classes = len(np.unique(y_train))
+    batch = M * n_classes
     start_run(args.threads, None, args.warmup, extra=[
-        f"data: digits, {len(X_train)} train / {len(X_test)} test queries; MLP 64-128-64 tanh, "
-        f"L2-normalized output (DDML: raw); Adam lr {LR}; {args.epochs} epochs; seeds "
+        (f"data: digits, {len(X_train)} train / {len(X_test)} test queries"
+         if args.protocol == "closed" else
+         f"data: digits, open set: {len(X_train)} training samples of digits 0-4, "
+         f"{len(X_test)} queries of the unseen digits 5-9, each against the other "
+         "queries") + "; MLP 64-128-64 tanh, "
+        f"L2-normalized output (DDML: raw); Adam lr {LR} (the network's and the loss's "
+        f"parameters, class vectors and proxies too); {args.epochs} epochs; seeds "
         f"0..{args.seeds - 1}",
-        f"batches: m = {M} of each of the {N_CLASSES} classes, {BATCH} per batch, one index "
+        f"batches: m = {M} of each of the {n_classes} classes, {batch} per batch, one index "
         "sequence per seed replayed by every contender (the estimator through "
-        "iterator_train__batch_sampler), and the estimator with its own "
-        f"ClassBalancedBatchSampler(m={M}, batch {BATCH})",
-        "initial weights: the skdml estimator's for the seed (Xavier-uniform, zero biases), "
-        "copied into every contender",
-        "scorer: skdml.metrics map_at_r / precision_at_k, test queries against the training "
-        "set, in this process for every contender",
+        "iterator_train__batch_sampler)"
+        + (", and the estimator with its own "
+           f"ClassBalancedBatchSampler(m={M}, batch {batch})" if "own" in args.contenders
+           else ""),
+        "initial weights: the skdml estimator's for the seed (Xavier-uniform, zero biases; "
+        "the loss's class vectors and proxies too), copied into every contender",
+        "scorer: skdml.metrics map_at_r / precision_at_k, in this process for every "
+        "contender, "
+        + ("test queries against the training set" if args.protocol == "closed" else
+           "each query of an unseen class against the other queries (leave one out)"),
         "timing: per seed "
         f"{'one untimed warm-up fit (the one scored), then ' if args.warmup else ''}"
         f"{args.repeat} timed fit{'s' if args.repeat > 1 else ''}, contenders in turn, for every "
         f"contender; fit CPU s and wall s: medians of the {args.seeds * args.repeat} timed fits",
     ])
-    raw = scores(X_train, X_test, split)
+    raw = scores(X_train, X_test, split, args.protocol)
     peer_data = {"X_train": X_train, "X_test": X_test, "y_train": y_train}
     ours = {}
     with thread_settings(args.threads), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name in args.losses:
-            ours[name] = run_ours(name, args, split, peer_data)
-    pml_losses = {LOSSES[n][0]: LOSSES[n][5] for n in args.losses if LOSSES[n][5]}
+            try:
+                ours[name] = run_ours(name, args, split, peer_data)
+            except Exception as exc:  # a loss being written: report it, go on
+                ours[name] = raised(exc)
+                print(f"  ({name}: {ours[name]})")
+    ran = [n for n in args.losses if isinstance(ours[n], dict)]
+    pml_losses = {LOSSES[n].key: LOSSES[n].pml.format(C=n_classes, D=EMBEDDING_DIM)
+                  for n in ran if LOSSES[n].pml}
     peer = run_peer(PEER, threads=args.threads, data=peer_data, params={
         "losses": pml_losses, "seeds": list(range(args.seeds)), "repeat": args.repeat,
         "warmup": args.warmup, "lr": LR}) if pml_losses else None
 
     rows = [{"loss": "(raw features)", "contender": "no learning", "MAP@R": f"{raw[0]:.4f}",
              "P@1": f"{raw[1]:.4f}"}]
+    summary = []
     for name in args.losses:
-        key, res = LOSSES[name][0], ours[name]
-        plain_cpu = np.median(res["plain"]["cpu"])
-        pml = peer.cell(key) if peer is not None and LOSSES[name][5] else None
+        key, res = LOSSES[name].key, ours[name]
+        if not isinstance(res, dict):
+            rows.append({"loss": name, "contender": "skdml", "MAP@R": res})
+            summary.append({"loss": name, "skdml MAP@R": res})
+            continue
+        plain_cpu = np.median(res["plain"]["cpu"]) if res["plain"]["cpu"] else None
+        pml = peer.cell(key) if peer is not None and LOSSES[name].pml else None
         pml_cpu = np.median(pml["cpu"]) if isinstance(pml, dict) else None
 
         def row(contender, batches, cpu, wall, score_list, diff=None):
             r = {"loss": name, "contender": contender, "batches": batches,
                  "MAP@R": _mean_std([s[0] for s in score_list]),
                  "P@1": _mean_std([s[1] for s in score_list]),
-                 "fit CPU s": np.median(cpu), "fit wall s": np.median(wall),
-                 "CPU / plain loop": np.median(cpu) / plain_cpu}
+                 "fit CPU s": np.median(cpu), "fit wall s": np.median(wall)}
+            if plain_cpu is not None:
+                r["CPU / plain loop"] = np.median(cpu) / plain_cpu
             if pml_cpu is not None:
                 r["CPU / pml"] = np.median(cpu) / pml_cpu
-            if diff is not None:
+            if diff:
                 r["max |Z - Z_plain|"] = f"{max(diff):.1e}"
             return r
 
-        rows.append(row("plain torch loop (skdml loss)", "shared", res["plain"]["cpu"],
-                        res["plain"]["wall"], res["plain"]["scores"]))
-        rows.append(row(f"skdml {'DDML' if name == 'DDML' else 'DeepMetricLearner'}",
-                        "shared", res["shared"]["cpu"], res["shared"]["wall"],
+        estimator_name = f"skdml {'DDML' if name == 'DDML' else 'DeepMetricLearner'}"
+        if "plain" in args.contenders:
+            rows.append(row("plain torch loop (skdml loss)", "shared", res["plain"]["cpu"],
+                            res["plain"]["wall"], res["plain"]["scores"]))
+        rows.append(row(estimator_name, "shared", res["shared"]["cpu"], res["shared"]["wall"],
                         res["shared"]["scores"], res["shared"]["diff"]))
-        rows.append(row(f"skdml {'DDML' if name == 'DDML' else 'DeepMetricLearner'}",
-                        "own sampler", res["own"]["cpu"], res["own"]["wall"],
-                        res["own"]["scores"]))
-        if LOSSES[name][5] is None:
+        if "own" in args.contenders:
+            rows.append(row(estimator_name, "own sampler", res["own"]["cpu"],
+                            res["own"]["wall"], res["own"]["scores"]))
+        if not LOSSES[name].pml:
             continue
+        ours_map = [s[0] for s in res["shared"]["scores"]]
+        line = {"loss": name, "skdml MAP@R": _mean_std(ours_map),
+                "settings": LOSSES[name].papers}
         if isinstance(pml, dict):
             pml_scores = [scores(peer.arrays[f"{key}__{s}__train"],
-                                 peer.arrays[f"{key}__{s}__test"], split)
+                                 peer.arrays[f"{key}__{s}__test"], split, args.protocol)
                           for s in range(args.seeds)]
             rows.append(row("pml 2.9.0", "shared", pml["cpu"], pml["wall"], pml_scores))
+            pml_map = [s[0] for s in pml_scores]
+            gap = np.mean(ours_map) - np.mean(pml_map)
+            noise = max(np.std(ours_map), np.std(pml_map))
+            ratio = np.median(res["shared"]["cpu"]) / pml_cpu
+            line.update({"pml MAP@R": _mean_std(pml_map), "gap": f"{gap:+.4f}",
+                         "within noise": "yes" if abs(gap) <= max(2 * noise, 1e-3) else "NO",
+                         "CPU skdml / pml": ratio,
+                         "<= 1.15x": "yes" if ratio <= GOAL else "NO",
+                         "skdml CPU s": np.median(res["shared"]["cpu"]),
+                         "pml CPU s": pml_cpu})
         else:
             rows.append({"loss": name, "contender": "pml 2.9.0", "batches": "shared",
                          "MAP@R": pml or NOT_MEASURED})
+            line["pml MAP@R"] = pml or NOT_MEASURED
+        summary.append(line)
     columns = ["loss", "contender", "batches", "MAP@R", "P@1", "fit CPU s", "fit wall s",
                "CPU / plain loop", "CPU / pml", "max |Z - Z_plain|"]
-    print("== digits retrieval: skdml's estimators, a plain torch loop and "
-          "pytorch-metric-learning, like for like")
+    print(f"== digits retrieval ({args.protocol} set): skdml's estimators, a plain torch loop "
+          "and pytorch-metric-learning, like for like")
     # the goal, pooled over the losses: the ratio of the summed medians, and the median of
     # the per-round ratios (the two fits of a round run back to back, under the same load)
-    pooled = (sum(np.median(ours[n]["shared"]["cpu"]) for n in args.losses)
-              / sum(np.median(ours[n]["plain"]["cpu"]) for n in args.losses))
-    paired = np.median(np.concatenate([np.divide(ours[n]["shared"]["cpu"],
-                                                 ours[n]["plain"]["cpu"]) for n in args.losses]))
-    write_table("deep", rows, columns, note=(
+    with_plain = [n for n in ran if ours[n]["plain"]["cpu"]]
+    overhead = ""
+    if with_plain:
+        pooled = (sum(np.median(ours[n]["shared"]["cpu"]) for n in with_plain)
+                  / sum(np.median(ours[n]["plain"]["cpu"]) for n in with_plain))
+        paired = np.median(np.concatenate([np.divide(ours[n]["shared"]["cpu"],
+                                                     ours[n]["plain"]["cpu"])
+                                           for n in with_plain]))
+        overhead = ("; over all the losses, the estimator on the shared batches takes "
+                    f"{pooled:.3f}x the plain loop's CPU time (summed medians; median of the "
+                    f"per-round ratios {paired:.3f}x; goal {GOAL}x)")
+    table = "deep" if args.protocol == "closed" else "deep_open"
+    write_table(table, rows, columns, note=(
         "MAP@R and P@1: mean ± std over the seeds; 'shared' batches: the same index sequence "
         "for every contender, drawn before the timing; 'own sampler': the estimator's "
         "ClassBalancedBatchSampler with the same m and batch size, its draws timed with the "
         "fit; max |Z - Z_plain|: largest embedding difference from the "
-        "plain loop over the seeds; over all the losses, the estimator on the shared batches "
-        f"takes {pooled:.3f}x the plain loop's CPU time (summed medians; median of the "
-        f"per-round ratios {paired:.3f}x; goal {GOAL}x)"
+        "plain loop over the seeds; class vectors and proxies: skdml's initial ones copied "
+        "into pml's loss, so that only the implementations differ" + overhead
         + ("" if peer is None or peer.measured else f"; pml {NOT_MEASURED}: {peer.reason}")))
+    if summary:
+        print(f"== skdml's estimator vs pytorch-metric-learning 2.9.0 ({args.protocol} set), "
+              "shared batches and initial weights")
+        write_table(f"{table}_vs_pml", summary, [
+            "loss", "skdml MAP@R", "pml MAP@R", "gap", "within noise", "CPU skdml / pml",
+            "<= 1.15x", "skdml CPU s", "pml CPU s", "settings"], note=(
+            "MAP@R: mean ± std over the seeds; gap: skdml's mean minus pml's; within noise: "
+            "|gap| <= 2x the larger of the two seed stds (at least 0.001); CPU: medians of the timed fits "
+            "(the estimator on the shared batches; pml in its own process, after); goal "
+            f"{GOAL}x; load average {os.getloadavg()[0]:.2f} at the end"))
 
 
 if __name__ == "__main__":

@@ -322,3 +322,38 @@ def test_a_user_loss_with_one_method_trains_in_a_learner():
                                 max_epochs=3, random_state=0).fit(X, y)
     assert np.isfinite(learner.history_[:, "train_loss"]).all()
     assert learner.history_[-1, "train_loss"] < learner.history_[0, "train_loss"]
+
+
+def test_multi_similarity_averages_over_the_batch_with_a_miner():
+    # the paper's 1/m: a sample the miner gave no pair counts 0
+    x, y = _batch(10, 4)
+    loss = MultiSimilarityLoss()
+    pairs = (torch.tensor([0, 0]), torch.tensor([3, 6]), torch.tensor([0, 2]),
+             torch.tensor([1, 4]))
+    S = CosineSimilarity()(x).numpy()
+    alpha, beta, base = 2.0, 50.0, 0.5
+    row0 = (np.log1p(np.exp(-alpha * (S[0, [3, 6]] - base)).sum()) / alpha
+            + np.log1p(np.exp(beta * (S[0, 1] - base))) / beta)
+    row2 = np.log1p(np.exp(beta * (S[2, 4] - base))) / beta
+    assert loss(x, y, pairs).item() == pytest.approx((row0 + row2) / 10, rel=1e-10)
+
+
+def test_cross_batch_memory_keeps_the_batch_rows_of_per_row_terms():
+    from skdml.deep import CrossBatchMemory
+
+    x, y = _batch(6, 4)
+    old, old_y = _batch(5, 4, seed=3)[0], torch.tensor([0, 1, 2, 0, 1])
+    xbm = CrossBatchMemory(MultiSimilarityLoss(), embedding_dim=4, memory_size=8)
+    xbm.enqueue(old, old_y)
+    # every batch row has pairs in the batch and the memory: the mean over the 6 batch
+    # rows of the multi-similarity terms over [batch; memory], memory rows left out
+    full = torch.cat([x, old])
+    labels = torch.cat([y, old_y])
+    pos, neg = (labels[:, None] == labels[None, :]), (labels[:, None] != labels[None, :])
+    pos.fill_diagonal_(False)
+    pos[6:], neg[6:] = False, False
+    a1, p = torch.nonzero(pos, as_tuple=True)
+    a2, n = torch.nonzero(neg, as_tuple=True)
+    values, anchors = MultiSimilarityLoss().compute(full, labels, (a1, p, a2, n))
+    expected = values[:6].mean()
+    assert xbm(x, y).item() == pytest.approx(expected.item(), rel=1e-12)

@@ -362,12 +362,13 @@ class MarginLoss(MetricLoss):
 
 
 class MultiSimilarityLoss(MetricLoss):
-    r"""Multi-similarity loss, one term per anchor ``i`` with a pair:
+    r"""Multi-similarity loss, one term per sample ``i`` of the batch:
 
     ``1/alpha log(1 + sum_{k in P_i} exp(-alpha (S_ik - base)))
     + 1/beta log(1 + sum_{k in N_i} exp(beta (S_ik - base)))``,
     ``S`` the cosine similarity by default, ``P_i`` / ``N_i`` the positives / negatives
-    paired with ``i`` (by the miner, or all of them).
+    paired with ``i`` (by the miner, or all of them). A sample without any pair counts 0,
+    so the mean is over the batch, as the paper's ``1/m``.
 
     Parameters
     ----------
@@ -401,14 +402,22 @@ class MultiSimilarityLoss(MetricLoss):
 
     def compute(self, x, labels, pairs):
         pos, neg = pair_masks(len(x), pairs, x.device)
-        S = self.distance(x)
+        # only the rows with a pair are computed (the others' term is log(1) = 0): with a
+        # miner, or with a memory of reference rows (CrossBatchMemory), far fewer than n
+        rows = torch.nonzero(pos.any(1) | neg.any(1), as_tuple=True)[0]
+        if len(rows) == len(x):
+            S = self.distance(x)
+        else:
+            S, pos, neg = self.distance(x[rows], x), pos[rows], neg[rows]
         zeros = torch.zeros_like(S[:, :1])
         pos_terms = torch.where(pos, -self.alpha * (S - self.base), torch.full_like(S, _NEG_INF))
         neg_terms = torch.where(neg, self.beta * (S - self.base), torch.full_like(S, _NEG_INF))
         pos_loss = torch.logsumexp(torch.cat([zeros, pos_terms], 1), 1) / self.alpha
         neg_loss = torch.logsumexp(torch.cat([zeros, neg_terms], 1), 1) / self.beta
-        anchors = torch.nonzero(pos.any(1) | neg.any(1), as_tuple=True)[0]
-        return (pos_loss + neg_loss)[anchors], anchors
+        # one term per sample of the batch, as the paper's 1/m average: a sample the miner
+        # gave no pair counts 0
+        values = (pos_loss + neg_loss).new_zeros(len(x)).index_put((rows,), pos_loss + neg_loss)
+        return values, torch.arange(len(x), device=x.device)
 
 
 class DistanceLogisticLoss(MetricLoss):
