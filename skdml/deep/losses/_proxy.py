@@ -23,6 +23,14 @@ def _check_sizes(owner, n_classes, embedding_dim):
         )
 
 
+def _unit_rows(loss, dtype):
+    """The loss's class vectors in ``dtype``, unit-normalized: by its distance when the
+    distance normalizes what it measures (normalizing twice only costs time), here
+    otherwise."""
+    weight = loss.weight.to(dtype)
+    return weight if loss.distance.normalize_embeddings else F.normalize(weight, dim=1)
+
+
 def _log1p_sum_exp(z, mask):
     """``log(1 + sum_i exp(z[i, j]))`` over the rows ``i`` where ``mask[i, j]``, per column:
     0 for a column with no such row; stable for large ``z``."""
@@ -93,7 +101,7 @@ class ProxyNCALoss(ClassLoss):
         return LpDistance(power=2, normalize_embeddings=True)
 
     def logits(self, x, labels):
-        proxies = F.normalize(self.weight.to(x.dtype), dim=1)
+        proxies = _unit_rows(self, x.dtype)
         return self.scale * self.distance.closeness(self.distance(x, proxies))
 
 
@@ -177,11 +185,16 @@ class ProxyAnchorLoss(ClassLoss):
     def compute(self, embeddings, labels, tuples):
         s, same = self._similarities_and_mask(embeddings, labels)
         terms = _log1p_sum_exp(-self.alpha * (s - self.margin), same)
+        # the negative half, from the same similarities, for penalty() in this forward
+        self._negative_terms = _log1p_sum_exp(self.alpha * (s + self.margin), ~same)
         return terms[same.any(0)]
 
     def penalty(self, embeddings, labels, tuples):
-        s, same = self._similarities_and_mask(embeddings, labels)
-        return self.reducer(_log1p_sum_exp(self.alpha * (s + self.margin), ~same))
+        negative = self.__dict__.pop("_negative_terms", None)
+        if negative is None:  # called on its own, not after compute
+            s, same = self._similarities_and_mask(embeddings, labels)
+            negative = _log1p_sum_exp(self.alpha * (s + self.margin), ~same)
+        return self.reducer(negative)
 
 
 class SoftTripleLoss(ClassLoss):
@@ -394,5 +407,5 @@ class NormalizedSoftmaxLoss(ClassLoss):
         return CosineSimilarity()
 
     def logits(self, x, labels):
-        vectors = F.normalize(self.weight.to(x.dtype), dim=1)
+        vectors = _unit_rows(self, x.dtype)
         return self.distance.closeness(self.distance(x, vectors)) / self.temperature
