@@ -154,7 +154,8 @@ class LpDistance(BaseDistance):
             if (not isinstance(value, numbers.Real) or isinstance(value, bool)
                     or not math.isfinite(value) or value < low or (low == 0 and value == 0)):
                 op = ">= 1" if low else "> 0"
-                raise ValueError(f"LpDistance: {name} must be a finite number {op}, got {value!r}.")
+                raise ValueError(
+                    f"LpDistance: {name} must be a finite number {op}, got {value!r}.")
         self.p = p
         self.power = power
 
