@@ -18,6 +18,9 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
+    # MathJax 3.2.2 shipped in a wheel and copied into _static/mathjax: the maths renders
+    # on machines without internet (sphinx.ext.mathjax alone loads MathJax from a CDN).
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
@@ -51,6 +54,7 @@ exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "sg_execution_times.rst"
                     "bench_tables"]  # included by the pages, not pages themselves
 html_theme = "alabaster"
 html_static_path = []
+mathjax_path = "mathjax/tex-chtml.js"  # under _static: no CDN (see extensions)
 nitpicky = False
 
 

@@ -29,41 +29,6 @@ from skdml.hashing.deep import (  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _docs_example():
-    """The code block of the section "Writing a deep learner" of docs/deep.rst."""
-    page = (ROOT / "docs" / "deep.rst").read_text()
-    section = page.split("Writing a deep learner\n-------")[1].split("\n-------")[0]
-    block = section.split(".. code-block:: python\n")[1]
-    lines = []
-    for line in block.splitlines()[1:]:
-        if line and not line.startswith("    "):
-            break
-        lines.append(line[4:])
-    return "\n".join(lines)
-
-
-def test_the_docs_example_learner_overrides_hooks_only_and_trains():
-    code = _docs_example()
-    assert "class OrdinalLearner(DeepMetricLearner)" in code
-    ns = {}
-    exec(compile(code, "docs/deep.rst", "exec"), ns)  # its own asserts check the output
-    cls, learner = ns["OrdinalLearner"], ns["learner"]
-    own = {name for name in vars(cls) if not name.startswith(("__", "_sklearn"))}
-    assert own == {"_train_batch_sampler", "_batch_loss"}
-    assert learner.n_iter_ == 3 and np.isfinite(learner.history_[:, "train_loss"]).all()
-
-    # the custom sampler is the one training iterates, once per epoch
-    epochs = []
-    sampler_iter = ns["RandomBatches"].__iter__
-    ns["RandomBatches"].__iter__ = lambda self: epochs.append(1) or sampler_iter(self)
-    X, y = ns["X"] / 16, ns["y"]
-    again = clone(learner).fit(X, y)
-    assert len(epochs) == 3
-    np.testing.assert_array_equal(again.transform(X), ns["Z"])  # seeded: deterministic
-    again.partial_fit(X, y)  # the template's partial_fit works for it too
-    assert len(epochs) == 6 and len(again.history_) == 6
-
-
 def test_no_learner_reaches_into_skorch_privates():
     sources = [*(ROOT / "skdml" / "deep").rglob("*.py"), ROOT / "skdml" / "hashing" / "deep.py",
                ROOT / "skdml" / "distributed" / "_deep.py"]

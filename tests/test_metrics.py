@@ -1,8 +1,6 @@
 """Retrieval and verification metrics against values computed by hand on tiny cases."""
 
-import doctest
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -370,10 +368,3 @@ def test_new_metrics_through_the_scorer(name, kwargs):
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
     scores = cross_val_score(LDA(), X, y, scoring=scorer, cv=cv)
     assert np.all((scores > 0.5) & (scores <= 1.0))
-
-
-def test_evaluation_page_snippets_run():
-    page = Path(__file__).resolve().parent.parent / "docs" / "evaluation.rst"
-    result = doctest.testfile(str(page), module_relative=False,
-                              optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0

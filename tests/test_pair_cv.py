@@ -8,15 +8,13 @@ scikit-learn's scorers and ``TunedThresholdClassifierCV`` / ``FixedThresholdClas
 it. A learner fitted on class labels has no threshold until ``calibrate_threshold``.
 """
 
-import doctest
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.base import is_classifier
 from sklearn.datasets import load_iris
-from sklearn.exceptions import ConvergenceWarning, NotFittedError, UndefinedMetricWarning
+from sklearn.exceptions import NotFittedError, UndefinedMetricWarning
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import accuracy_score, fbeta_score, make_scorer
 from sklearn.model_selection import (
@@ -238,13 +236,3 @@ def test_make_pairs_comes_shuffled_so_plain_kfold_sees_both_labels():
     # Another seed, another order.
     _, other_labels = make_pairs(X, y, 120, return_indices=True, random_state=1)
     assert not np.array_equal(other_labels, labels)
-
-
-# ------------------------------------------------------------------------------------ docs
-def test_weakly_supervised_page_snippets_run():
-    page = Path(__file__).resolve().parent.parent / "docs" / "weakly_supervised.rst"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        result = doctest.testfile(str(page), module_relative=False,
-                                  optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0

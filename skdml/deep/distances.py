@@ -177,7 +177,8 @@ class LpDistance(BaseDistance):
 
 
 class CosineSimilarity(BaseDistance):
-    """Cosine similarity, ``x . y / (|x| |y|)``, in [-1, 1]; larger is closer.
+    """Cosine similarity: the dot product of the L2-normalized vectors, in [-1, 1]; larger is
+    closer.
 
     Examples
     --------
@@ -202,7 +203,7 @@ class CosineSimilarity(BaseDistance):
 
 
 class DotProductSimilarity(BaseDistance):
-    """The dot product ``x . y``; larger is closer (unbounded unless normalized).
+    """The dot product of two vectors; larger is closer (unbounded unless normalized).
 
     Parameters
     ----------
