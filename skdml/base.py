@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _threshold
 from ._param_validation import validating_fit
+from ._threads import uses_threads
 from ._validation import check_metric_samples, check_pair_labels, check_tuples, input_ndim
 from .kernels import paired_distances
 
@@ -41,17 +42,22 @@ __all__ = [
 
 
 def fit_context(fit):
-    """Decorate ``fit``: validate parameters, and roll back every change if fit fails.
+    """Decorate ``fit``: validate parameters, run on ``n_jobs`` threads, and roll back every
+    change if fit fails.
 
-    A fitted estimator whose ``fit`` raises (bad input, a solver error, an interrupt) keeps
-    exactly the fitted state it had before the call.
+    After the parameters are checked, the fit runs under
+    :func:`skdml._threads.limit_threads` of the estimator's ``n_jobs``: BLAS, OpenMP, numba
+    and torch threads, restored afterwards. A fitted estimator whose ``fit`` raises (bad
+    input, a solver error, an interrupt) keeps exactly the fitted state it had before the
+    call.
     """
+    checked_fit = validating_fit(uses_threads(fit, rescan=True))
 
     @functools.wraps(fit)
     def wrapper(self, *args, **kwargs):
         state = self.__dict__.copy()
         try:
-            return validating_fit(fit)(self, *args, **kwargs)
+            return checked_fit(self, *args, **kwargs)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(state)
@@ -122,6 +128,7 @@ class BaseMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     on pairs, the similarity and the callable metric from ``transform``.
     """
 
+    @uses_threads
     def pair_distance(self, pairs, *, preprocessor=None):
         """The learned distance between the two members of each pair.
 
@@ -170,6 +177,7 @@ class MahalanobisMixin(BaseMetricLearner):
     positive semi-definite by construction, ``L = components_``.
     """
 
+    @uses_threads
     def transform(self, X):
         """Map ``X`` into the space where Euclidean distance is the learned distance.
 
@@ -459,6 +467,7 @@ class TupleClassifierMixin:
         return tuples[:, [0, 1, 0, 2]] if size == 3 else tuples
 
     @available_if(_classifies_tuples)
+    @uses_threads
     def decision_function(self, tuples, *, preprocessor=None):
         """The margin ``d(c, d) - d(a, b)`` (triplets: ``d(a, n) - d(a, p)``) of each tuple.
 

@@ -980,7 +980,7 @@ def test_archive_of_format_version_1_still_loads(iris):
     # parameters added since are written at their defaults; nothing else differs
     added = {k: v for k, v in new["estimator"]["params"].items()
              if k not in old["estimator"]["params"]}
-    assert added == {"distance": None}
+    assert added == {"distance": None, "n_jobs": None}
     for k in added:
         new["estimator"]["params"].pop(k)
     assert new == old

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch.utils.data import DataLoader, Sampler, Subset, default_convert
 
 from .._param_validation import Interval, validate_parameter_constraints
+from .._threads import uses_threads
 from ..base import BaseMetricLearner, fit_context
 from .._validation import check_classification_labels
 from ._modules import MLP
@@ -283,6 +284,12 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         ``> 0`` prints skorch's table of losses and times per epoch.
     warm_start : bool, default=False
         Continue training the current network on the next ``fit``.
+    n_jobs : int or None, default=None
+        Threads of torch, BLAS and numba during ``fit``, ``partial_fit`` and ``transform``
+        (restored afterwards): ``None`` means 1 unless in a
+        ``joblib.parallel_config(n_jobs=...)`` context, ``-1`` means all cores
+        (scikit-learn's meaning). One thread is the fastest for small networks on the CPU
+        and never oversubscribes a busy machine; a large network may gain from more.
     **kwargs
         skorch sub-parameters with a double underscore (``module__...``, ``loss__...``,
         ``miner__...``, ``optimizer__...``, ``iterator_train__...``, ``callbacks__...``).
@@ -345,6 +352,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -365,6 +373,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         random_state=None,
         verbose=0,
         warm_start=False,
+        n_jobs=None,
         **kwargs,
     ):
         # set before NeuralNet.__init__: skorch refuses torch modules as attributes later
@@ -373,6 +382,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         self.distance = distance
         self.samples_per_class = samples_per_class
         self.random_state = random_state
+        self.n_jobs = n_jobs
         super().__init__(
             module=module,
             criterion=None,
@@ -775,6 +785,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         self.n_iter_ = self._epochs_trained()
         return self
 
+    @uses_threads(rescan=True)
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """One more ``max_epochs`` of training on ``(X, y)``, keeping the network.
 
@@ -794,6 +805,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
     def _epochs_trained(self):
         return sum(1 for row in self.history_ if "train_loss" in row)
 
+    @uses_threads
     def transform(self, X):
         """Embed ``X``: the network's output in eval mode, without gradients.
 

@@ -121,7 +121,7 @@ class DAML(DeepMetricLearner):
         ``lambda`` on ``J_m``.
     warmup_epochs : int, default=5
     optimizer, lr, max_epochs, batch_size, samples_per_class, train_split, callbacks, \
-device, random_state, verbose, warm_start, **kwargs
+device, random_state, verbose, warm_start, n_jobs, **kwargs
         As in :class:`~skdml.deep.DeepMetricLearner`.
 
     Attributes
@@ -190,6 +190,7 @@ n_features_in_
         random_state=None,
         verbose=0,
         warm_start=False,
+        n_jobs=None,
         **kwargs,
     ):
         self.generator_hidden_sizes = generator_hidden_sizes
@@ -214,6 +215,7 @@ n_features_in_
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
+            n_jobs=n_jobs,
             **kwargs,
         )
 

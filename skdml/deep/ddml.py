@@ -50,6 +50,12 @@ class DDML(DeepMetricLearner):
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
     warm_start : bool, default=False
+    n_jobs : int or None, default=None
+        Threads of torch, BLAS and numba during ``fit``, ``partial_fit`` and ``transform``
+        (restored afterwards): ``None`` means 1 unless in a
+        ``joblib.parallel_config(n_jobs=...)`` context, ``-1`` means all cores
+        (scikit-learn's meaning). One thread is the fastest for small networks on the CPU
+        and never oversubscribes a busy machine; a large network may gain from more.
     **kwargs
         skorch sub-parameters (``module__activation``, ``iterator_train__...``, ...).
 
@@ -114,6 +120,7 @@ class DDML(DeepMetricLearner):
         random_state=None,
         verbose=0,
         warm_start=False,
+        n_jobs=None,
         **kwargs,
     ):
         self.hidden_sizes = hidden_sizes
@@ -135,6 +142,7 @@ class DDML(DeepMetricLearner):
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
+            n_jobs=n_jobs,
             **kwargs,
         )
 

@@ -168,7 +168,7 @@ class DTML(DeepMetricLearner):
     samples_per_class : int or None, default=None
         Source samples per class in a batch (see
         :class:`~skdml.deep.ClassBalancedBatchSampler`).
-    train_split, callbacks, device, random_state, verbose, warm_start, **kwargs
+    train_split, callbacks, device, random_state, verbose, warm_start, n_jobs, **kwargs
         As for :class:`~skdml.deep.DeepMetricLearner`.
 
     Attributes
@@ -244,6 +244,7 @@ class DTML(DeepMetricLearner):
         random_state=None,
         verbose=0,
         warm_start=False,
+        n_jobs=None,
         **kwargs,
     ):
         self.hidden_sizes = hidden_sizes
@@ -269,6 +270,7 @@ class DTML(DeepMetricLearner):
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
+            n_jobs=n_jobs,
             **kwargs,
         )
 
@@ -404,7 +406,7 @@ class DSTML(DTML):
         As for :class:`DTML`.
     optimizer, lr, max_epochs, batch_size, samples_per_class, train_split, callbacks
         As for :class:`DTML`.
-    device, random_state, verbose, warm_start, **kwargs
+    device, random_state, verbose, warm_start, n_jobs, **kwargs
         As for :class:`DTML`.
 
     Attributes
@@ -471,6 +473,7 @@ class DSTML(DTML):
         random_state=None,
         verbose=0,
         warm_start=False,
+        n_jobs=None,
         **kwargs,
     ):
         self.omega = omega
@@ -481,7 +484,7 @@ class DSTML(DTML):
             optimizer=optimizer, lr=lr, max_epochs=max_epochs, batch_size=batch_size,
             samples_per_class=samples_per_class, train_split=train_split,
             callbacks=callbacks, device=device, random_state=random_state, verbose=verbose,
-            warm_start=warm_start, **kwargs,
+            warm_start=warm_start, n_jobs=n_jobs, **kwargs,
         )
 
     def _validate_fit_data(self, X, y, *, reset):

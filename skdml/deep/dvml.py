@@ -117,7 +117,7 @@ class DVML(DeepMetricLearner):
     warmup_epochs : int, default=5
         Epochs trained before the generated samples enter the loss.
     optimizer, lr, max_epochs, batch_size, samples_per_class, train_split, callbacks, \
-device, random_state, verbose, warm_start, **kwargs
+device, random_state, verbose, warm_start, n_jobs, **kwargs
         As in :class:`~skdml.deep.DeepMetricLearner`.
 
     Attributes
@@ -180,6 +180,7 @@ device, random_state, verbose, warm_start, **kwargs
         random_state=None,
         verbose=0,
         warm_start=False,
+        n_jobs=None,
         **kwargs,
     ):
         self.embedding_dim = embedding_dim
@@ -203,6 +204,7 @@ device, random_state, verbose, warm_start, **kwargs
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
+            n_jobs=n_jobs,
             **kwargs,
         )
 

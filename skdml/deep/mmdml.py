@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from skorch.utils import to_tensor
 
 from .._param_validation import Interval
+from .._threads import uses_threads
 from .._validation import check_classification_labels, check_sets
 from ..base import fit_context
 from ..kernels import knn
@@ -114,6 +115,13 @@ class MMDML(ClassifierMixin, BaseEstimator):
     device : str, default='cpu'
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
+    n_jobs : int or None, default=None
+        Threads of torch, BLAS and numba during ``fit``, ``predict`` and
+        ``manifold_distances`` (restored afterwards): ``None`` means 1 unless in a
+        ``joblib.parallel_config(n_jobs=...)`` context, ``-1`` means all cores
+        (scikit-learn's meaning). The nearest-reference searches run on one numba thread
+        whatever ``n_jobs`` says (they are small, and numba's spinning workers would slow
+        the networks' training).
 
     Attributes
     ----------
@@ -158,11 +166,13 @@ class MMDML(ClassifierMixin, BaseEstimator):
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(self, hidden_sizes=(64, 32), *, k1=5, k2=10, beta=2.0, margin=1.0,
                  weight_decay=1e-4, shared=False, optimizer=torch.optim.Adam, lr=1e-3,
-                 max_epochs=30, batch_size=128, device="cpu", random_state=None, verbose=0):
+                 max_epochs=30, batch_size=128, device="cpu", random_state=None, verbose=0,
+                 n_jobs=None):
         self.hidden_sizes = hidden_sizes
         self.k1 = k1
         self.k2 = k2
@@ -177,6 +187,7 @@ class MMDML(ClassifierMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     # --- input ---------------------------------------------------------------------------
 
@@ -215,7 +226,7 @@ class MMDML(ClassifierMixin, BaseEstimator):
             margin=self.margin, anchor_label=anchor_label, weight_decay=self.weight_decay,
             optimizer=self.optimizer, lr=self.lr, max_epochs=self.max_epochs,
             batch_size=self.batch_size, device=self.device, random_state=int(seed),
-            verbose=self.verbose,
+            verbose=self.verbose, n_jobs=self.n_jobs,
         )
 
     @fit_context
@@ -275,6 +286,7 @@ class MMDML(ClassifierMixin, BaseEstimator):
     def _net(self, c):
         return self.networks_[0 if len(self.networks_) == 1 else c]
 
+    @uses_threads
     def manifold_distances(self, sets):
         """``d(S, c)`` for every set and class: the mean over ``S``'s vectors of the distance
         to the nearest training vector of class ``c``, in class ``c``'s network's space.

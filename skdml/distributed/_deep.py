@@ -233,6 +233,8 @@ def fit_data_parallel(estimator, X, y, *, n_processes=2, backend="gloo",
     X_checked, _ = clone(estimator)._validate_fit_data(X, y, reset=True)
     y = np.asarray(y)
     shared = clone(estimator)
+    # each process's fit runs on the learner's n_jobs threads: threads_per_process
+    shared.set_params(n_jobs=int(threads_per_process))
     if shared.random_state is None or isinstance(shared.random_state,
                                                  np.random.RandomState):
         # Every process must draw the same batches: one integer seed for all of them.
@@ -250,8 +252,9 @@ def fit_data_parallel(estimator, X, y, *, n_processes=2, backend="gloo",
         )
         with open(out_path, "rb") as f:
             fitted = pickle.load(f)
-    random_state = estimator.random_state
+    random_state, n_jobs = estimator.random_state, estimator.n_jobs
     estimator.__dict__.clear()
     estimator.__dict__.update(fitted.__dict__)
-    estimator.random_state = random_state  # the parameter as the user set it
+    # the parameters as the user set them
+    estimator.random_state, estimator.n_jobs = random_state, n_jobs
     return estimator

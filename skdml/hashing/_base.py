@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._threads import uses_threads
 from .._validation import check_metric_samples
 from ..kernels import pack_codes
 
@@ -52,6 +53,7 @@ class HasherMixin(TransformerMixin):
     return an ndarray whatever ``set_output`` asked for.
     """
 
+    @uses_threads
     def transform(self, X):
         """Binary codes of ``X``.
 

@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._param_validation import Interval, StrOptions
+from .._threads import uses_threads
 from ..base import fit_context
 from ..kernels._hamming import (
     _check_bits,
@@ -51,6 +52,11 @@ class HammingNeighbors(BaseEstimator):
         The code width of packed codes, when it is not a multiple of 8: the padding bits past
         it must be zero. ``None`` means ``8 * n_bytes`` for packed codes; for unpacked codes
         it must be ``None`` or the number of columns.
+    n_jobs : int or None, default=None
+        Threads of the numba search kernels during ``fit``, :meth:`kneighbors` and
+        :meth:`radius_neighbors` (restored afterwards): ``None`` means 1 unless in a
+        ``joblib.parallel_config(n_jobs=...)`` context, ``-1`` means all cores
+        (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -89,13 +95,15 @@ class HammingNeighbors(BaseEstimator):
         "radius": [Interval(Real, 0, None, closed="left")],
         "packed": [StrOptions({"auto"}), "boolean"],
         "n_bits": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [Integral, None],
     }
 
-    def __init__(self, n_neighbors=5, *, radius=2, packed="auto", n_bits=None):
+    def __init__(self, n_neighbors=5, *, radius=2, packed="auto", n_bits=None, n_jobs=None):
         self.n_neighbors = n_neighbors
         self.radius = radius
         self.packed = packed
         self.n_bits = n_bits
+        self.n_jobs = n_jobs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -166,6 +174,7 @@ class HammingNeighbors(BaseEstimator):
         codes, _ = self._pack(arr, n_bits=self.n_bits_, name="X")
         return pack_words(codes)
 
+    @uses_threads
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
         """The nearest database codes of each query code.
 
@@ -195,6 +204,7 @@ class HammingNeighbors(BaseEstimator):
         dist, ind = _knn_words(Q, self._db_words, k, exclude)
         return (dist, ind) if return_distance else ind
 
+    @uses_threads
     def radius_neighbors(self, X=None, radius=None, return_distance=True, sort_results=False):
         """Every database code within a Hamming radius of each query code.
 

@@ -93,6 +93,10 @@ class LSH(_ClassicalHasher):
         centre); ``False`` uses hyperplanes through the origin.
     random_state : int, RandomState instance or None, default=None
         Draws the hyperplanes.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -124,12 +128,14 @@ class LSH(_ClassicalHasher):
         "n_bits": [Interval(Integral, 1, None, closed="left")],
         "center": ["boolean"],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
     }
 
-    def __init__(self, n_bits=32, *, center=True, random_state=None):
+    def __init__(self, n_bits=32, *, center=True, random_state=None, n_jobs=None):
         self.n_bits = n_bits
         self.center = center
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y=None):
@@ -168,6 +174,10 @@ class PCAH(_ClassicalHasher):
     ----------
     n_bits : int or None, default=None
         Code length; at most ``n_features``. ``None`` means ``min(32, n_features)``.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -194,10 +204,14 @@ class PCAH(_ClassicalHasher):
     (2, 8)
     """
 
-    _parameter_constraints: dict = {"n_bits": [Interval(Integral, 1, None, closed="left"), None]}
+    _parameter_constraints: dict = {
+        "n_bits": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [Integral, None],
+    }
 
-    def __init__(self, n_bits=None):
+    def __init__(self, n_bits=None, *, n_jobs=None):
         self.n_bits = n_bits
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y=None):
@@ -248,6 +262,10 @@ class ITQ(_ClassicalHasher):
         one iteration.
     random_state : int, RandomState instance or None, default=None
         Draws the initial random rotation.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -287,13 +305,15 @@ class ITQ(_ClassicalHasher):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
     }
 
-    def __init__(self, n_bits=None, *, max_iter=100, tol=1e-4, random_state=None):
+    def __init__(self, n_bits=None, *, max_iter=100, tol=1e-4, random_state=None, n_jobs=None):
         self.n_bits = n_bits
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y=None):
@@ -358,6 +378,10 @@ class SpectralHashing(_ClassicalHasher):
     ----------
     n_bits : int, default=32
         Code length (any; more bits than features use higher modes).
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -387,10 +411,14 @@ class SpectralHashing(_ClassicalHasher):
     (2, 32)
     """
 
-    _parameter_constraints: dict = {"n_bits": [Interval(Integral, 1, None, closed="left")]}
+    _parameter_constraints: dict = {
+        "n_bits": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+    }
 
-    def __init__(self, n_bits=32):
+    def __init__(self, n_bits=32, *, n_jobs=None):
         self.n_bits = n_bits
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y=None):
@@ -476,6 +504,10 @@ class SupervisedDiscreteHashing(_ClassicalHasher):
         Sweeps of the discrete cyclic coordinate descent per outer iteration.
     random_state : int, RandomState instance or None, default=None
         Draws the anchors and the initial codes.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -515,10 +547,11 @@ class SupervisedDiscreteHashing(_ClassicalHasher):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "n_dcc_iter": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(self, n_bits=32, *, n_anchors=300, sigma=None, reg_lambda=1.0, nu=1e-5,
-                 lambda_p=1e-2, max_iter=5, n_dcc_iter=5, random_state=None):
+                 lambda_p=1e-2, max_iter=5, n_dcc_iter=5, random_state=None, n_jobs=None):
         self.n_bits = n_bits
         self.n_anchors = n_anchors
         self.sigma = sigma
@@ -528,6 +561,7 @@ class SupervisedDiscreteHashing(_ClassicalHasher):
         self.max_iter = max_iter
         self.n_dcc_iter = n_dcc_iter
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -232,6 +232,12 @@ _DOC_COMMON = """
         Seeds the initialization, the batches and torch's generators during fit.
     verbose : int, default=0
     warm_start : bool, default=False
+    n_jobs : int or None, default=None
+        Threads of torch, BLAS and numba during ``fit``, ``partial_fit`` and ``transform``
+        (restored afterwards): ``None`` means 1 unless in a
+        ``joblib.parallel_config(n_jobs=...)`` context, ``-1`` means all cores
+        (scikit-learn's meaning). One thread is the fastest for small networks on the CPU
+        and never oversubscribes a busy machine; a large network may gain from more.
     **kwargs
         skorch sub-parameters (``module__...``, ``optimizer__...``, ``iterator_train__...``).
 """
@@ -305,7 +311,7 @@ class DeepHashing(_DeepHasher):
     def __init__(self, n_bits=32, *, hidden_sizes=(), lambda1=1.0, lambda2=0.1,
                  weight_decay=1e-4, optimizer=torch.optim.Adam, lr=1e-3, max_epochs=50,
                  batch_size=128, train_split=None, callbacks=None, device="cpu",
-                 random_state=None, verbose=0, warm_start=False, **kwargs):
+                 random_state=None, verbose=0, warm_start=False, n_jobs=None, **kwargs):
         self.n_bits = n_bits
         self.hidden_sizes = hidden_sizes
         self.lambda1 = lambda1
@@ -315,7 +321,8 @@ class DeepHashing(_DeepHasher):
             module=MLP, loss=DeepHashingLoss, miner=None, optimizer=optimizer, lr=lr,
             max_epochs=max_epochs, batch_size=batch_size, samples_per_class=None,
             train_split=train_split, callbacks=callbacks, device=device,
-            random_state=random_state, verbose=verbose, warm_start=warm_start, **kwargs,
+            random_state=random_state, verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
+            **kwargs,
         )
 
     def _loss_params(self):
@@ -391,14 +398,14 @@ class SupervisedDeepHashing(DeepHashing):
                  lambda2=0.1, weight_decay=1e-4, optimizer=torch.optim.Adam, lr=1e-3,
                  max_epochs=50, batch_size=128, samples_per_class=None, train_split=None,
                  callbacks=None, device="cpu", random_state=None, verbose=0,
-                 warm_start=False, **kwargs):
+                 warm_start=False, n_jobs=None, **kwargs):
         self.alpha = alpha
         super().__init__(
             n_bits=n_bits, hidden_sizes=hidden_sizes, lambda1=lambda1, lambda2=lambda2,
             weight_decay=weight_decay, optimizer=optimizer, lr=lr, max_epochs=max_epochs,
             batch_size=batch_size, train_split=train_split, callbacks=callbacks,
             device=device, random_state=random_state, verbose=verbose,
-            warm_start=warm_start, **kwargs,
+            warm_start=warm_start, n_jobs=n_jobs, **kwargs,
         )
         self.samples_per_class = samples_per_class
 
@@ -474,7 +481,8 @@ class DeepBitHashing(_DeepHasher):
     def __init__(self, n_bits=32, *, hidden_sizes=(), balance=1.0, invariance=1.0,
                  noise_scale=0.1, weight_decay=1e-4, optimizer=torch.optim.Adam, lr=1e-3,
                  max_epochs=50, batch_size=128, train_split=None, callbacks=None,
-                 device="cpu", random_state=None, verbose=0, warm_start=False, **kwargs):
+                 device="cpu", random_state=None, verbose=0, warm_start=False, n_jobs=None,
+                 **kwargs):
         self.n_bits = n_bits
         self.hidden_sizes = hidden_sizes
         self.balance = balance
@@ -485,7 +493,8 @@ class DeepBitHashing(_DeepHasher):
             module=MLP, loss=DeepBitLoss, miner=None, optimizer=optimizer, lr=lr,
             max_epochs=max_epochs, batch_size=batch_size, samples_per_class=None,
             train_split=train_split, callbacks=callbacks, device=device,
-            random_state=random_state, verbose=verbose, warm_start=warm_start, **kwargs,
+            random_state=random_state, verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
+            **kwargs,
         )
 
     def _loss_params(self):

@@ -1,6 +1,6 @@
 """The Mahalanobis distance of the data's own covariance."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import linalg
@@ -34,6 +34,10 @@ class Covariance(MahalanobisMixin, BaseMetricLearner):
     tol : float, default=1e-8
         Eigen-directions of the correlation matrix with an eigenvalue below
         ``tol * largest eigenvalue`` are treated as having zero variance and dropped.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -75,11 +79,13 @@ class Covariance(MahalanobisMixin, BaseMetricLearner):
     _parameter_constraints = {
         "shrinkage": [None, StrOptions({"ledoit_wolf", "oas"}), Interval(Real, 0, 1, closed="both")],
         "tol": [Interval(Real, 0, 1, closed="left")],
+        "n_jobs": [Integral, None],
     }
 
-    def __init__(self, shrinkage=None, tol=1e-8):
+    def __init__(self, shrinkage=None, tol=1e-8, *, n_jobs=None):
         self.shrinkage = shrinkage
         self.tol = tol
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y=None):

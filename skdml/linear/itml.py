@@ -134,6 +134,10 @@ n_features), default='identity'
         Print the convergence measure every sweep.
     random_state : int, RandomState instance or None, default=None
         Seeds the sampled constraints, the random prior and the order of the projections.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -178,12 +182,13 @@ n_features), default='identity'
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
         self, *, gamma=1.0, bounds=None, prior="identity", constraints="neighbors",
         n_neighbors=3, n_constraints=None, solver="bregman", max_iter=1000, tol=1e-3,
-        verbose=0, random_state=None,
+        verbose=0, random_state=None, n_jobs=None,
     ):
         self.gamma = gamma
         self.bounds = bounds
@@ -196,6 +201,7 @@ n_features), default='identity'
         self.tol = tol
         self.verbose = verbose
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y, *, preprocessor=None):

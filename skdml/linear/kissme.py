@@ -40,6 +40,10 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
     regularization : float, default=1e-3
         Ridge added to both covariances (relative to their mean eigenvalue, on standardized
         features) so that they invert even with few pairs, constant or collinear features.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -74,11 +78,13 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
     _parameter_constraints = {
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "regularization": [Interval(Real, 0, None, closed="left")],
+        "n_jobs": [Integral, None],
     }
 
-    def __init__(self, n_components=None, *, regularization=1e-3):
+    def __init__(self, n_components=None, *, regularization=1e-3, n_jobs=None):
         self.n_components = n_components
         self.regularization = regularization
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y, *, preprocessor=None):

@@ -32,6 +32,10 @@ class LDA(MahalanobisMixin, BaseMetricLearner):
         Shrinkage of the within-class covariance (``solver='eigen'`` only).
     tol : float, default=1e-4
         Singular values below ``tol`` are treated as zero (``solver='svd'``).
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -67,13 +71,15 @@ class LDA(MahalanobisMixin, BaseMetricLearner):
         "solver": [StrOptions({"svd", "eigen"})],
         "shrinkage": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both"), None],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "n_jobs": [Integral, None],
     }
 
-    def __init__(self, n_components=None, *, solver="svd", shrinkage=None, tol=1e-4):
+    def __init__(self, n_components=None, *, solver="svd", shrinkage=None, tol=1e-4, n_jobs=None):
         self.n_components = n_components
         self.solver = solver
         self.shrinkage = shrinkage
         self.tol = tol
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y):

@@ -49,6 +49,10 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
     regularization : float, default=1e-3
         The ridge added to the local within-class scatter, relative to its mean eigenvalue
         in standardized units.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -91,14 +95,16 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
         "k": [Interval(Integral, 1, None, closed="left")],
         "embedding_type": [StrOptions({"weighted", "orthonormalized", "plain"})],
         "regularization": [Interval(Real, 0, None, closed="neither")],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(self, n_components=None, *, k=7, embedding_type="weighted",
-                 regularization=1e-3):
+                 regularization=1e-3, n_jobs=None):
         self.n_components = n_components
         self.k = k
         self.embedding_type = embedding_type
         self.regularization = regularization
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y):

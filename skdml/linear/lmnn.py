@@ -91,6 +91,10 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         triplets and impostor pairs, elapsed time) to stdout.
     random_state : int, RandomState instance or None, default=None
         Used by ``init='random'``.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -151,6 +155,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         "solver": [StrOptions({"lbfgs", "gd"})],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -165,6 +170,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         solver="lbfgs",
         verbose=0,
         random_state=None,
+        n_jobs=None,
     ):
         self.n_neighbors = n_neighbors
         self.n_components = n_components
@@ -175,6 +181,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         self.solver = solver
         self.verbose = verbose
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y):
@@ -248,7 +255,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
 
 @contextlib.contextmanager
 def _threads_for(n_samples, n_components):
-    """Run small fits on one thread (BLAS and numba), larger ones on the default threads.
+    """Run small fits on one thread (BLAS and numba), larger ones on the ``n_jobs`` threads.
 
     A small fit is thousands of products of a few million multiply-adds each: split over
     threads they cost more in wake-ups than they gain, and on a busy machine OpenBLAS' and

@@ -78,6 +78,10 @@ n_features), default='identity'
         Print the objective at every iteration when ``verbose >= 1``.
     random_state : int, RandomState instance or None, default=None
         Seeds the sampling of triplets from class labels and the random prior.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -115,11 +119,12 @@ n_features), default='identity'
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
         self, *, prior="identity", regularization=1.0, n_constraints=None, max_iter=1000,
-        tol=1e-5, verbose=0, random_state=None,
+        tol=1e-5, verbose=0, random_state=None, n_jobs=None,
     ):
         self.prior = prior
         self.regularization = regularization
@@ -128,6 +133,7 @@ n_features), default='identity'
         self.tol = tol
         self.verbose = verbose
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y=None, *, preprocessor=None):

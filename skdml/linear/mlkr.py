@@ -59,6 +59,10 @@ class MLKR(MahalanobisMixin, BaseMetricLearner):
         Print the objective after every iteration when ``verbose >= 1``.
     random_state : int, RandomState instance or None, default=None
         Seeds ``init='random'``.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -101,11 +105,12 @@ class MLKR(MahalanobisMixin, BaseMetricLearner):
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
         self, n_components=None, *, init="auto", max_iter=200, tol=1e-5, verbose=0,
-        random_state=None,
+        random_state=None, n_jobs=None,
     ):
         self.n_components = n_components
         self.init = init
@@ -113,6 +118,7 @@ class MLKR(MahalanobisMixin, BaseMetricLearner):
         self.tol = tol
         self.verbose = verbose
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y):

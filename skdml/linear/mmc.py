@@ -110,6 +110,10 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         Print the objective at every iteration when ``verbose >= 1``.
     random_state : int, RandomState instance or None, default=None
         Seeds the sampling of pairs from class labels.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -162,11 +166,12 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
         self, *, diagonal=False, barrier=1.0, shrinkage="auto", n_constraints=None,
-        max_iter=1000, tol=1e-5, verbose=0, random_state=None,
+        max_iter=1000, tol=1e-5, verbose=0, random_state=None, n_jobs=None,
     ):
         self.diagonal = diagonal
         self.barrier = barrier
@@ -176,6 +181,7 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         self.tol = tol
         self.verbose = verbose
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y, *, preprocessor=None):

@@ -31,6 +31,10 @@ class PCA(MahalanobisMixin, BaseMetricLearner):
         Passed to scikit-learn's PCA.
     random_state : int, RandomState instance or None, default=None
         Used by the 'arpack' and 'randomized' solvers.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -73,13 +77,18 @@ class PCA(MahalanobisMixin, BaseMetricLearner):
         "whiten": ["boolean"],
         "svd_solver": [StrOptions({"auto", "full", "covariance_eigh", "arpack", "randomized"})],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
     }
 
-    def __init__(self, n_components=None, *, whiten=False, svd_solver="auto", random_state=None):
+    def __init__(
+        self, n_components=None, *, whiten=False, svd_solver="auto", random_state=None,
+        n_jobs=None,
+    ):
         self.n_components = n_components
         self.whiten = whiten
         self.svd_solver = svd_solver
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y=None):

@@ -49,6 +49,10 @@ class RCA(MahalanobisMixin, BaseMetricLearner):
         Ridge added to ``C``, relative to its mean eigenvalue on standardized features.
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of chunklets from class labels.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -82,17 +86,19 @@ class RCA(MahalanobisMixin, BaseMetricLearner):
         "chunk_size": [Interval(Integral, 2, None, closed="left")],
         "regularization": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
         self, n_components=None, *, num_chunks=100, chunk_size=2, regularization=1e-3,
-        random_state=None,
+        random_state=None, n_jobs=None,
     ):
         self.n_components = n_components
         self.num_chunks = num_chunks
         self.chunk_size = chunk_size
         self.regularization = regularization
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y=None, *, chunks=None):

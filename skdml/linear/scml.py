@@ -94,6 +94,10 @@ default='auto'
         Print the objective at each evaluation when ``verbose >= 1``.
     random_state : int, RandomState instance or None, default=None
         Seeds the triplets drawn from labels, the basis and the mini-batches.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -147,12 +151,13 @@ default='auto'
         "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
         self, *, basis="auto", n_basis=None, beta=1e-5, gamma=10.0, batch_size=10,
         max_iter=10000, output_iter=500, tol=1e-3, triplets="neighbors", k_genuine=3,
-        k_impostor=10, n_constraints=None, verbose=0, random_state=None,
+        k_impostor=10, n_constraints=None, verbose=0, random_state=None, n_jobs=None,
     ):
         self.basis = basis
         self.n_basis = n_basis
@@ -168,6 +173,7 @@ default='auto'
         self.n_constraints = n_constraints
         self.verbose = verbose
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y=None, *, preprocessor=None):

@@ -86,6 +86,10 @@ n_features), default='identity'
         Tolerance of the graphical lasso.
     random_state : int, RandomState instance or None, default=None
         Seeds the sampling of pairs from class labels and the random prior.
+    n_jobs : int or None, default=None
+        Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
+        afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
+        context, ``-1`` means all cores (scikit-learn's meaning).
 
     Attributes
     ----------
@@ -128,11 +132,12 @@ n_features), default='identity'
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
         self, *, balance_param=0.5, sparsity_param=0.01, prior="identity", min_eigenvalue=1e-3,
-        n_constraints=None, max_iter=100, tol=1e-4, random_state=None,
+        n_constraints=None, max_iter=100, tol=1e-4, random_state=None, n_jobs=None,
     ):
         self.balance_param = balance_param
         self.sparsity_param = sparsity_param
@@ -142,6 +147,7 @@ n_features), default='identity'
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     @fit_context
     def fit(self, X, y, *, preprocessor=None):
