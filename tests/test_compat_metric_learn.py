@@ -429,3 +429,22 @@ def test_constraints_skip_unlabeled_samples(iris):
     assert np.all(partial[anchor] != partial[negative])
     pairs, labels = ml.wrap_pairs(X, (a, b, c, d))
     assert pairs.shape == (60, 2, 4) and labels.tolist() == [1] * 30 + [-1] * 30
+
+
+@pytest.mark.parametrize("name", ["ITML", "MMC", "SDML"])
+def test_pair_adapters_are_classifiers_that_cross_validate(name):
+    """As metric-learn's: a binary classifier of pairs, so CV stratifies and roc_auc
+    reads classes_ = [-1, 1]."""
+    from sklearn.base import is_classifier
+    from sklearn.model_selection import StratifiedKFold, check_cv, cross_val_score
+
+    from skdml.datasets import make_pairs
+
+    X, y = load_iris(return_X_y=True)
+    pairs, y_pairs = make_pairs(X, y, 300, random_state=0)
+    est = getattr(ml, name)()
+    assert is_classifier(est)
+    assert isinstance(check_cv(3, y_pairs, classifier=is_classifier(est)), StratifiedKFold)
+    scores = cross_val_score(est, pairs, y_pairs, cv=3, scoring="roc_auc")
+    assert np.all(scores > 0.8)
+    np.testing.assert_array_equal(est.fit(pairs, y_pairs).classes_, [-1, 1])

@@ -39,7 +39,7 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import check_random_state
+from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .. import linear
@@ -392,6 +392,19 @@ class _PairsClassifierMixin:
             )
         self.threshold_ = float(threshold)
         return self
+
+    @property
+    def classes_(self):
+        """``[-1, 1]``: dissimilar and similar, as scikit-learn's scorers read them."""
+        check_is_fitted(self)
+        return np.array([-1, 1])
+
+    def __sklearn_tags__(self):
+        # a binary classifier of pairs, as metric-learn's: cross-validation stratifies
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        tags.classifier_tags = ClassifierTags(multi_class=False)
+        return tags
 
     def calibrate_threshold(self, pairs_valid, y_valid, strategy="accuracy", min_rate=None,
                             beta=1.0):
