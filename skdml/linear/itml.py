@@ -145,6 +145,9 @@ n_features), default='identity'
         The linear map ``L`` with ``L.T @ L = A``.
     bounds_ : tuple (u, l)
         The bounds used (on standardized features).
+    classes_ : ndarray of shape (2,)
+        ``[-1, 1]`` after a fit on pairs or :meth:`calibrate_threshold` (dissimilar,
+        similar): the classes of the pair classifier.
     threshold_ : float
         Pairs at a learned distance ``<= threshold_`` are predicted similar. Set by a fit on
         pairs, or by :meth:`calibrate_threshold`.

@@ -49,6 +49,9 @@ class KISSME(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
     ----------
     components_ : ndarray of shape (n_components, n_features)
         The linear map ``L`` with ``L.T @ L = M``.
+    classes_ : ndarray of shape (2,)
+        ``[-1, 1]`` after a fit on pairs or :meth:`calibrate_threshold` (dissimilar,
+        similar): the classes of the pair classifier.
     threshold_ : float
         Pairs at a learned distance ``<= threshold_`` are predicted similar. Set by a fit on
         pairs or by :meth:`calibrate_threshold`.

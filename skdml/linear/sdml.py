@@ -95,6 +95,9 @@ n_features), default='identity'
     ----------
     components_ : ndarray of shape (n_components, n_features)
         The linear map ``L`` with ``L.T @ L = M``.
+    classes_ : ndarray of shape (2,)
+        ``[-1, 1]`` after a fit on pairs or :meth:`calibrate_threshold` (dissimilar,
+        similar): the classes of the pair classifier.
     threshold_ : float
         Set by a fit on pairs or by :meth:`calibrate_threshold`.
     n_iter_ : int
