@@ -41,6 +41,24 @@ def _check_regularizer(regularizer, name, owner):
 _EPS_NORM = 1e-12
 
 
+def _masked_logsumexp(values, mask, *, dim=1, add_one=False):
+    """``log(sum exp(values))`` along ``dim`` over the entries where ``mask`` holds.
+
+    Masked entries are ``-inf``, never a finite stand-in (which would be wrong at large
+    values). ``add_one=True`` gives ``log(1 + sum exp(values))``, the ``1`` as a zero entry,
+    so a slice with nothing to sum gives 0. Without it, such a slice gives ``-inf`` with a
+    zero gradient: its entries are replaced by zeros before :func:`torch.logsumexp`, whose
+    backward would otherwise form ``-inf - (-inf)``.
+    """
+    masked = values.masked_fill(~mask, -math.inf)
+    if add_one:
+        ones = torch.zeros_like(masked.narrow(dim, 0, 1))
+        return torch.logsumexp(torch.cat([ones, masked], dim), dim)
+    empty = ~mask.any(dim, keepdim=True)
+    total = torch.logsumexp(masked.masked_fill(empty, 0.0), dim)
+    return total.masked_fill(empty.squeeze(dim), -math.inf)
+
+
 def _zero(embeddings):
     return (embeddings * 0.0).sum()
 

@@ -14,23 +14,10 @@ from torch.nn import functional as F
 
 from .._tuples import pair_masks
 from ..distances import CosineSimilarity, LpDistance
-from ._base import MetricLoss, _check_int, _check_real
+from ._base import MetricLoss, _check_int, _check_real, _masked_logsumexp
 from ._classification import _check_cosine
 
 _EPS = 1e-12
-
-
-def _masked_logsumexp(values, mask):
-    """Row-wise ``log(sum_{j: mask[i, j]} exp(values[i, j]))``, the masked entries set to
-    ``-inf`` (never a finite stand-in, which would be wrong at large values).
-
-    A row with nothing to sum gives ``-inf`` (log 0) and a zero gradient: its entries are
-    replaced by zeros before :func:`torch.logsumexp`, whose backward would otherwise form
-    ``-inf - (-inf)``.
-    """
-    empty = ~mask.any(1)
-    masked = values.masked_fill(~mask, -math.inf).masked_fill(empty[:, None], 0.0)
-    return torch.logsumexp(masked, 1).masked_fill(empty, -math.inf)
 
 
 def _log1p_exp(z):

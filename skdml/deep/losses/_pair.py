@@ -9,9 +9,8 @@ from torch.nn import functional as F
 from .._tuples import pair_masks
 from ..distances import CosineSimilarity, DotProductSimilarity, LpDistance
 from ..reducers import AvgNonZeroReducer
-from ._base import MetricLoss, _check_real, _zero
+from ._base import MetricLoss, _check_real, _masked_logsumexp, _zero
 
-_NEG_INF = -math.inf
 _EPS = 1e-12  # as the distances': the gradient of a zero distance is 0
 
 
@@ -183,10 +182,8 @@ class NPairLoss(MetricLoss):
         a, p = pairs[0], pairs[1]
         sim = self.distance(x[a], x[p])  # sim[k, k'] = s(f_{a_k}, f_{p_k'})
         other = labels[a][:, None] != labels[p][None, :]
-        logits = torch.where(other, sim - sim.diagonal()[:, None],
-                             torch.full_like(sim, _NEG_INF))
-        zeros = torch.zeros_like(logits[:, :1])  # the "1 +" inside the log
-        return torch.logsumexp(torch.cat([zeros, logits], 1), 1), a
+        logits = sim - sim.diagonal()[:, None]
+        return _masked_logsumexp(logits, other, add_one=True), a
 
     def penalty(self, x, labels, pairs):
         if not self.l2_reg or len(pairs[0]) == 0:
@@ -235,13 +232,8 @@ class LiftedStructuredLoss(MetricLoss):
         # the negatives of either end of each positive pair; -inf where there is none
         rows_neg = torch.cat([neg[a1], neg[p]], 1)
         rows = torch.cat([self.margin - dist[a1], self.margin - dist[p]], 1)
-        has_neg = rows_neg.any(1)
-        # rows without a negative would make logsumexp -inf with a NaN gradient: give them
-        # zeros there, and their term 0 below
-        rows = torch.where(rows_neg, rows, torch.full_like(rows, _NEG_INF))
-        rows = torch.where(has_neg[:, None], rows, torch.zeros_like(rows))
-        J = torch.logsumexp(rows, 1) + dist[a1, p]
-        J = torch.where(has_neg, J, torch.zeros_like(J))
+        # a pair with no negative at either end has J = -inf: its term is 0
+        J = _masked_logsumexp(rows, rows_neg) + dist[a1, p]
         return 0.5 * F.relu(J) ** 2, a1
 
 
@@ -409,11 +401,8 @@ class MultiSimilarityLoss(MetricLoss):
             S = self.distance(x)
         else:
             S, pos, neg = self.distance(x[rows], x), pos[rows], neg[rows]
-        zeros = torch.zeros_like(S[:, :1])
-        pos_terms = torch.where(pos, -self.alpha * (S - self.base), torch.full_like(S, _NEG_INF))
-        neg_terms = torch.where(neg, self.beta * (S - self.base), torch.full_like(S, _NEG_INF))
-        pos_loss = torch.logsumexp(torch.cat([zeros, pos_terms], 1), 1) / self.alpha
-        neg_loss = torch.logsumexp(torch.cat([zeros, neg_terms], 1), 1) / self.beta
+        pos_loss = _masked_logsumexp(-self.alpha * (S - self.base), pos, add_one=True) / self.alpha
+        neg_loss = _masked_logsumexp(self.beta * (S - self.base), neg, add_one=True) / self.beta
         # one term per sample of the batch, as the paper's 1/m average: a sample the miner
         # gave no pair counts 0
         values = (pos_loss + neg_loss).new_zeros(len(x)).index_put((rows,), pos_loss + neg_loss)

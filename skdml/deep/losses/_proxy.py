@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from ..distances import CosineSimilarity, LpDistance
-from ._base import _EPS_NORM, ClassLoss, _check_real
+from ._base import _EPS_NORM, ClassLoss, _check_real, _masked_logsumexp
 from ._classification import _arcface_logits, _check_cosine
 
 
@@ -29,13 +29,6 @@ def _unit_rows(loss, dtype):
     otherwise."""
     weight = loss.weight.to(dtype)
     return weight if loss.distance.normalize_embeddings else F.normalize(weight, dim=1)
-
-
-def _log1p_sum_exp(z, mask):
-    """``log(1 + sum_i exp(z[i, j]))`` over the rows ``i`` where ``mask[i, j]``, per column:
-    0 for a column with no such row; stable for large ``z``."""
-    z = torch.where(mask, z, torch.full_like(z, -torch.inf))
-    return torch.logsumexp(torch.cat([z.new_zeros(1, z.shape[1]), z]), dim=0)
 
 
 class ProxyNCALoss(ClassLoss):
@@ -184,16 +177,19 @@ class ProxyAnchorLoss(ClassLoss):
 
     def compute(self, embeddings, labels, tuples):
         s, same = self._similarities_and_mask(embeddings, labels)
-        terms = _log1p_sum_exp(-self.alpha * (s - self.margin), same)
+        terms = _masked_logsumexp(-self.alpha * (s - self.margin), same, dim=0,
+                                  add_one=True)
         # the negative half, from the same similarities, for penalty() in this forward
-        self._negative_terms = _log1p_sum_exp(self.alpha * (s + self.margin), ~same)
+        self._negative_terms = _masked_logsumexp(self.alpha * (s + self.margin), ~same, dim=0,
+                                  add_one=True)
         return terms[same.any(0)]
 
     def penalty(self, embeddings, labels, tuples):
         negative = self.__dict__.pop("_negative_terms", None)
         if negative is None:  # called on its own, not after compute
             s, same = self._similarities_and_mask(embeddings, labels)
-            negative = _log1p_sum_exp(self.alpha * (s + self.margin), ~same)
+            negative = _masked_logsumexp(self.alpha * (s + self.margin), ~same, dim=0,
+                                  add_one=True)
         return self.reducer(negative)
 
 
