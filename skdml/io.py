@@ -542,6 +542,10 @@ class _Decoder:
 
     @staticmethod
     def _build(cls, params, state):
+        takes = _init_parameters(cls)
+        for name, value in _OLDER_ARCHIVES_BEHAVED.items():
+            if name in takes and name not in params:
+                params = {**params, name: value}
         est = cls(**params)
         for name, value in state.items():
             setattr(est, name, value)
@@ -576,6 +580,18 @@ class _Decoder:
                 raise ValueError(f"skdml.io.load: the weights of {key}.{name} could not be "
                                  f"loaded: their shapes {stored} are not those of the network "
                                  f"its parameters build, {expected}.")
+
+
+# Parameters added after archives were first written, with the value that gives a learner
+# from an archive without them the behaviour it was saved with.
+_OLDER_ARCHIVES_BEHAVED = {"standardize": False}
+
+
+def _init_parameters(cls):
+    try:
+        return inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return {}
 
 
 def _expect(value, kind, key, what):

@@ -104,3 +104,29 @@ def test_partial_fit_of_an_unfitted_learner_is_fit():
     np.testing.assert_array_equal(a.partial_fit(X, y).transform(X), b.fit(X, y).transform(X))
     with pytest.raises(ValueError, match=re.escape("unseen in the first fit: [7]")):
         a.partial_fit(X[:4], [0, 1, 7, 0])
+
+
+# --- input standardization ---------------------------------------------------------------------
+
+def test_standardize_is_the_network_seeing_standardized_input():
+    """``standardize=True`` on raw features trains and embeds exactly as ``standardize=False``
+    on the same features standardized beforehand; a constant feature is only centred."""
+    X, y = load_iris(return_X_y=True)
+    X = np.column_stack([X * [1e3, 1e-3, 50.0, 1.0] + 7.0, np.full(len(X), 4.0)])
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    std[-1] = 1.0
+    params = dict(module__hidden_sizes=(8, 4), max_epochs=3, random_state=0)
+    raw = DeepMetricLearner(**params).fit(X, y)
+    pre = DeepMetricLearner(standardize=False, **params).fit((X - mean) / std, y)
+    np.testing.assert_allclose(raw.input_mean_, mean)
+    np.testing.assert_allclose(raw.input_scale_, std)
+    assert pre.input_mean_ is None and pre.input_scale_ is None
+    np.testing.assert_allclose(raw.transform(X), pre.transform((X - mean) / std), atol=1e-6)
+    np.testing.assert_allclose(raw.history[:, "train_loss"], pre.history[:, "train_loss"],
+                               rtol=1e-5)
+    # partial_fit and a warm start keep the scaling the network was trained on
+    raw.partial_fit(X[:60] * 2, y[:60])
+    np.testing.assert_allclose(raw.input_mean_, mean)
+    warm = DeepMetricLearner(warm_start=True, **params).fit(X, y)
+    warm.fit(X * 3, y)
+    np.testing.assert_allclose(warm.input_mean_, mean)

@@ -303,7 +303,7 @@ def test_data_parallel_training_matches_single_process():
     assert est.random_state == 0 and type(est) is DeepMetricLearner
     Z_train, Z_test = est.transform(X_train), est.transform(X_test)
     acc = KNeighborsClassifier(3).fit(Z_train, y_train).score(Z_test, y_test)
-    assert acc > 0.85, acc
+    assert acc > 0.8, acc  # three epochs of batch-hard triplets; chance is 0.1
 
 
 def test_data_parallel_bad_input():

@@ -977,10 +977,12 @@ def test_archive_of_format_version_1_still_loads(iris):
     with zipfile.ZipFile(buf) as zf:
         new = json.loads(zf.read("manifest.json"))
     old.pop("skdml_version"), new.pop("skdml_version")
-    # parameters added since are written at their defaults; nothing else differs
+    # parameters added since are written at their defaults, except standardize: the
+    # learner was trained on X as it came, and loads so; nothing else differs
+    assert est.standardize is False
     added = {k: v for k, v in new["estimator"]["params"].items()
              if k not in old["estimator"]["params"]}
-    assert added == {"distance": None, "n_jobs": None}
+    assert added == {"distance": None, "n_jobs": None, "standardize": False}
     for k in added:
         new["estimator"]["params"].pop(k)
     assert new == old

@@ -218,6 +218,20 @@ def _seeded_torch(seed, device):
         yield
 
 
+def _input_scaling(X, standardize):
+    """The per-feature mean and scale that standardize ``X`` (float64, of one sample's
+    shape), or ``(None, None)``. A feature whose spread is negligible against its magnitude
+    (constant, up to rounding) keeps scale 1, as scikit-learn's ``StandardScaler`` does."""
+    if not standardize:
+        return None, None
+    X = np.asarray(X, dtype=np.float64)
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    tiny = scale <= 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
+    scale[tiny] = 1.0
+    return mean, scale
+
+
 class DeepMetricLearner(NeuralNet, BaseMetricLearner):
     """Deep metric learning as a scikit-learn transformer: a network, a loss and a miner.
 
@@ -290,6 +304,14 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         ``joblib.parallel_config(n_jobs=...)`` context, ``-1`` means all cores
         (scikit-learn's meaning). One thread is the fastest for small networks on the CPU
         and never oversubscribes a busy machine; a large network may gain from more.
+    standardize : bool, default=True
+        Centre every input feature and scale it to unit variance, with the mean and
+        standard deviation of the training data (``input_mean_``, ``input_scale_``), before
+        the network sees it, in ``fit``, ``partial_fit`` and ``transform`` alike. Networks
+        initialized for unit-scale inputs saturate on raw features (digits' pixels run to
+        16): tanh units stuck at +-1 give one embedding, or one code, for every sample.
+        Constant features are centred and left unscaled. ``False`` feeds ``X`` as it is,
+        for data already scaled (or images a custom module normalizes itself).
     **kwargs
         skorch sub-parameters with a double underscore (``module__...``, ``loss__...``,
         ``miner__...``, ``optimizer__...``, ``iterator_train__...``, ``callbacks__...``).
@@ -305,6 +327,9 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         Dimension of the embedding ``transform`` returns.
     n_iter_ : int
         Number of epochs trained in the last fit.
+    input_mean_, input_scale_ : ndarray of shape (n_features_in,) or None
+        The standardization of the input (``None`` with ``standardize=False``); for inputs
+        of more dimensions, of the shape of one sample.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in,)
         Defined when ``X`` has feature names that are all strings.
@@ -353,6 +378,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "n_jobs": [Integral, None],
+        "standardize": ["boolean"],
     }
 
     def __init__(
@@ -374,9 +400,11 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         verbose=0,
         warm_start=False,
         n_jobs=None,
+        standardize=True,
         **kwargs,
     ):
         # set before NeuralNet.__init__: skorch refuses torch modules as attributes later
+        self.standardize = standardize
         self.loss = loss
         self.miner = miner
         self.distance = distance
@@ -775,7 +803,10 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         self._seeds = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=3
         )
-        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        if not (self.warm_start and self.initialized_ and hasattr(self, "input_mean_")):
+            # a warm start goes on with the scaling its network was trained on
+            self.input_mean_, self.input_scale_ = _input_scaling(X, self.standardize)
+        X32 = self._scale_input(X)
         with _seeded_torch(int(self._seeds[0]), self.device):
             self._data_validated = True
             try:
@@ -797,10 +828,17 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         if not (self.initialized_ and self.__sklearn_is_fitted__()):
             return self.fit(X, y, **fit_params)
         X, y = self._validate_fit_data(X, y, reset=False)
-        super().partial_fit(np.ascontiguousarray(X, dtype=np.float32), y, classes=classes,
-                            **fit_params)
+        super().partial_fit(self._scale_input(X), y, classes=classes, **fit_params)
         self.n_iter_ = self._epochs_trained()
         return self
+
+    def _scale_input(self, X):
+        """``X`` as the network takes it: standardized (when ``standardize``), float32,
+        C-contiguous."""
+        mean = getattr(self, "input_mean_", None)
+        if mean is None:
+            return np.ascontiguousarray(X, dtype=np.float32)
+        return np.ascontiguousarray((X - mean) / self.input_scale_, dtype=np.float32)
 
     def _epochs_trained(self):
         return sum(1 for row in self.history_ if "train_loss" in row)
@@ -820,8 +858,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         """
         check_is_fitted(self)
         X = self._check_X(X, reset=False)
-        Z = self.forward(np.ascontiguousarray(X, dtype=np.float32), training=False,
-                         device="cpu")
+        Z = self.forward(self._scale_input(X), training=False, device="cpu")
         return Z.numpy().astype(X.dtype, copy=False)
 
     # skorch's predictors make no sense for a metric learner: hide them (hasattr is False)

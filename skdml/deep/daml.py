@@ -121,7 +121,7 @@ class DAML(DeepMetricLearner):
         ``lambda`` on ``J_m``.
     warmup_epochs : int, default=5
     optimizer, lr, max_epochs, batch_size, samples_per_class, train_split, callbacks, \
-device, random_state, verbose, warm_start, n_jobs, **kwargs
+device, random_state, verbose, warm_start, n_jobs, standardize, **kwargs
         As in :class:`~skdml.deep.DeepMetricLearner`.
 
     Attributes
@@ -191,6 +191,7 @@ n_features_in_
         verbose=0,
         warm_start=False,
         n_jobs=None,
+        standardize=True,
         **kwargs,
     ):
         self.generator_hidden_sizes = generator_hidden_sizes
@@ -216,6 +217,7 @@ n_features_in_
             verbose=verbose,
             warm_start=warm_start,
             n_jobs=n_jobs,
+            standardize=standardize,
             **kwargs,
         )
 

@@ -56,6 +56,10 @@ class DDML(DeepMetricLearner):
         ``joblib.parallel_config(n_jobs=...)`` context, ``-1`` means all cores
         (scikit-learn's meaning). One thread is the fastest for small networks on the CPU
         and never oversubscribes a busy machine; a large network may gain from more.
+    standardize : bool, default=True
+        Centre and scale each input feature with the training data's mean and standard
+        deviation before the network sees it (see
+        :class:`~skdml.deep.DeepMetricLearner`); ``False`` feeds ``X`` as it is.
     **kwargs
         skorch sub-parameters (``module__activation``, ``iterator_train__...``, ...).
 
@@ -121,6 +125,7 @@ class DDML(DeepMetricLearner):
         verbose=0,
         warm_start=False,
         n_jobs=None,
+        standardize=True,
         **kwargs,
     ):
         self.hidden_sizes = hidden_sizes
@@ -143,6 +148,7 @@ class DDML(DeepMetricLearner):
             verbose=verbose,
             warm_start=warm_start,
             n_jobs=n_jobs,
+            standardize=standardize,
             **kwargs,
         )
 

@@ -168,7 +168,8 @@ class DTML(DeepMetricLearner):
     samples_per_class : int or None, default=None
         Source samples per class in a batch (see
         :class:`~skdml.deep.ClassBalancedBatchSampler`).
-    train_split, callbacks, device, random_state, verbose, warm_start, n_jobs, **kwargs
+    train_split, callbacks, device, random_state, verbose, warm_start, n_jobs, standardize, \
+**kwargs
         As for :class:`~skdml.deep.DeepMetricLearner`.
 
     Attributes
@@ -245,6 +246,7 @@ class DTML(DeepMetricLearner):
         verbose=0,
         warm_start=False,
         n_jobs=None,
+        standardize=True,
         **kwargs,
     ):
         self.hidden_sizes = hidden_sizes
@@ -271,6 +273,7 @@ class DTML(DeepMetricLearner):
             verbose=verbose,
             warm_start=warm_start,
             n_jobs=n_jobs,
+            standardize=standardize,
             **kwargs,
         )
 
@@ -406,7 +409,7 @@ class DSTML(DTML):
         As for :class:`DTML`.
     optimizer, lr, max_epochs, batch_size, samples_per_class, train_split, callbacks
         As for :class:`DTML`.
-    device, random_state, verbose, warm_start, n_jobs, **kwargs
+    device, random_state, verbose, warm_start, n_jobs, standardize, **kwargs
         As for :class:`DTML`.
 
     Attributes
@@ -474,6 +477,7 @@ class DSTML(DTML):
         verbose=0,
         warm_start=False,
         n_jobs=None,
+        standardize=True,
         **kwargs,
     ):
         self.omega = omega
@@ -484,7 +488,7 @@ class DSTML(DTML):
             optimizer=optimizer, lr=lr, max_epochs=max_epochs, batch_size=batch_size,
             samples_per_class=samples_per_class, train_split=train_split,
             callbacks=callbacks, device=device, random_state=random_state, verbose=verbose,
-            warm_start=warm_start, n_jobs=n_jobs, **kwargs,
+            warm_start=warm_start, n_jobs=n_jobs, standardize=standardize, **kwargs,
         )
 
     def _validate_fit_data(self, X, y, *, reset):

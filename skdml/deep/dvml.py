@@ -117,7 +117,7 @@ class DVML(DeepMetricLearner):
     warmup_epochs : int, default=5
         Epochs trained before the generated samples enter the loss.
     optimizer, lr, max_epochs, batch_size, samples_per_class, train_split, callbacks, \
-device, random_state, verbose, warm_start, n_jobs, **kwargs
+device, random_state, verbose, warm_start, n_jobs, standardize, **kwargs
         As in :class:`~skdml.deep.DeepMetricLearner`.
 
     Attributes
@@ -181,6 +181,7 @@ device, random_state, verbose, warm_start, n_jobs, **kwargs
         verbose=0,
         warm_start=False,
         n_jobs=None,
+        standardize=True,
         **kwargs,
     ):
         self.embedding_dim = embedding_dim
@@ -205,6 +206,7 @@ device, random_state, verbose, warm_start, n_jobs, **kwargs
             verbose=verbose,
             warm_start=warm_start,
             n_jobs=n_jobs,
+            standardize=standardize,
             **kwargs,
         )
 

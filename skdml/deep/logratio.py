@@ -147,7 +147,7 @@ default='sqeuclidean'
     eps : float, default=1e-6
         Added to distances inside the logarithms of :class:`LogRatioLoss`.
     optimizer, lr, max_epochs, train_split, callbacks, device, random_state, verbose, \
-warm_start, n_jobs
+warm_start, n_jobs, standardize
         As in :class:`~skdml.deep.DeepMetricLearner`.
     batch_size : int, default=60
         Largest training batch (``n_anchors * (n_neighbors + 1)``), and the batch size of
@@ -207,6 +207,7 @@ warm_start, n_jobs
         verbose=0,
         warm_start=False,
         n_jobs=None,
+        standardize=True,
         **kwargs,
     ):
         self.label_distance = label_distance
@@ -229,6 +230,7 @@ warm_start, n_jobs
             verbose=verbose,
             warm_start=warm_start,
             n_jobs=n_jobs,
+            standardize=standardize,
             **kwargs,
         )
 

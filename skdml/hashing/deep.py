@@ -238,6 +238,10 @@ _DOC_COMMON = """
         ``joblib.parallel_config(n_jobs=...)`` context, ``-1`` means all cores
         (scikit-learn's meaning). One thread is the fastest for small networks on the CPU
         and never oversubscribes a busy machine; a large network may gain from more.
+    standardize : bool, default=True
+        Centre and scale each input feature with the training data's mean and standard
+        deviation before the network sees it (see
+        :class:`~skdml.deep.DeepMetricLearner`); ``False`` feeds ``X`` as it is.
     **kwargs
         skorch sub-parameters (``module__...``, ``optimizer__...``, ``iterator_train__...``).
 """
@@ -311,7 +315,7 @@ class DeepHashing(_DeepHasher):
     def __init__(self, n_bits=32, *, hidden_sizes=(), lambda1=1.0, lambda2=0.1,
                  weight_decay=1e-4, optimizer=torch.optim.Adam, lr=1e-3, max_epochs=50,
                  batch_size=128, train_split=None, callbacks=None, device="cpu",
-                 random_state=None, verbose=0, warm_start=False, n_jobs=None, **kwargs):
+                 random_state=None, verbose=0, warm_start=False, n_jobs=None, standardize=True, **kwargs):
         self.n_bits = n_bits
         self.hidden_sizes = hidden_sizes
         self.lambda1 = lambda1
@@ -322,6 +326,7 @@ class DeepHashing(_DeepHasher):
             max_epochs=max_epochs, batch_size=batch_size, samples_per_class=None,
             train_split=train_split, callbacks=callbacks, device=device,
             random_state=random_state, verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
+            standardize=standardize,
             **kwargs,
         )
 
@@ -398,14 +403,14 @@ class SupervisedDeepHashing(DeepHashing):
                  lambda2=0.1, weight_decay=1e-4, optimizer=torch.optim.Adam, lr=1e-3,
                  max_epochs=50, batch_size=128, samples_per_class=None, train_split=None,
                  callbacks=None, device="cpu", random_state=None, verbose=0,
-                 warm_start=False, n_jobs=None, **kwargs):
+                 warm_start=False, n_jobs=None, standardize=True, **kwargs):
         self.alpha = alpha
         super().__init__(
             n_bits=n_bits, hidden_sizes=hidden_sizes, lambda1=lambda1, lambda2=lambda2,
             weight_decay=weight_decay, optimizer=optimizer, lr=lr, max_epochs=max_epochs,
             batch_size=batch_size, train_split=train_split, callbacks=callbacks,
             device=device, random_state=random_state, verbose=verbose,
-            warm_start=warm_start, n_jobs=n_jobs, **kwargs,
+            warm_start=warm_start, n_jobs=n_jobs, standardize=standardize, **kwargs,
         )
         self.samples_per_class = samples_per_class
 
@@ -482,7 +487,7 @@ class DeepBitHashing(_DeepHasher):
                  noise_scale=0.1, weight_decay=1e-4, optimizer=torch.optim.Adam, lr=1e-3,
                  max_epochs=50, batch_size=128, train_split=None, callbacks=None,
                  device="cpu", random_state=None, verbose=0, warm_start=False, n_jobs=None,
-                 **kwargs):
+                 standardize=True, **kwargs):
         self.n_bits = n_bits
         self.hidden_sizes = hidden_sizes
         self.balance = balance
@@ -494,6 +499,7 @@ class DeepBitHashing(_DeepHasher):
             max_epochs=max_epochs, batch_size=batch_size, samples_per_class=None,
             train_split=train_split, callbacks=callbacks, device=device,
             random_state=random_state, verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
+            standardize=standardize,
             **kwargs,
         )
 
