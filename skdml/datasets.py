@@ -8,7 +8,73 @@ from ._validation import check_classification_labels, check_positive_int
 from ._datasets_deep import make_digits_domain_shift, make_digits_image_sets
 from .constraints import pairs_from_labels, triplets_from_labels
 
-__all__ = ["make_digits_domain_shift", "make_digits_image_sets", "make_pairs", "make_triplets"]
+__all__ = ["class_disjoint_split", "make_digits_domain_shift", "make_digits_image_sets",
+           "make_pairs", "make_triplets"]
+
+
+def class_disjoint_split(X, y, *, n_train_classes=None, shuffle=False, random_state=None):
+    """Split labeled data by class: train on some classes, evaluate on the classes never seen.
+
+    The protocol of deep metric learning's retrieval benchmarks (CUB-200-2011, Cars196,
+    Stanford Online Products): the first half of the classes trains, retrieval is measured
+    among the samples of the other half, so the learned distance must carry over to classes
+    it has never seen. Score the test part with the other test samples as the gallery
+    (``skdml.metrics.map_at_r(Z_test, y_test)``, leave one out), not against the training
+    set, whose classes no query shares.
+
+    For cross-validation over several class-disjoint splits, scikit-learn's
+    ``GroupKFold`` / ``GroupShuffleSplit`` with ``groups=y`` do the same thing.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, ...)
+        Any array indexable by rows (its other dimensions are kept).
+    y : array-like of shape (n_samples,)
+        Class labels of any type, at least two classes.
+    n_train_classes : int, default=None
+        How many classes train; ``None``: half of them, rounded up.
+    shuffle : bool, default=False
+        ``False`` takes the first classes in sorted order (the papers' split); ``True``
+        draws them at random.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draw when ``shuffle=True``.
+
+    Returns
+    -------
+    X_train, X_test, y_train, y_test : ndarrays
+        Rows in their original order; no class appears on both sides.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skdml.datasets import class_disjoint_split
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = class_disjoint_split(X, y)
+    >>> sorted(set(y_train)), sorted(set(y_test))
+    ([0, 1, 2, 3, 4], [5, 6, 7, 8, 9])
+    """
+    X = check_array(X, allow_nd=True, ensure_all_finite=False, dtype=None)
+    classes, y_enc = check_classification_labels(y, estimator="class_disjoint_split")
+    check_consistent_length(X, y_enc)
+    y = np.asarray(y)
+    n_classes = len(classes)
+    if n_train_classes is None:
+        n_train = (n_classes + 1) // 2
+    else:
+        n_train = check_positive_int(n_train_classes, "n_train_classes",
+                                     estimator="class_disjoint_split")
+        if n_train >= n_classes:
+            raise ValueError(
+                f"class_disjoint_split: n_train_classes must leave a class to test on: "
+                f"expected 1 <= n_train_classes < {n_classes} (the number of classes), got "
+                f"{n_train_classes}."
+            )
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise ValueError(f"class_disjoint_split: shuffle must be a bool, got {shuffle!r}.")
+    order = (check_random_state(random_state).permutation(n_classes) if shuffle
+             else np.arange(n_classes))
+    train = np.isin(y_enc, order[:n_train])
+    return X[train], X[~train], y[train], y[~train]
 
 
 def make_pairs(X, y, n_pairs, *, n_folds=None, return_indices=False, random_state=None):

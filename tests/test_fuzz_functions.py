@@ -1670,6 +1670,48 @@ class MakePairs:
         return kwargs, _constraint_malformed(kwargs, case["mutation"], rng, "n_pairs")
 
 
+@entry(datasets.class_disjoint_split,
+       {**CONSTRAINTS, "count": [None, 1, 2, "most"], "shuffle": [False, True]},
+       ["count", "one_class", "continuous", "y_2d", "y_length"])
+class ClassDisjointSplit:
+    @staticmethod
+    def legal(case, rng):
+        n = max(case["n"], 2)
+        codes = class_codes(case, rng, n, min_classes=2)
+        n_classes = len(np.unique(codes))
+        count = {"most": n_classes - 1}.get(case["count"], case["count"])
+        count = None if count is None else min(count, n_classes - 1)
+        X = real_matrix(case, rng, n, codes=codes)
+        y = labels(case, codes)
+        kwargs = {"X": X, "y": y, "n_train_classes": count, "shuffle": case["shuffle"],
+                  "random_state": _random_state(case, rng)}
+        n_train = (n_classes + 1) // 2 if count is None else count
+
+        def check(result):
+            X_train, X_test, y_train, y_test = result
+            y_arr = np.asarray(y)
+            train_classes = np.unique(y_train)
+            if len(train_classes) != n_train or np.intersect1d(train_classes, y_test).size:
+                return f"{len(train_classes)} training classes ({n_train} asked) or shared ones"
+            if len(y_train) + len(y_test) != n:
+                return "samples lost or repeated"
+            in_train = np.isin(y_arr, train_classes)
+            if not (np.array_equal(X_train, X[in_train]) and np.array_equal(X_test, X[~in_train])
+                    and np.array_equal(y_test, y_arr[~in_train])):
+                return "the parts are not the rows of X and y in their order"
+            if not kwargs["shuffle"] and not np.array_equal(
+                    train_classes, np.unique(y_arr)[:n_train]):
+                return "without shuffle, the first classes in sorted order do not train"
+            return None
+
+        return kwargs, check
+
+    @staticmethod
+    def malformed(case, rng):
+        kwargs, _ = ClassDisjointSplit.legal(case, rng)
+        return kwargs, _constraint_malformed(kwargs, case["mutation"], rng, "n_train_classes")
+
+
 def _replayable(kwargs):
     """A function calling ``make_pairs`` / ``make_triplets`` again with ``kwargs`` but
     ``return_indices=True`` and a copy of the random state as it is now: the indices of the
