@@ -63,7 +63,12 @@ def ref_triplet(x, y, m, squared):
 
 
 def ref_npair(x, y, l2):
-    pos, _ = _pairs(y)
+    # every sample anchors one pair, its positive the next sample of its class (cyclically)
+    pos = []
+    for a in range(len(y)):
+        members = [i for i in range(len(y)) if y[i] == y[a]]
+        if len(members) >= 2:
+            pos.append((a, members[(members.index(a) + 1) % len(members)]))
     terms = []
     for a, p in pos:
         s = sum(

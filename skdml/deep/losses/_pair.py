@@ -150,8 +150,13 @@ class NPairLoss(MetricLoss):
 
     ``log(1 + sum_{p'} exp(s(f_a, f_p') - s(f_a, f_p)))``, the sum over the positives
     ``p'`` of the other pairs whose class differs from ``a``'s, ``s`` the dot product; plus
-    ``l2_reg * (|f_a|^2 + |f_p|^2) / 2`` averaged over the pairs. With one pair per class,
-    this is exactly Sohn's (N+1)-tuplet loss of N pairs.
+    ``l2_reg * (|f_a|^2 + |f_p|^2) / 2`` averaged over the pairs.
+
+    Without a miner every sample of the batch anchors one pair, its positive the next
+    sample of its class (in batch order, cyclically): Sohn's N pairs, with every sample in
+    an anchor's denominator as the positive of another class's pair. The cost grows with the
+    square of the batch, not with the square of its number of positive pairs. A miner's
+    pairs are used as given, all of them.
 
     Parameters
     ----------
@@ -177,6 +182,22 @@ class NPairLoss(MetricLoss):
 
     def default_distance(self):
         return DotProductSimilarity()
+
+    def _form_tuples(self, labels, tuples):
+        if tuples is not None:
+            return super()._form_tuples(labels, tuples)
+        # each sample an anchor once, its positive the next sample of its class (cyclically,
+        # in batch order); a sample alone in its class anchors nothing
+        order = torch.argsort(labels, stable=True)
+        sorted_labels = labels[order]
+        start = torch.searchsorted(sorted_labels, sorted_labels, right=False)
+        end = torch.searchsorted(sorted_labels, sorted_labels, right=True)
+        position = torch.arange(len(labels), device=labels.device)
+        following = torch.where(position + 1 < end, position + 1, start)
+        keep = end - start >= 2
+        a1, p = order[keep], order[following[keep]]
+        empty = a1[:0]
+        return a1, p, empty, empty
 
     def compute(self, x, labels, pairs):
         a, p = pairs[0], pairs[1]
