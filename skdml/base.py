@@ -300,7 +300,12 @@ class PairClassifierMixin:
         """After a fit on pairs: record the input width and calibrate ``threshold_``."""
         self.n_features_in_ = pairs.shape[2]
         self.__dict__.pop("feature_names_in_", None)
-        self.threshold_, _ = _threshold.best_threshold(self._pair_distance(pairs), y, "accuracy")
+        self._set_threshold(self._pair_distance(pairs), y)
+
+    def _set_threshold(self, distances, y, strategy="accuracy", **params):
+        """``threshold_``: the distance that best separates the labeled pairs at
+        ``distances`` by ``strategy``; the learner is then a classifier of pairs."""
+        self.threshold_, _ = _threshold.best_threshold(distances, y, strategy, **params)
         self.classes_ = np.array(_PAIR_CLASSES)
 
     def _end_label_fit(self):
@@ -388,10 +393,8 @@ default='accuracy'
         _threshold.check_strategy(strategy, beta=beta, max_fpr=max_fpr, min_rate=min_rate)
         distances = self.pair_distance(pairs, preprocessor=preprocessor)
         y = check_pair_labels(y, len(distances), estimator=self)
-        self.threshold_, _ = _threshold.best_threshold(
-            distances, y, strategy, beta=beta, max_fpr=max_fpr, min_rate=min_rate
-        )
-        self.classes_ = np.array(_PAIR_CLASSES)
+        self._set_threshold(distances, y, strategy, beta=beta, max_fpr=max_fpr,
+                            min_rate=min_rate)
         return self
 
 

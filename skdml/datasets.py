@@ -46,11 +46,12 @@ def class_disjoint_split(X, y, *, n_train_classes=None, shuffle=False, random_st
 
     Examples
     --------
+    >>> import numpy as np
     >>> from sklearn.datasets import load_digits
     >>> from skdml.datasets import class_disjoint_split
     >>> X, y = load_digits(return_X_y=True)
     >>> X_train, X_test, y_train, y_test = class_disjoint_split(X, y)
-    >>> sorted(set(y_train)), sorted(set(y_test))
+    >>> np.unique(y_train).tolist(), np.unique(y_test).tolist()
     ([0, 1, 2, 3, 4], [5, 6, 7, 8, 9])
     """
     X = check_array(X, allow_nd=True, ensure_all_finite=False, dtype=None)

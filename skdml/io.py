@@ -60,7 +60,9 @@ _TRAINING_ONLY = ("callbacks", "train_split")
 _STRARRAY_SLACK_BYTES = 1 << 24
 
 
-def _training_only(name):
+def _training_only(name, value):
+    if name.startswith("callbacks__") and name.count("__") == 1 and value is None:
+        return False  # a default callback switched off (callbacks__collapse=None): a setting
     return name in _TRAINING_ONLY or name.startswith("callbacks__")
 
 
@@ -330,7 +332,7 @@ class _Encoder:
 
     def estimator(self, est, key):
         params = est.get_params(deep=False)
-        for name in [n for n in params if _training_only(n)]:
+        for name in [n for n in params if _training_only(n, params[n])]:
             if params[name] is not None or name not in _TRAINING_ONLY:
                 self.dropped.append(f"{key}.{name}")
             if name in _TRAINING_ONLY:
@@ -505,7 +507,8 @@ class _Decoder:
         params = {k: self.value(v, f"{key}.{k}") for k, v in stored_params.items()}
         state = {k: self.value(v, f"{key}.{k}") for k, v in stored_state.items()}
         for name, value in stored_params.items():
-            if _training_only(name) and (value is not None or name not in _TRAINING_ONLY):
+            if _training_only(name, value) and (value is not None
+                                                or name not in _TRAINING_ONLY):
                 raise ValueError(f"skdml.io.load: {key}.{name} is set; an archive never "
                                  "stores it (it is training-time code). The file was "
                                  "tampered with.")
@@ -677,7 +680,8 @@ def save(estimator, path):
         the parameters as their class and settings). The deep learners' ``callbacks``,
         ``callbacks__*`` and ``train_split`` are training-time code: they are not stored (a
         ``UserWarning`` says so); the loaded estimator has skorch's default callbacks and
-        ``train_split=None``.
+        ``train_split=None``. A default callback switched off (``callbacks__collapse=None``)
+        is a setting, and is stored.
     path : str, path-like or binary file object
         The file to write (a zip archive; ``.skdml`` is a good suffix).
 

@@ -179,10 +179,11 @@ def test_one_distance_reaches_loss_and_miner(iris):
     twin = small(DeepMetricLearner, loss=TripletMarginLoss, miner=HardMiner,
                  loss__distance=cosine, miner__distance=cosine, max_epochs=2).fit(X, y)
     np.testing.assert_array_equal(learner.transform(X), twin.transform(X))
-    # clone and set_params carry it; None keeps each component's own default
+    # clone and set_params carry it; None keeps each component's own default, but for
+    # the loss's distance a miner names (HardMiner: the Euclidean one, issue 24)
     assert clone(learner).distance == cosine
     plain = clone(learner).set_params(distance=None).fit(X, y)
-    assert plain.loss_.distance == LpDistance(power=2)
+    assert plain.loss_.distance == HardMiner.loss_distance == LpDistance()
     assert plain.miner_.distance == LpDistance(power=2)
     # a <component>__distance wins for its component
     mixed = small(DeepMetricLearner, loss=TripletMarginLoss, miner=HardMiner, distance=cosine,
@@ -335,7 +336,8 @@ def test_training_mode_comes_back_after_each_validation_pass(iris):
     n_train, n_valid = model.history_[-1, "train_batch_count"], model.history_[-1,
                                                                           "valid_batch_count"]
     # the first call measures the embedding size (eval mode), then each epoch: train, valid
-    epoch = [True] * n_train + [False] * n_valid
+    # and the collapse detector's probe (eval mode)
+    epoch = [True] * n_train + [False] * n_valid + [False]
     assert model.module_.modes == [False] + epoch * 3
 
 

@@ -216,6 +216,11 @@ def test_neighbors_packed_unpacked_and_signed_agree():
         (HammingNeighbors(n_neighbors=6, n_bits=45), pack_codes(db), q.astype(bool), 45),
         (HammingNeighbors(n_neighbors=6), 2 * db - 1, q.astype(np.float64), 45),
         (HammingNeighbors(n_neighbors=6, packed=False), db.astype(np.uint8), q, 45),
+        # bool: unpacked bits, as hashers return them; the database's width reads uint8 queries
+        (HammingNeighbors(n_neighbors=6), db.astype(bool), q.astype(np.uint8), 45),
+        (HammingNeighbors(n_neighbors=6), db.astype(bool), pack_codes(q), 45),
+        # uint8 with n_bits: 45 columns are bits, 6 columns bytes
+        (HammingNeighbors(n_neighbors=6, n_bits=45), db.astype(np.uint8), q.astype(bool), 45),
     ]
     for nn, fit_codes, query, n_bits in forms:
         nn.fit(fit_codes)
@@ -225,6 +230,86 @@ def test_neighbors_packed_unpacked_and_signed_agree():
         np.testing.assert_array_equal(ind, want_i)
         np.testing.assert_array_equal(dist, want_d)
         np.testing.assert_array_equal(nn.kneighbors(query, return_distance=False), want_i)
+
+
+@pytest.mark.parametrize("n_bits", [1, 7, 64, 65])
+def test_neighbors_store_and_search_bool_codes_packed(n_bits, monkeypatch):
+    """Bool codes are packed once: the database, the width and the kernel's inputs are those
+    of the same codes given packed (the search runs on 64-bit words, not on bytes of bits)."""
+    import skdml.hashing._neighbors as module
+
+    seen = []
+    original = module._knn_words
+
+    def spy(Q, words, k, exclude_self):
+        seen.append((Q.copy(), words.copy()))
+        return original(Q, words, k, exclude_self)
+
+    monkeypatch.setattr(module, "_knn_words", spy)
+    db, q = _bits(90, n_bits, seed=20).astype(bool), _bits(11, n_bits, seed=21).astype(bool)
+    natural = HammingNeighbors(n_neighbors=4).fit(db)
+    packed = HammingNeighbors(n_neighbors=4, n_bits=n_bits).fit(pack_codes(db))
+    assert natural.n_bits_ == packed.n_bits_ == n_bits
+    assert natural.codes_.dtype == np.uint8 and natural.codes_.shape == (90, -(-n_bits // 8))
+    np.testing.assert_array_equal(natural.codes_, pack_codes(db))
+    want = packed.kneighbors(pack_codes(q))
+    got = natural.kneighbors(q)
+    (q_packed, w_packed), (q_natural, w_natural) = seen
+    assert q_natural.dtype == np.uint64 and q_natural.shape == (11, -(-n_bits // 64))
+    np.testing.assert_array_equal(q_natural, q_packed)
+    np.testing.assert_array_equal(w_natural, w_packed)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    D = brute_hamming(q.astype(np.int8), db.astype(np.int8))
+    np.testing.assert_array_equal(got[0], full_sort(D, 4)[0])
+
+
+def test_neighbors_refuse_codes_that_read_two_ways():
+    """A uint8 array of 0s and 1s is bits or bytes: 'auto' asks unless the width decides."""
+    bits = _bits(30, 16, seed=22).astype(np.uint8)
+    with pytest.raises(ValueError, match=r"values are all 0 or 1.*16 unpacked bits.*128 bits"
+                                         r".*astype\(bool\).*packed=False"):
+        HammingNeighbors().fit(bits)
+    # the width decides when n_bits is given, or (for queries) the database's width
+    nn = HammingNeighbors(n_bits=16).fit(bits)
+    assert nn.n_bits_ == 16 and nn.n_features_in_ == 16
+    np.testing.assert_array_equal(nn.codes_, pack_codes(bits))
+    assert nn.kneighbors(bits[:3].astype(bool))[1].shape == (3, 5)
+    assert HammingNeighbors(packed=False).fit(bits).n_bits_ == 16
+    assert HammingNeighbors(packed=True).fit(bits).n_bits_ == 128
+    # packed bytes that happen to be 0 or 1 only: refused under 'auto', taken when said so
+    bytes01 = np.eye(4, 2, dtype=np.uint8)
+    with pytest.raises(ValueError, match="reads two ways"):
+        HammingNeighbors().fit(bytes01)
+    assert HammingNeighbors(packed=True, n_neighbors=1).fit(bytes01).n_bits_ == 16
+    # one bit in one column: a packed bit is 0 or 128, an unpacked one 0 or 1
+    one = np.array([[0], [1], [1]], dtype=np.uint8)
+    assert HammingNeighbors(n_bits=1, n_neighbors=1).fit(one).n_bits_ == 1
+    np.testing.assert_array_equal(
+        HammingNeighbors(n_bits=1, n_neighbors=1).fit(one).codes_, pack_codes(one))
+    np.testing.assert_array_equal(
+        HammingNeighbors(n_bits=1, n_neighbors=1).fit(pack_codes(one)).codes_, pack_codes(one))
+
+
+def test_neighbors_refuse_n_bits_or_width_that_contradict_the_codes():
+    bits = _bits(10, 12, seed=23)
+    with pytest.raises(ValueError, match=r"uint8 array of 5 columns.*n_bits says 12 bits: 12 "
+                                         r"columns of bits .* 2 column\(s\) of packed bytes"):
+        HammingNeighbors(n_bits=12).fit(np.zeros((4, 5), dtype=np.uint8))
+    with pytest.raises(ValueError, match="unpacked codes of 12 bits, but n_bits=13"):
+        HammingNeighbors(n_bits=13).fit(bits.astype(bool))
+    with pytest.raises(ValueError, match="3 bytes per code.*n_bits=12"):
+        HammingNeighbors(n_bits=12).fit(np.full((4, 3), 7, dtype=np.uint8))
+    with pytest.raises(ValueError, match="dtype uint8.*got dtype bool"):
+        HammingNeighbors(packed=True).fit(bits.astype(bool))
+    nn = HammingNeighbors(n_neighbors=2).fit(bits.astype(bool))
+    with pytest.raises(ValueError, match=r"uint8 array of 5 columns.*database's codes have 12 "
+                                         "bits"):
+        nn.kneighbors(bits[:, :5].astype(np.uint8))
+    with pytest.raises(ValueError, match="unpacked codes of 11 bits.*12 bits"):
+        nn.kneighbors(bits[:, :11].astype(bool))
+    with pytest.raises(ValueError, match="packed codes of 3 bytes.*2 bytes"):
+        nn.kneighbors(np.full((2, 3), 200, dtype=np.uint8))
 
 
 def test_neighbors_self_query_and_radius():

@@ -9,6 +9,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
 
 from skdml.hashing import (
     ITQ,
@@ -19,7 +20,7 @@ from skdml.hashing import (
     SupervisedDiscreteHashing,
 )
 from skdml.kernels import unpack_codes
-from skdml.metrics_hashing import hamming_map
+from skdml.metrics_hashing import hamming_map, precision_within_radius
 
 CLASSICAL = [LSH, PCAH, ITQ, SpectralHashing, SupervisedDiscreteHashing]
 
@@ -63,11 +64,10 @@ def test_codes_are_binary_with_requested_width_and_pack(digits, n_bits):
     for cls in _all_classes():
         h = _make(cls, n_bits).fit(X, y)
         codes = h.transform(X[:50])
-        assert codes.dtype == np.uint8 and codes.shape == (50, n_bits), cls
-        assert set(np.unique(codes)) <= {0, 1}
+        assert codes.dtype == bool and codes.shape == (50, n_bits), cls
         assert h.n_bits_ == n_bits
         packed = h.transform_packed(X[:50])
-        assert packed.shape == (50, -(-n_bits // 8))
+        assert packed.dtype == np.uint8 and packed.shape == (50, -(-n_bits // 8))
         np.testing.assert_array_equal(unpack_codes(packed, n_bits), codes)
         # the packed codes feed HammingNeighbors; its distances are the hasher's metric
         nn = HammingNeighbors(n_neighbors=3, n_bits=n_bits).fit(packed)
@@ -77,6 +77,69 @@ def test_codes_are_binary_with_requested_width_and_pack(digits, n_bits):
         metric = h.get_metric()
         assert metric(X[0], X[1]) == np.count_nonzero(codes[0] != codes[1])
         assert list(h.get_feature_names_out())[:1] == [f"{type(h).__name__.lower()}0"]
+
+
+@pytest.fixture
+def knn_inputs(monkeypatch):
+    """The packed words every HammingNeighbors search hands the kernel, as they come."""
+    import skdml.hashing._neighbors as module
+
+    seen, original = [], module._knn_words
+
+    def spy(Q, words, k, exclude_self):
+        seen.append((Q.copy(), words.copy()))
+        return original(Q, words, k, exclude_self)
+
+    monkeypatch.setattr(module, "_knn_words", spy)
+    return seen
+
+
+@pytest.mark.parametrize("n_bits", [13, 64])
+def test_pipeline_of_hasher_and_index_runs_the_packed_kernel(digits, n_bits, knn_inputs):
+    """``make_pipeline(hasher, HammingNeighbors())`` -- the obvious code -- stores the packed
+    codes of the hasher's width and hands the kernel the very words the packed path does
+    (the same code path, hence the same speed; not a timing)."""
+    X, y = digits
+    X_fit, X_query = X[:500], X[500:530]
+    for cls in CLASSICAL:
+        pipe = make_pipeline(_make(cls, n_bits), HammingNeighbors(n_neighbors=4))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # SDH's 5 iterations
+            pipe.fit(X_fit, y[:500])
+        hasher, index = pipe[0], pipe[-1]
+        packed = hasher.transform_packed(X_fit)
+        assert index.n_bits_ == hasher.n_bits_ == n_bits, cls
+        assert index.codes_.dtype == np.uint8, cls
+        assert index.codes_.shape == (500, -(-n_bits // 8)), cls
+        np.testing.assert_array_equal(index.codes_, packed)
+        knn_inputs.clear()
+        got = index.kneighbors(pipe[:-1].transform(X_query))
+        by_hand = HammingNeighbors(n_neighbors=4).fit(hasher.transform(X_fit))
+        want = HammingNeighbors(n_neighbors=4, n_bits=n_bits).fit(packed).kneighbors(
+            hasher.transform_packed(X_query))
+        (q_pipe, db_pipe), (q_packed, db_packed) = knn_inputs
+        assert q_pipe.dtype == np.uint64 and q_pipe.shape == (30, -(-n_bits // 64)), cls
+        np.testing.assert_array_equal(q_pipe, q_packed)
+        np.testing.assert_array_equal(db_pipe, db_packed)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+        assert by_hand.n_bits_ == n_bits
+        np.testing.assert_array_equal(by_hand.codes_, packed)
+
+
+def test_codes_feed_metrics_and_refuse_the_old_ambiguous_form(digits):
+    """``transform``'s bool codes and ``transform_packed``'s bytes score alike, and the old
+    unpacked uint8 form is refused by name rather than read as 8x wider codes."""
+    X, y = digits
+    h = ITQ(n_bits=12, random_state=0).fit(X[:500])
+    q, db = h.transform(X[500:]), h.transform(X[:500])
+    qp, dbp = h.transform_packed(X[500:]), h.transform_packed(X[:500])
+    assert hamming_map(q, db, y[500:], y[:500]) == hamming_map(
+        qp, dbp, y[500:], y[:500], packed=True, n_bits=12)
+    assert precision_within_radius(q, db, y[500:], y[:500]) == precision_within_radius(
+        qp, dbp, y[500:], y[:500], packed=True, n_bits=12)
+    with pytest.raises(ValueError, match="reads two ways"):
+        HammingNeighbors().fit(db.astype(np.uint8))
 
 
 def test_itq_rotation_orthogonal_and_loss_decreases(digits):
@@ -269,14 +332,15 @@ def test_every_hasher_honours_set_output(digits, output):
             assert list(out.columns) == list(hasher.get_feature_names_out()), cls
         want = plain.transform(X_query)
         np.testing.assert_array_equal(codes.to_numpy(), want)
-        assert codes.to_numpy().dtype == np.uint8, cls
+        assert codes.to_numpy().dtype == bool, cls
         # the other methods built on transform still see the codes
         np.testing.assert_array_equal(hasher.transform_packed(X_query),
                                       plain.transform_packed(X_query))
         pairs = np.stack([X_query[:5], X_query[5:10]], axis=1)
         np.testing.assert_array_equal(hasher.pair_distance(pairs), plain.pair_distance(pairs))
-        # HammingNeighbors takes the frame back (unpacked uint8 codes: packed=False)
-        nn = HammingNeighbors(n_neighbors=3, packed=False).fit(hasher.transform(X_fit))
+        # HammingNeighbors takes the frame back (bool columns: unpacked bits)
+        nn = HammingNeighbors(n_neighbors=3).fit(hasher.transform(X_fit))
+        assert nn.n_bits_ == 12
         dist, ind = nn.kneighbors(codes)
         ref = HammingNeighbors(n_neighbors=3).fit(plain.transform_packed(X_fit))
         ref_dist, ref_ind = ref.kneighbors(plain.transform_packed(X_query))

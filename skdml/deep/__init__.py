@@ -6,8 +6,9 @@ and :mod:`skdml.deep.regularizers`.
 Importing this subpackage imports torch; ``import skdml`` alone does not.
 """
 
-from . import distances, reducers, regularizers
+from . import callbacks, distances, reducers, regularizers
 from ._base import ClassBalancedBatchSampler, DeepMetricLearner
+from .callbacks import CollapseDetector, CollapseWarning
 from ._modules import MLP
 from .daml import DAML, HardNegativeGenerator, daml_generator_loss, sample_triplets
 from .ddml import DDML
@@ -85,6 +86,8 @@ __all__ = [
     "sample_triplets",
     "target_mask",
     "MLP",
+    "CollapseDetector",
+    "CollapseWarning",
     "AllPairsMiner",
     "AllTripletsMiner",
     "AngularLoss",

@@ -23,6 +23,7 @@ from .._threads import uses_threads
 from ..base import BaseMetricLearner, fit_context
 from .._validation import check_classification_labels
 from ._modules import MLP
+from .callbacks import CollapseDetector
 from .distances import BaseDistance
 from .losses import ContrastiveLoss
 
@@ -256,7 +257,15 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
     ``iterator_train__<param>``. Classes given for ``module``, ``loss`` and ``miner``
     are built at fit time with what the data tells: the module receives ``n_features`` and a
     loss with class vectors (center, ArcFace, CosFace, SphereFace) ``n_classes`` and
-    ``embedding_dim``, when their constructors take them and you did not set them.
+    ``embedding_dim``, when their constructors take them and you did not set them; an
+    :class:`~skdml.deep.MLP` trained with an angular margin loss (ArcFace, CosFace,
+    SphereFace) gets a linear last layer (``module__output_activation='identity'``) unless
+    you set one.
+
+    Training is watched for collapse (every sample on one point, on the zero vector or on
+    one code) by :class:`~skdml.deep.callbacks.CollapseDetector`, a default callback named
+    ``'collapse'``: it warns with a :class:`~skdml.deep.callbacks.CollapseWarning` and
+    records ``collapsed_``; ``callbacks__collapse=None`` switches it off.
 
     Parameters
     ----------
@@ -273,7 +282,10 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         changes the geometry of both (a component that cannot use it, such as a loss
         needing a distance given a similarity, says so). A loss or miner given as an
         instance is kept as it is; one measuring with another distance is refused with a
-        ValueError. ``None``: each keeps its own default.
+        ValueError. ``None``: each keeps its own default, except that a miner may name the
+        distance of the loss it feeds (:class:`~skdml.deep.HardMiner`: the Euclidean
+        distance, with which batch-hard triplets train) for a loss given as a class whose
+        ``loss__distance`` (or ``loss__squared``) is not set.
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
     lr : float, default=1e-3
     max_epochs : int, default=30
@@ -288,7 +300,8 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         ``callbacks=[skorch.callbacks.EarlyStopping(patience=5)]`` watches for early
         stopping. Off by default: all data trains.
     callbacks : list or None, default=None
-        skorch callbacks, added to the defaults (timer, losses, the progress table).
+        skorch callbacks, added to the defaults (timer, losses, the collapse detector, the
+        progress table).
     device : str or torch.device, default='cpu'
         ``'cuda'`` trains on a GPU; ``transform`` always returns NumPy arrays.
     random_state : int, RandomState instance or None, default=None
@@ -320,7 +333,12 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
     ----------
     module_, loss_, miner_, optimizer_ : the initialized network, loss, miner and optimizer
     history_ : skorch.History
-        Per-epoch record (``train_loss``, ``valid_loss``, ``dur``).
+        Per-epoch record (``train_loss``, ``valid_loss``, ``dur``; the collapse detector's
+        ``embedding_spread``, ``identical_share`` and ``event_collapse``).
+    collapsed_ : False or str
+        What the collapse detector found in the last ``fit`` or ``partial_fit`` (e.g.
+        ``'all embeddings zero'``), ``False`` when nothing; absent with
+        ``callbacks__collapse=None``.
     classes_ : ndarray of shape (n_classes,)
         The class labels seen in fit.
     embedding_dim_ : int
@@ -469,6 +487,12 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
 
     def initialize_module(self):
         kwargs = self.get_params_for("module")
+        if (isinstance(self.module, type) and "output_activation" not in kwargs
+                and "output_activation" in _init_params(self.module)
+                and getattr(self.loss, "needs_unclipped_embeddings", False)):
+            # an angular margin loss on a ReLU-ended network drives it to the all-zero
+            # embedding, where it stays: its last layer is linear
+            kwargs["output_activation"] = "identity"
         if (
             isinstance(self.module, type)
             and "n_features" in _init_params(self.module)
@@ -513,6 +537,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
                 kwargs["n_classes"] = len(self.classes_)
             if "embedding_dim" in params and "embedding_dim" not in kwargs:
                 kwargs["embedding_dim"] = self.embedding_dim_
+        self._hand_miner_loss_distance(kwargs)
         measured = self._hand_distance("loss", self.loss, kwargs)
         self.loss_ = self.initialized_instance(self.loss, kwargs)
 
@@ -543,6 +568,19 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
                 "give a loss or miner that measures embeddings with one."
             )
         return self
+
+    def _hand_miner_loss_distance(self, kwargs):
+        """Add the miner's ``loss_distance`` (HardMiner: the Euclidean distance) to the
+        constructor arguments ``kwargs`` of a loss given as a class, taking a distance, when
+        nobody chose one: no learner ``distance``, no ``loss__distance`` or
+        ``loss__squared``."""
+        preferred = getattr(self.miner, "loss_distance", None)
+        if (preferred is None or self.distance is not None or not isinstance(self.loss, type)
+                or "distance" not in _init_params(self.loss)
+                or getattr(self.loss, "distance_kind", "any") == "similarity"
+                or {"distance", "squared"} & set(kwargs)):
+            return
+        kwargs["distance"] = type(preferred)(**preferred.get_params())
 
     @staticmethod
     def _component_name(component):
@@ -609,13 +647,22 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
             sampler = _SequentialBatches(len(dataset), self.batch_size)
         return _batch_iterator(dataset, sampler, **kwargs)
 
+    #: whether the collapse detector counts identical sign codes (the deep hashers)
+    _collapse_codes = False
+
     def get_default_callbacks(self):
         """skorch's defaults (epoch timer, losses, progress table), with a progress table
-        that formats nothing when it would print nothing (``verbose=0``)."""
-        return [
-            (name, _PrintLog() if name == "print_log" and type(cb) is PrintLog else cb)
-            for name, cb in super().get_default_callbacks()
-        ]
+        that formats nothing when it would print nothing (``verbose=0``), and the collapse
+        detector (:class:`~skdml.deep.callbacks.CollapseDetector`, named ``'collapse'``)
+        before it, so that the table shows what it measured."""
+        callbacks = []
+        for name, cb in super().get_default_callbacks():
+            if name == "print_log":
+                callbacks.append(("collapse", CollapseDetector(codes=self._collapse_codes)))
+                if type(cb) is PrintLog:
+                    cb = _PrintLog()
+            callbacks.append((name, cb))
+        return callbacks
 
     def train_step_single(self, batch, **fit_params):
         """One training step: embed the batch, compute its loss, backpropagate.
@@ -720,6 +767,13 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         X = self._check_X(X, reset=reset)
         return X, self._validate_target(y, X.shape[0], reset=reset)
 
+    def _training_samples(self, X):
+        """The samples that the validated training input ``X`` holds, of shape
+        ``(n_samples, *sample_shape)``: ``X`` itself. A learner trained on tuples of samples
+        (pairs of shape (n, 2, d)) returns them one per row; the input scaling is learned on
+        them."""
+        return X
+
     def _train_batch_sampler(self, dataset):
         """The training batches of an epoch: an iterable of index arrays into ``dataset``,
         with a ``len``. Class-balanced (:class:`ClassBalancedBatchSampler`) by default."""
@@ -799,13 +853,14 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         self
         """
         X, y = self._validate_fit_data(X, y, reset=True)
-        self._sample_shape = X.shape[1:]
+        samples = self._training_samples(X)
+        self._sample_shape = samples.shape[1:]
         self._seeds = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=3
         )
         if not (self.warm_start and self.initialized_ and hasattr(self, "input_mean_")):
             # a warm start goes on with the scaling its network was trained on
-            self.input_mean_, self.input_scale_ = _input_scaling(X, self.standardize)
+            self.input_mean_, self.input_scale_ = _input_scaling(samples, self.standardize)
         X32 = self._scale_input(X)
         with _seeded_torch(int(self._seeds[0]), self.device):
             self._data_validated = True

@@ -7,12 +7,13 @@ import torch
 from .._param_validation import Interval
 from ._base import DeepMetricLearner
 from ._modules import MLP
+from ._pairs import DeepPairMixin
 from .losses import GeneralizedLogisticLoss
 
 __all__ = ["DDML"]
 
 
-class DDML(DeepMetricLearner):
+class DDML(DeepPairMixin, DeepMetricLearner):
     """Discriminative deep metric learning: a tanh MLP trained with a thresholded pair loss.
 
     The network ``f`` (tanh layers, Xavier-uniform initialization) is trained so that the
@@ -21,8 +22,22 @@ class DDML(DeepMetricLearner):
     by minimizing the generalized logistic loss
     ``g(1 - l_ij (tau - d_ij^2))``, ``g(z) = log(1 + exp(beta z)) / beta``, ``l_ij = +1`` for
     similar and ``-1`` for dissimilar pairs, plus the weight decay ``lambda / 2 |W|^2`` (the
-    optimizer's ``weight_decay``). Batches are class-balanced, and the loss sees all their
-    pairs (:class:`~skdml.deep.losses.GeneralizedLogisticLoss`).
+    optimizer's ``weight_decay``), with :class:`~skdml.deep.losses.GeneralizedLogisticLoss`.
+
+    Two forms of supervision, told apart by the shape of ``X`` (as for ITML):
+
+    - labelled pairs, the paper's (Algorithm 1 of [1]_ learns from pairs ``(x_i, x_j,
+      l_ij)``): ``fit(pairs, y)`` with pairs of shape (n_pairs, 2, n_features), or integer
+      index pairs of shape (n_pairs, 2) with ``preprocessor=X``, and ``y`` in {+1, -1}.
+      Batches hold ``batch_size`` pairs in random order and the loss sees exactly those
+      pairs, with their labels. The fit then calibrates ``threshold_``, the distance that
+      best separates the training pairs, and DDML is a classifier of pairs:
+      ``decision_function(pairs)`` (``threshold_ - distance``, higher for pairs more alike),
+      ``predict(pairs)`` in {-1, +1}, ``score(pairs, y)`` (accuracy) and
+      ``calibrate_threshold(pairs, y, ...)``, as for the classical pair learners;
+    - class labels: ``fit(X, y)``. Batches are class-balanced, and the loss sees all their
+      pairs; the learner is a transformer (``calibrate_threshold`` makes it a classifier of
+      pairs too).
 
     The paper's three parameters are named so that ``GridSearchCV`` can tune them:
     ``tau``, ``beta`` and ``weight_decay`` (the paper's lambda). Every
@@ -43,7 +58,10 @@ class DDML(DeepMetricLearner):
     lr : float, default=1e-3
     max_epochs : int, default=30
     batch_size : int, default=128
+        Samples per batch in a fit on class labels, pairs per batch in a fit on pairs.
     samples_per_class : int or None, default=None
+        Class-balanced batches of a fit on class labels (see
+        :class:`~skdml.deep.DeepMetricLearner`); unused by a fit on pairs.
     train_split : callable or None, default=None
     callbacks : list or None, default=None
     device : str or torch.device, default='cpu'
@@ -69,6 +87,11 @@ class DDML(DeepMetricLearner):
     loss_ : GeneralizedLogisticLoss
     history_ : skorch.History
     classes_ : ndarray of shape (n_classes,)
+        The class labels after a fit on them; ``[-1, 1]`` (dissimilar, similar) after a
+        fit on pairs or :meth:`calibrate_threshold`: the classes of the pair classifier.
+    threshold_ : float
+        Pairs at a learned distance ``<= threshold_`` are predicted similar. Set by a fit on
+        pairs (on the training pairs), or by :meth:`calibrate_threshold`.
     embedding_dim_ : int
     n_iter_ : int
     n_features_in_ : int
@@ -87,13 +110,21 @@ class DDML(DeepMetricLearner):
     >>> from sklearn.datasets import load_iris
     >>> from sklearn.neighbors import KNeighborsClassifier
     >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
     >>> from skdml.deep import DDML
     >>> X, y = load_iris(return_X_y=True)
-    >>> model = make_pipeline(StandardScaler(), DDML(hidden_sizes=(16, 8), max_epochs=20,
-    ...                                              random_state=0),
+    >>> model = make_pipeline(DDML(hidden_sizes=(16, 8), max_epochs=20, random_state=0),
     ...                       KNeighborsClassifier(n_neighbors=3))
     >>> model.fit(X, y).score(X, y) > 0.9
+    True
+
+    From labelled pairs, as index pairs into ``X``:
+
+    >>> from skdml.datasets import make_pairs
+    >>> pairs, labels = make_pairs(X, y, 300, return_indices=True, random_state=0)
+    >>> ddml = DDML(hidden_sizes=(16, 8), max_epochs=20, random_state=0)
+    >>> ddml.fit(pairs[:200], labels[:200], preprocessor=X).classes_
+    array([-1,  1])
+    >>> ddml.score(pairs[200:], labels[200:], preprocessor=X) > 0.8
     True
     """
 

@@ -1,12 +1,16 @@
-"""The output convention every hasher shares: ``{0, 1}`` codes, packed codes, Hamming distance.
+"""The output convention every hasher shares: boolean codes, packed codes, Hamming distance.
 
-A hasher is a transformer whose ``transform(X)`` returns binary codes: a ``uint8`` array of
-shape ``(n_samples, n_bits)`` with values in ``{0, 1}`` -- bit ``k`` is 1 where the hasher's
-``k``-th real-valued projection is ``>= 0`` (the ``sgn`` of the papers, with ``sgn(0) = +1``
-as in ITQ's reference code). ``transform_packed(X)`` returns the same codes packed with
-:func:`skdml.kernels.pack_codes` (``np.packbits`` order, what
-:class:`~skdml.hashing.HammingNeighbors` and faiss's binary indexes read). The learned
-distance is the Hamming distance between codes.
+A hasher is a transformer whose ``transform(X)`` returns binary codes: a ``bool`` array of
+shape ``(n_samples, n_bits)`` -- bit ``k`` is ``True`` where the hasher's ``k``-th real-valued
+projection is ``>= 0`` (the ``sgn`` of the papers, with ``sgn(0) = +1`` as in ITQ's reference
+code). ``transform_packed(X)`` returns the same codes packed with
+:func:`skdml.kernels.pack_codes` (``np.packbits`` order, ``uint8`` rows, what faiss's binary
+indexes read). The learned distance is the Hamming distance between codes.
+
+The two forms have two dtypes, so no reader has to guess: ``bool`` is one bit per column,
+``uint8`` is eight bits per byte. :class:`~skdml.hashing.HammingNeighbors` reads either by its
+dtype (``HammingNeighbors().fit(hasher.transform(X))`` packs the bits once and searches the
+packed words), and NumPy and scikit-learn take ``bool`` arrays as numbers ``0`` and ``1``.
 """
 
 import numpy as np
@@ -39,7 +43,7 @@ class HammingDistance:
 
 
 class HasherMixin(TransformerMixin):
-    """Mixin for hashers: ``transform`` returns ``{0, 1}`` ``uint8`` codes of ``n_bits_`` bits.
+    """Mixin for hashers: ``transform`` returns ``bool`` codes of ``n_bits_`` bits.
 
     Put it first among the bases, before :class:`~skdml.base.BaseMetricLearner` (or a
     subclass of it). A subclass implements ``_project(X)``, returning the validated real-valued
@@ -53,9 +57,16 @@ class HasherMixin(TransformerMixin):
     return an ndarray whatever ``set_output`` asked for.
     """
 
+    def _codes(self, X):
+        """The bits of ``X``: a ``bool`` ndarray of shape (n_samples, n_bits_)."""
+        check_is_fitted(self)
+        # np.asarray: a deep hasher projects with its learner's transform, which set_output
+        # wraps as well (a DataFrame when asked for one)
+        return np.asarray(self._project(X)) >= 0
+
     @uses_threads
     def transform(self, X):
-        """Binary codes of ``X``.
+        """Binary codes of ``X``, one bit per column.
 
         Parameters
         ----------
@@ -63,16 +74,18 @@ class HasherMixin(TransformerMixin):
 
         Returns
         -------
-        codes : ndarray of shape (n_samples, n_bits), dtype=uint8
-            Values in ``{0, 1}``.
+        codes : ndarray of shape (n_samples, n_bits), dtype=bool
+            Bit ``k`` is ``True`` where the ``k``-th projection is ``>= 0``. ``bool`` marks
+            unpacked bits: :class:`~skdml.hashing.HammingNeighbors` packs them itself
+            (``uint8`` arrays are packed bytes, see :meth:`transform_packed`), and NumPy and
+            scikit-learn read them as ``0`` and ``1`` (``codes.astype(np.uint8)`` for
+            integers).
         """
-        check_is_fitted(self)
-        # np.asarray: a deep hasher projects with its learner's transform, which set_output
-        # wraps as well (a DataFrame when asked for one)
-        return (np.asarray(self._project(X)) >= 0).astype(np.uint8)
+        return self._codes(X)
 
+    @uses_threads
     def transform_packed(self, X):
-        """Binary codes of ``X``, packed for :class:`~skdml.hashing.HammingNeighbors`.
+        """Binary codes of ``X``, packed eight bits to a byte.
 
         Parameters
         ----------
@@ -81,16 +94,14 @@ class HasherMixin(TransformerMixin):
         Returns
         -------
         packed : ndarray of shape (n_samples, ceil(n_bits / 8)), dtype=uint8
-            ``pack_codes(transform(X))``; unpack with
+            ``pack_codes(transform(X))``, what :class:`~skdml.hashing.HammingNeighbors` and
+            faiss's binary indexes read; unpack with
             ``skdml.kernels.unpack_codes(packed, n_bits_)``.
         """
-        codes = self.transform(X)
-        codes = codes.to_numpy() if hasattr(codes, "to_numpy") else np.asarray(codes)
-        return pack_codes(codes.astype(np.uint8, copy=False))
+        return pack_codes(self._codes(X))
 
     def _pair_distance(self, pairs):
-        a = np.asarray(self.transform(pairs[:, 0]))
-        b = np.asarray(self.transform(pairs[:, 1]))
+        a, b = self._codes(pairs[:, 0]), self._codes(pairs[:, 1])
         return np.count_nonzero(a != b, axis=1).astype(np.float64)
 
     def get_metric(self):
@@ -111,5 +122,5 @@ class HasherMixin(TransformerMixin):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = []  # codes are uint8 whatever X is
+        tags.transformer_tags.preserves_dtype = []  # codes are bool whatever X is
         return tags

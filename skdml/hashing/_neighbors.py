@@ -28,17 +28,27 @@ class HammingNeighbors(BaseEstimator):
     and multi-threaded (see :mod:`skdml.kernels`), as fast as faiss's ``IndexBinaryFlat``
     and with the same results. Exact, with ties broken by the smaller database index.
 
-    Codes come packed or unpacked:
+    Codes come in two forms, told apart by their dtype:
 
-    - *unpacked*: an array of shape (n_samples, n_bits) with values in ``{0, 1}`` (any numeric
-      or boolean dtype) or in ``{-1, +1}`` (``+1`` is bit 1) -- the output of a hasher;
+    - *unpacked*: one column per bit, of shape (n_samples, n_bits): ``bool`` -- what a
+      hasher's ``transform`` returns -- or any other numeric dtype but ``uint8`` with values
+      in ``{0, 1}`` or in ``{-1, +1}`` (``+1`` is bit 1);
     - *packed*: ``uint8`` rows of shape (n_samples, ceil(n_bits / 8)) in ``np.packbits``'
-      default (big-endian) bit order, as :func:`skdml.hashing.pack_codes` writes them and
-      faiss reads them.
+      default (big-endian) bit order, as :func:`skdml.hashing.pack_codes` and a hasher's
+      ``transform_packed`` write them and faiss reads them.
 
-    With ``packed='auto'`` an array of dtype ``uint8`` is taken as *packed* and any other
-    dtype as *unpacked*; pass ``packed=False`` for unpacked ``{0, 1}`` codes stored as
-    ``uint8``. Queries may come in either form, whichever form the database was fitted in.
+    Either way the database is stored packed and searched 64 bits at a time, so
+    ``HammingNeighbors().fit(hasher.transform(X))`` -- or a pipeline
+    ``make_pipeline(hasher, HammingNeighbors())`` -- runs the same search as packed codes
+    would, with ``n_bits_`` the hasher's ``n_bits_``.
+
+    With ``packed='auto'`` a ``uint8`` array is read as packed bytes, unless its width or its
+    values say otherwise: with ``n_bits`` given (in :meth:`fit`), or the database's width (for
+    queries), ``n_bits`` columns are bits and ``ceil(n_bits / 8)`` columns bytes. A ``uint8``
+    array whose values are all 0 or 1 and whose width does not decide (``fit`` without
+    ``n_bits``) reads two ways -- unpacked bits, or packed bytes of eight times as many bits
+    -- and is refused with a ``ValueError``: pass ``codes.astype(bool)``, ``n_bits``, or
+    ``packed=False`` / ``packed=True``.
 
     Parameters
     ----------
@@ -47,11 +57,13 @@ class HammingNeighbors(BaseEstimator):
     radius : float, default=2
         Hamming radius (inclusive) :meth:`radius_neighbors` uses by default.
     packed : 'auto' or bool, default='auto'
-        Whether codes are packed (see above).
+        Whether codes are packed: ``'auto'`` reads it from the dtype (see above), ``True``
+        and ``False`` say it for every array given to :meth:`fit` and the queries.
     n_bits : int, default=None
-        The code width of packed codes, when it is not a multiple of 8: the padding bits past
-        it must be zero. ``None`` means ``8 * n_bytes`` for packed codes; for unpacked codes
-        it must be ``None`` or the number of columns.
+        The code width. Packed codes need it when it is not a multiple of 8 (the padding
+        bits past it must be zero): ``None`` means ``8 * n_bytes`` for packed codes and the
+        number of columns for unpacked ones. An array whose width contradicts it is refused
+        with a ``ValueError``.
     n_jobs : int or None, default=None
         Threads of the numba search kernels during ``fit``, :meth:`kneighbors` and
         :meth:`radius_neighbors` (restored afterwards): ``None`` means 1 unless in a
@@ -88,6 +100,20 @@ class HammingNeighbors(BaseEstimator):
     (array([[0, 1]], dtype=int32), array([[3, 2]]))
     >>> nn.radius_neighbors(np.array([[0, 0, 0, 0]]), radius=2, return_distance=False)[0]
     array([0, 1])
+
+    A hasher's codes go in as its ``transform`` returns them, alone or after it in a pipeline:
+
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skdml.hashing import ITQ
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> pipe = make_pipeline(ITQ(n_bits=32, random_state=0), HammingNeighbors()).fit(X)
+    >>> index = pipe[-1]
+    >>> index.n_bits_, index.codes_.shape  # 32 bits, packed in 4 bytes per code
+    (32, (1797, 4))
+    >>> dist, ind = index.kneighbors(pipe[:-1].transform(X[:2]), n_neighbors=3)
+    >>> ind[:, 0]
+    array([0, 1])
     """
 
     _parameter_constraints: dict = {
@@ -117,7 +143,8 @@ class HammingNeighbors(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_bits) or (n_samples, n_bytes)
-            Binary codes, unpacked or packed (see the class docstring).
+            Binary codes, unpacked (``bool``, as a hasher's ``transform`` returns them) or
+            packed (``uint8``); see the class docstring.
         y : None
             Ignored.
 
@@ -126,7 +153,9 @@ class HammingNeighbors(BaseEstimator):
         self : HammingNeighbors
         """
         validate_data(self, X, skip_check_array=True)
-        codes, n_bits = self._pack(X, n_bits=self.n_bits, name="X")
+        arr = _as_array(X, "X")
+        codes, n_bits = _pack(arr, self._reads_packed(arr, self.n_bits, "X"), self.n_bits,
+                              "X")
         if codes.shape[0] == 0:
             raise ValueError("HammingNeighbors.fit needs at least one code, got 0 rows.")
         self.codes_ = codes
@@ -135,31 +164,47 @@ class HammingNeighbors(BaseEstimator):
         self._db_words = pack_words(codes, word_major=True)
         return self
 
-    def _pack(self, X, *, n_bits, name):
-        """Validate codes in either form; return packed uint8 rows and the code width."""
-        if sparse.issparse(X):
-            raise TypeError(
-                f"HammingNeighbors: sparse input is not supported; pass {name} as a dense array "
-                "of codes (packed codes are already compact)."
-            )
-        arr = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
-        packed = arr.dtype == np.uint8 if self.packed == "auto" else bool(self.packed)
-        if packed:
-            return check_packed(arr, n_bits, name)
-        bits = _check_bits(arr, name)
-        if n_bits is not None and bits.shape[1] != n_bits:
+    def _reads_packed(self, arr, n_bits, name, database=False):
+        """Whether ``arr`` holds packed codes: ``self.packed``, or the rule of ``'auto'``.
+
+        ``n_bits`` is the width the codes must have (the parameter in ``fit``, the database's
+        for queries, ``database=True``), or None when unknown.
+        """
+        if self.packed != "auto":
+            return bool(self.packed)
+        if arr.dtype != np.uint8:
+            return False  # bool: a hasher's bits; any other dtype: bit values
+        if arr.ndim != 2 or arr.size == 0:
+            return True  # check_packed names the problem (or fit's empty database)
+        width = arr.shape[1]
+        if n_bits is None:
+            if arr.max() > 1:  # a byte above 1 is no bit
+                return True
             raise ValueError(
-                f"HammingNeighbors: {name} holds unpacked codes of {bits.shape[1]} bits, but "
-                f"n_bits={n_bits}."
+                f"HammingNeighbors: {name} is a uint8 array whose values are all 0 or 1, which "
+                f"reads two ways: {width} unpacked bits, or {width} packed bytes "
+                f"({8 * width} bits). Hashers' transform returns bits as bool: pass "
+                f"{name}.astype(bool), or say which with packed=False (bits) or packed=True "
+                "(bytes), or give n_bits."
             )
-        return np.packbits(bits, axis=1), bits.shape[1]
+        n_bytes = -(-n_bits // 8)
+        if width not in (n_bits, n_bytes):
+            if arr.max() > 1:  # bytes, of the wrong width: check_packed or _queries says so
+                return True
+            whose = "the database's codes have" if database else "n_bits says"
+            raise ValueError(
+                f"HammingNeighbors: {name} is a uint8 array of {width} columns, but {whose} "
+                f"{n_bits} bits: {n_bits} columns of bits (better as bool) or {n_bytes} "
+                "column(s) of packed bytes."
+            )
+        if n_bits != n_bytes:
+            return width == n_bytes
+        return bool(arr.max() > 1)  # one bit in one column: packed 0 or 128, unpacked 0 or 1
 
     def _queries(self, X):
         """Packed query words, checked against the database width."""
-        if sparse.issparse(X):
-            return pack_words(self._pack(X, n_bits=self.n_bits_, name="X")[0])
-        arr = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
-        packed = arr.dtype == np.uint8 if self.packed == "auto" else bool(self.packed)
+        arr = _as_array(X, "X")
+        packed = self._reads_packed(arr, self.n_bits_, "X", database=True)
         if not packed and arr.ndim == 2 and arr.shape[1] != self.n_bits_:
             raise ValueError(
                 f"HammingNeighbors: X holds unpacked codes of {arr.shape[1]} bits, but the "
@@ -171,7 +216,7 @@ class HammingNeighbors(BaseEstimator):
                 f"HammingNeighbors: X holds packed codes of {arr.shape[1]} bytes, but the "
                 f"database codes have {n_bytes} bytes ({self.n_bits_} bits)."
             )
-        codes, _ = self._pack(arr, n_bits=self.n_bits_, name="X")
+        codes, _ = _pack(arr, packed, self.n_bits_, "X")
         return pack_words(codes)
 
     @uses_threads
@@ -247,3 +292,26 @@ class HammingNeighbors(BaseEstimator):
             neigh_ind[i] = ii
             neigh_dist[i] = di
         return (neigh_dist, neigh_ind) if return_distance else neigh_ind
+
+
+def _as_array(X, name):
+    """A dense ndarray of ``X`` (a DataFrame's values); sparse codes are refused."""
+    if sparse.issparse(X):
+        raise TypeError(
+            f"HammingNeighbors: sparse input is not supported; pass {name} as a dense array "
+            "of codes (packed codes are already compact)."
+        )
+    return X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
+
+
+def _pack(arr, packed, n_bits, name):
+    """Validate codes in the form ``packed`` says; return packed uint8 rows and the width."""
+    if packed:
+        return check_packed(arr, n_bits, name)
+    bits = _check_bits(arr, name)
+    if n_bits is not None and bits.shape[1] != n_bits:
+        raise ValueError(
+            f"HammingNeighbors: {name} holds unpacked codes of {bits.shape[1]} bits, but "
+            f"n_bits={n_bits}."
+        )
+    return np.packbits(bits, axis=1), bits.shape[1]

@@ -1,7 +1,8 @@
 """Classical learning to hash: LSH, PCAH, ITQ, spectral hashing, supervised discrete hashing.
 
-Every hasher is a transformer whose ``transform(X)`` returns ``{0, 1}`` ``uint8`` codes of
-shape ``(n_samples, n_bits)`` (see :class:`~skdml.hashing._base.HasherMixin`), searched with
+Every hasher is a transformer whose ``transform(X)`` returns ``bool`` codes of shape
+``(n_samples, n_bits)``, one bit per column, and ``transform_packed(X)`` the same codes packed
+in ``uint8`` bytes (see :class:`~skdml.hashing._base.HasherMixin`); either is searched with
 :class:`~skdml.hashing.HammingNeighbors` and scored with :mod:`skdml.metrics_hashing`.
 No torch here.
 """
@@ -121,7 +122,7 @@ class LSH(_ClassicalHasher):
     >>> X, _ = load_digits(return_X_y=True)
     >>> codes = LSH(n_bits=16, random_state=0).fit(X).transform(X[:3])
     >>> codes.shape, codes.dtype
-    ((3, 16), dtype('uint8'))
+    ((3, 16), dtype('bool'))
     """
 
     _parameter_constraints: dict = {

@@ -4,7 +4,7 @@ Importing this module imports torch; ``skdml.hashing`` hands these names out laz
 
 Each hasher is a :class:`~skdml.deep.DeepMetricLearner` whose network is a tanh
 :class:`~skdml.deep.MLP` ending in ``n_bits`` units: its output ``H`` lies in ``(-1, 1)`` and
-the code is ``B = sgn(H)``, returned by ``transform`` as ``{0, 1}`` ``uint8`` bits (see
+the code is ``B = sgn(H)``, returned by ``transform`` as ``bool`` bits (see
 :class:`~skdml.hashing._base.HasherMixin`). Training alternates, batch by batch, the binary
 update ``B = sgn(H)`` (``H`` detached) with a gradient step on the network for that ``B``,
 as the papers do. The losses are :class:`~skdml.deep.losses.MetricLoss` subclasses called
@@ -162,6 +162,7 @@ class _DeepHasher(HasherMixin, DeepMetricLearner):
     """Shared plumbing: the tanh MLP ending in ``n_bits`` units, codes, unsupervised fit."""
 
     _supervised = False
+    _collapse_codes = True  # the collapse detector counts identical codes
 
     @property
     def n_bits_(self):
@@ -300,10 +301,10 @@ class DeepHashing(_DeepHasher):
     >>> from sklearn.datasets import load_digits
     >>> from skdml.hashing.deep import DeepHashing
     >>> X, _ = load_digits(return_X_y=True)
-    >>> dh = DeepHashing(n_bits=16, max_epochs=3, random_state=0).fit(X / 16)
-    >>> codes = dh.transform(X[:4] / 16)
+    >>> dh = DeepHashing(n_bits=16, max_epochs=3, random_state=0).fit(X)
+    >>> codes = dh.transform(X[:4])
     >>> codes.shape, codes.dtype
-    ((4, 16), dtype('uint8'))
+    ((4, 16), dtype('bool'))
     """
 
     _parameter_constraints = {

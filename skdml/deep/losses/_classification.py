@@ -30,6 +30,13 @@ def _arcface_logits(cos, labels, margin, scale):
     return scale * _with_target(cos, labels, target)
 
 
+# The angular margin losses set ``needs_unclipped_embeddings``, and a learner gives their
+# MLP a linear last layer: their logits depend on the embedding's direction (and, for
+# SphereFace, on its norm, which the loss can lower to zero); a ReLU output confines the
+# directions to the positive orthant and makes the all-zero embedding a dead end, where
+# SphereFace's loss stays at ln(n_classes) and nothing trains.
+
+
 def _check_cosine(loss):
     if not isinstance(loss.distance, CosineSimilarity):
         raise ValueError(
@@ -93,7 +100,9 @@ class ArcFaceLoss(ClassLoss):
 
     ``theta_j`` is the angle between the embedding and the learned class vector ``W_j``.
     Where ``theta_y + margin > pi`` the target logit is ``cos(theta_y) - margin sin(margin)``
-    (the reference implementation's fallback, keeping it monotonic).
+    (the reference implementation's fallback, keeping it monotonic). A
+    :class:`~skdml.deep.DeepMetricLearner` gives its MLP a linear last layer for it
+    (``needs_unclipped_embeddings``).
 
     Parameters
     ----------
@@ -114,6 +123,7 @@ class ArcFaceLoss(ClassLoss):
     """
 
     distance_kind = "similarity"
+    needs_unclipped_embeddings = True
     _reprs = ("margin", "scale")
 
     def __init__(self, n_classes, embedding_dim, margin=0.5, scale=64.0, *, distance=None,
@@ -134,7 +144,9 @@ class ArcFaceLoss(ClassLoss):
 
 class CosFaceLoss(ClassLoss):
     r"""Large margin cosine loss: cross-entropy of ``scale * cos(theta_j)`` with the target's
-    ``scale * (cos(theta_y) - margin)``; one term per sample.
+    ``scale * (cos(theta_y) - margin)``; one term per sample. A
+    :class:`~skdml.deep.DeepMetricLearner` gives its MLP a linear last layer for it
+    (``needs_unclipped_embeddings``).
 
     Parameters
     ----------
@@ -154,6 +166,7 @@ class CosFaceLoss(ClassLoss):
     """
 
     distance_kind = "similarity"
+    needs_unclipped_embeddings = True
     _reprs = ("margin", "scale")
 
     def __init__(self, n_classes, embedding_dim, margin=0.35, scale=64.0, *, distance=None,
@@ -181,7 +194,10 @@ class SphereFaceLoss(ClassLoss):
     per sample.
 
     Class vectors are normalized, biases zero, as in the paper (no annealing with the plain
-    softmax).
+    softmax). The logits scale with ``|x|``: on a ReLU-ended network the loss can reach
+    its plateau ``ln(n_classes)`` by the all-zero embedding, where every output unit is
+    dead; a :class:`~skdml.deep.DeepMetricLearner` therefore gives its MLP a linear last
+    layer (``needs_unclipped_embeddings``).
 
     Parameters
     ----------
@@ -200,6 +216,7 @@ class SphereFaceLoss(ClassLoss):
     """
 
     distance_kind = "similarity"
+    needs_unclipped_embeddings = True
     _reprs = ("margin",)
 
     def __init__(self, n_classes, embedding_dim, margin=4, *, distance=None, reducer=None,
