@@ -181,6 +181,55 @@ def test_dstml_rejects_bad_omega_and_tau(shift):
         small(DSTML, omega=-1.0).fit(X, y)
     with pytest.raises(ValueError, match="tau must be finite"):
         small(DSTML, tau=np.nan).fit(X, y)
+    with pytest.raises(ValueError, match="tau must be a number or one number per"):
+        small(DSTML, hidden_sizes=(16, 12, 8), tau=(None, 1.0)).fit(X, y)
+
+
+def test_dstml_structural_term_is_active_at_defaults(shift):
+    """At its defaults (two layers, omega=1, tau=None) DSTML counts the hidden layer's
+    objective even where it is negative, which the paper's tau=0 would clip to nothing
+    with this class's alpha=1; the fit differs from the one without the term."""
+    X, y = shift[:2]
+    defaults = DSTML()
+    assert defaults.tau is None and defaults.omega == 1.0
+    assert len(defaults.hidden_sizes) == 2  # a hidden layer to supervise
+    fast = dict(max_epochs=3, tol=0.0, random_state=0)
+    model = DSTML(gamma=0.0, **fast).fit(X, y)
+    Xb, yb = torch.tensor(X[::3], dtype=torch.float32), torch.tensor(y[::3])
+    with torch.no_grad():
+        Z = model.module_(Xb)
+        hidden = model.module_.net[1](model.module_.net[0](Xb))
+        pairs = model.loss_.pairs(Xb, yb)
+        top, J1 = float(model.loss_(Z, yb, pairs)), float(model.loss_(hidden, yb, pairs))
+        got = float(model.get_loss(Z, yb, X=Xb))
+    assert J1 < 0  # tau=0 would switch the hidden-layer term off here
+    assert got == pytest.approx(top + J1, rel=1e-5)
+    with_term = DSTML(**fast).fit(X, y).transform(X)
+    without = DSTML(omega=0.0, **fast).fit(X, y).transform(X)
+    assert np.abs(with_term - without).max() > 0.1
+    # omega=0 is DTML on the same network
+    np.testing.assert_array_equal(without, DTML(hidden_sizes=(128, 64), **fast).fit(X, y)
+                                  .transform(X))
+
+
+def test_dtml_beats_euclidean_and_no_transfer_on_the_target():
+    """The papers' claim at the defaults (fewer epochs, for speed): the learned metric
+    classifies the target domain better than Euclidean distance, raw or standardized, and
+    than the same learner without its MMD term (beta=0)."""
+    Xs, ys, Xt, yt = make_digits_domain_shift(random_state=0)
+    X, y = np.vstack([Xs, Xt]), np.concatenate([ys, np.full(len(Xt), -1)])
+
+    def target_knn(Zs, Zt):
+        return KNeighborsClassifier(3).fit(Zs, ys).score(Zt, yt)
+
+    scaler = StandardScaler().fit(X)
+    euclidean = max(target_knn(Xs, Xt), target_knn(scaler.transform(Xs), scaler.transform(Xt)))
+    fast = dict(max_epochs=10, tol=0.0, random_state=0)
+    dtml = DTML(**fast).fit(X, y)
+    no_transfer = DTML(beta=0.0, **fast).fit(X, y)
+    accuracy = target_knn(dtml.transform(Xs), dtml.transform(Xt))
+    assert accuracy >= euclidean
+    assert accuracy > target_knn(no_transfer.transform(Xs), no_transfer.transform(Xt)) + 0.05
 
 
 @pytest.mark.parametrize("cls", [DTML, DSTML])
@@ -196,13 +245,48 @@ def test_no_target_or_no_source_is_a_clear_error(cls, shift):
         small(cls).fit(X, y[:10])
 
 
-def test_failed_fit_leaves_fitted_state_unchanged(shift):
+def _state(model):
+    """What a fit leaves: the public attributes, the weights and the history's length."""
+    return ({k: v for k, v in vars(model).items() if k.endswith("_") and not k.startswith("_")
+             and k not in ("module_", "loss_", "optimizer_", "history_", "callbacks_",
+                           "criterion_")},
+            {k: v.clone() for k, v in model.module_.state_dict().items()},
+            len(model.history_),
+            {name: getattr(model, name, None) for name in ("_omega", "_tau")})
+
+
+def _assert_same_state(a, b):
+    attrs_a, weights_a, n_a, extra_a = a
+    attrs_b, weights_b, n_b, extra_b = b
+    assert attrs_a.keys() == attrs_b.keys() and n_a == n_b and extra_a == extra_b
+    for k in attrs_a:
+        np.testing.assert_array_equal(np.asarray(attrs_a[k], dtype=object),
+                                      np.asarray(attrs_b[k], dtype=object))
+    for k in weights_a:
+        assert torch.equal(weights_a[k], weights_b[k])
+
+
+@pytest.mark.parametrize("cls", [DTML, DSTML])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_no_target_sample_is_refused_and_state_unchanged(cls, method, shift):
+    """A fit (or partial_fit) on source samples only -- no y == -1 -- names the problem
+    and leaves a fitted learner exactly as it was, and an unfitted one unfitted."""
     X, y = shift[:2]
-    model = small().fit(X, y)
-    before = model.transform(X)
-    with pytest.raises(ValueError):
-        model.fit(X, np.abs(y))
-    np.testing.assert_array_equal(model.transform(X), before)
+    hidden = dict(hidden_sizes=(16, 12, 8)) if cls is DSTML else {}
+    model = small(cls, **hidden).fit(X, y)
+    before, embedding = _state(model), model.transform(X)
+    source = y >= 0
+    for X_bad, y_bad in [(X, np.abs(y)), (X[source], y[source])]:
+        with pytest.raises(ValueError, match="y has no -1, so there is no target domain"):
+            getattr(model, method)(X_bad, y_bad)
+        _assert_same_state(_state(model), before)
+        np.testing.assert_array_equal(model.transform(X), embedding)
+    fresh = small(cls, **hidden)
+    params = fresh.get_params()
+    with pytest.raises(ValueError, match="y has no -1"):
+        getattr(fresh, method)(X[source], y[source])
+    assert not fresh.__sklearn_is_fitted__() and not hasattr(fresh, "classes_")
+    assert fresh.get_params().keys() == params.keys()
 
 
 def test_string_labels_in_an_object_array(shift):

@@ -140,8 +140,15 @@ class DTML(DeepMetricLearner):
 
     Parameters
     ----------
-    hidden_sizes : tuple of int, default=(128, 64)
-        Widths of the tanh layers; the last one is the embedding dimension.
+    hidden_sizes : tuple of int, default=(128,)
+        Widths of the tanh layers; the last one is the embedding dimension. One layer by
+        default: the papers' two (``M = 2``, for 500-dimensional face descriptors and
+        thousands of source samples) memorize the source on the digits domain-shift
+        benchmark (docs/transfer_imagesets.rst): the top layer saturates into binary codes
+        of the sharp source digits, which the blurred, noisy target samples miss, and the
+        target 3-NN accuracy falls to about 0.62 against 0.83 with one layer and 0.79 for
+        raw pixels. Larger data may carry more layers; :class:`DSTML` needs two or
+        more.
     k1 : int, default=5
         Same-class neighbors per source sample (``S_c``).
     k2 : int, default=10
@@ -151,9 +158,10 @@ class DTML(DeepMetricLearner):
     beta : float, default=1.0
         Weight of the source-target discrepancy ``D_ts``; ``0`` turns transfer off.
         ``alpha`` and ``beta`` were chosen on the digits domain-shift benchmark
-        (docs/transfer_imagesets.rst): with ``alpha=0.1`` the embedding collapses (``S_c``
-        wins by shrinking everything), and ``beta >= 3`` collapses it onto the domains'
-        common mean.
+        (docs/transfer_imagesets.rst; target 3-NN accuracy, mean of 3 seeds): 0.83 at
+        these defaults and with ``beta=3``, 0.78 with ``beta=10``, 0.76 with the paper's
+        ``alpha=0.1`` (the shrinking ``S_c`` outweighs the spreading ``S_b``) and 0.78 with
+        the paper's ``alpha=0.1, beta=10, gamma=0.1``, against 0.79 for raw pixels.
     gamma : float, default=1e-3
         Weight decay on the network's weights and biases (part of the objective ``J``).
     lr_decay : float, default=0.95
@@ -204,8 +212,8 @@ class DTML(DeepMetricLearner):
     >>> from skdml.datasets import make_digits_domain_shift
     >>> from skdml.deep import DTML
     >>> Xs, ys, Xt, yt = make_digits_domain_shift(random_state=0)
-    >>> X, y = np.vstack([Xs, Xt]) / 16, np.concatenate([ys, np.full(len(Xt), -1)])
-    >>> dtml = DTML(hidden_sizes=(32, 16), max_epochs=5, tol=0, random_state=0).fit(X, y)
+    >>> X, y = np.vstack([Xs, Xt]), np.concatenate([ys, np.full(len(Xt), -1)])
+    >>> dtml = DTML(hidden_sizes=(16,), max_epochs=5, tol=0, random_state=0).fit(X, y)
     >>> dtml.transform(Xt).shape
     (899, 16)
     """
@@ -225,7 +233,7 @@ class DTML(DeepMetricLearner):
 
     def __init__(
         self,
-        hidden_sizes=(128, 64),
+        hidden_sizes=(128,),
         *,
         k1=5,
         k2=10,
@@ -373,7 +381,9 @@ class DTML(DeepMetricLearner):
 
 
 def _per_layer(value, n_layers, name, owner):
-    values = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    items = np.atleast_1d(np.asarray(value, dtype=object))
+    numbers = all(isinstance(v, Real) and not isinstance(v, bool) for v in items.flat)
+    values = items.astype(np.float64) if numbers else np.empty((0, 0))  # else refused below
     if values.ndim != 1 or len(values) not in (1, n_layers):
         raise ValueError(
             f"{owner}: {name} must be a number or one number per hidden layer below the top "
@@ -396,15 +406,31 @@ class DSTML(DTML):
     with ``J^(m) = S_c^(m) - alpha S_b^(m) + beta D_ts^(m)`` and the weight decay
     ``gamma`` counted once. The hidden layers are thus pushed to be discriminative and
     domain-invariant too, while a layer whose objective is already below its threshold is
-    left to the top one. With a single layer (``hidden_sizes`` of length 1) DSTML is DTML.
+    left to the top one. With a single layer (``hidden_sizes`` of length 1) DSTML is DTML;
+    ``omega=0`` switches the hidden-layer term off (DTML on the same network).
+
+    **Thresholds.** The paper sets ``omega^(1) = 1`` and ``tau^(1) = 0`` together with
+    ``alpha = 0.1``, ``beta = 10``, ``gamma = 0.1`` and each layer's own weight decay
+    ``gamma (|W^(m)|_F^2 + |b^(m)|^2)`` inside ``J^(m)``: that ``J^(m)`` stays positive
+    at least until a layer puts its samples' other-class neighbors ten times farther
+    (squared) than their same-class ones, so ``tau = 0`` keeps the term on while a layer learns. With
+    this class's ``alpha = 1`` (see :class:`DTML`), ``J^(m) < 0`` as soon as the
+    other-class neighbors are the farther ones, which happens within the first epoch on
+    the digits benchmark; ``tau = 0`` then switches the term off for good and DSTML
+    trains as DTML. The default ``tau=None`` keeps the paper's regime, the term on
+    throughout (no threshold); a number restores the hinge ``h(J^(m) - tau^(m))``.
 
     Parameters
     ----------
     hidden_sizes : tuple of int, default=(128, 64)
+        As for :class:`DTML`, with two layers by default so that there is a hidden layer
+        to supervise.
     omega : float or sequence of float, default=1.0
-        ``omega^(m)``: one weight for every hidden layer below the top, or one per layer.
-    tau : float or sequence of float, default=0.0
-        ``tau^(m)``: the thresholds, likewise.
+        ``omega^(m)``: one weight for every hidden layer below the top, or one per layer
+        (the paper's ``omega^(1) = 1``); ``0`` switches a layer's term off.
+    tau : float, sequence of float or None, default=None
+        ``tau^(m)``: the thresholds, likewise; ``None``: no threshold, every hidden-layer
+        objective counts as it is (see *Thresholds* above).
     k1, k2, alpha, beta, gamma, lr_decay, tol
         As for :class:`DTML`.
     optimizer, lr, max_epochs, batch_size, samples_per_class, train_split, callbacks
@@ -440,7 +466,7 @@ class DSTML(DTML):
     >>> from skdml.datasets import make_digits_domain_shift
     >>> from skdml.deep import DSTML
     >>> Xs, ys, Xt, yt = make_digits_domain_shift(random_state=0)
-    >>> X, y = np.vstack([Xs, Xt]) / 16, np.concatenate([ys, np.full(len(Xt), -1)])
+    >>> X, y = np.vstack([Xs, Xt]), np.concatenate([ys, np.full(len(Xt), -1)])
     >>> dstml = DSTML(hidden_sizes=(32, 16), max_epochs=5, tol=0, random_state=0).fit(X, y)
     >>> dstml.transform(Xt).shape
     (899, 16)
@@ -449,7 +475,7 @@ class DSTML(DTML):
     _parameter_constraints = {
         **DTML._parameter_constraints,
         "omega": [Real, tuple, list, np.ndarray],
-        "tau": [Real, tuple, list, np.ndarray],
+        "tau": [None, Real, tuple, list, np.ndarray],
     }
 
     def __init__(
@@ -457,7 +483,7 @@ class DSTML(DTML):
         hidden_sizes=(128, 64),
         *,
         omega=1.0,
-        tau=0.0,
+        tau=None,
         k1=5,
         k2=10,
         alpha=1.0,
@@ -492,17 +518,21 @@ class DSTML(DTML):
         )
 
     def _validate_fit_data(self, X, y, *, reset):
-        n_hidden = len(tuple(self.hidden_sizes)) - 1
+        n_hidden = max(len(tuple(self.hidden_sizes)) - 1, 1)
         name = type(self).__name__
-        self._omega = _per_layer(self.omega, max(n_hidden, 1), "omega", name)
-        self._tau = _per_layer(self.tau, max(n_hidden, 1), "tau", name)
-        if min(self._omega) < 0:
+        omega = _per_layer(self.omega, n_hidden, "omega", name)
+        if min(omega) < 0:
             raise ValueError(f"{name}: omega must be >= 0, got {self.omega!r}.")
-        return super()._validate_fit_data(X, y, reset=reset)
+        tau = ([None] * n_hidden if self.tau is None
+               else _per_layer(self.tau, n_hidden, "tau", name))
+        validated = super()._validate_fit_data(X, y, reset=reset)
+        self._omega, self._tau = omega, tau  # set once the whole input is valid
+        return validated
 
     def _objective(self, embeddings, labels, pairs, X):
         loss = self.loss_(embeddings, labels, pairs)
         for h, omega, tau in zip(self._hidden_outputs(X), self._omega, self._tau):
             if omega:
-                loss = loss + omega * torch.relu(self.loss_(h, labels, pairs) - tau)
+                J = self.loss_(h, labels, pairs)
+                loss = loss + omega * (J if tau is None else torch.relu(J - tau))
         return loss
