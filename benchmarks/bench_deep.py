@@ -38,6 +38,15 @@ miners of issue 17 (``--losses new``) run at their papers' settings, the same on
 ``--contenders`` picks skdml's contenders; a second table sets the estimator on the shared
 batches beside pml, loss by loss.
 
+``--defaults`` measures something else: every deep learner and loss **at its defaults**, as
+a new user fits it (``DeepMetricLearner(loss=L)``, ``DDML()``, ``DAML()``, ...), beside the
+classical learners at theirs and Euclidean distance on the features, on both protocols, for
+``--seeds`` seeds (mean ± std; the classical learners are deterministic or seeded alike), with
+MAP@R and R@1 (= P@1). The open-set run adds a learning curve: MAP@R on the unseen digits
+and on the training samples after each epoch, for a few losses, which shows what training on
+the seen classes does to the unseen ones. Tables ``deep_defaults``, ``deep_defaults_open``
+and ``deep_open_curve``.
+
 Timing: CPU time (``time.process_time``; the figure to trust on a loaded machine) and wall
 time of each fit, from building the network to the last step. Per seed, one untimed warm-up
 fit (the one scored: fits are deterministic) then ``--repeat`` timed fits; every contender
@@ -383,10 +392,11 @@ def open_split():
     from sklearn.datasets import load_digits
     from sklearn.preprocessing import StandardScaler
 
-    X, y = load_digits(return_X_y=True)
-    seen = y < 5
-    scaler = StandardScaler().fit(X[seen])
-    return scaler.transform(X[seen]), scaler.transform(X[~seen]), y[seen], y[~seen]
+    from skdml.datasets import class_disjoint_split
+
+    X_seen, X_unseen, y_seen, y_unseen = class_disjoint_split(*load_digits(return_X_y=True))
+    scaler = StandardScaler().fit(X_seen)
+    return scaler.transform(X_seen), scaler.transform(X_unseen), y_seen, y_unseen
 
 
 def batch_sequence(y, seed, epochs):
@@ -473,6 +483,249 @@ def _mean_std(values):
     return f"{values.mean():.4f} ± {values.std():.4f}"
 
 
+# --- --defaults: every learner and loss as a new user fits it ---------------------------------
+
+# losses that are not metric losses on class labels (wrappers, abstract bases, the ordinal,
+# transfer and image-set objectives of their own learners), with what they are instead
+NOT_ON_LABELS = {
+    "MetricLoss": "abstract base", "ClassLoss": "abstract base",
+    "CrossBatchMemory": "wraps another loss", "LogRatioLoss": "ordinal (LogRatioLearner)",
+    "ThresholdTripletLoss": "ordinal (LogRatioLearner)",
+    "TransferObjective": "domain adaptation (DTML)",
+    "ManifoldMarginLoss": "image sets (MMDML)",
+}
+MINED = {"TripletMarginLoss + SemiHardMiner": ("TripletMarginLoss", "SemiHardMiner"),
+         "TripletMarginLoss + HardMiner": ("TripletMarginLoss", "HardMiner"),
+         "MultiSimilarityLoss + MultiSimilarityMiner": ("MultiSimilarityLoss",
+                                                        "MultiSimilarityMiner")}
+CLASSICAL = ("PCA", "LDA", "NCA", "LMNN", "LFDA", "RCA", "ITML")
+CURVE_LOSSES = ("ContrastiveLoss", "MultiSimilarityLoss", "ProxyAnchorLoss", "SoftTripleLoss")
+CURVE_EPOCHS = (0, 1, 2, 5, 10, 20, 30)
+
+
+def default_contenders():
+    """``{name: make(seed)}`` for every deep learner and loss at its defaults, then the
+    classical learners that fit class labels."""
+    import skdml
+    import skdml.deep
+    import skdml.deep.losses as losses
+
+    makers = {"DeepMetricLearner (ContrastiveLoss, its default)":
+              lambda seed: DeepMetricLearner(random_state=seed)}
+    for name in ("DDML", "DAML", "DVML"):
+        makers[name] = lambda seed, cls=getattr(skdml.deep, name): cls(random_state=seed)
+    for name in losses.__all__:
+        if name in NOT_ON_LABELS or name == "ContrastiveLoss":
+            continue
+        makers[f"DeepMetricLearner({name})"] = (
+            lambda seed, loss=getattr(losses, name): DeepMetricLearner(loss=loss,
+                                                                       random_state=seed))
+    for label, (loss, miner) in MINED.items():
+        makers[f"DeepMetricLearner({label})"] = (
+            lambda seed, loss=getattr(losses, loss), miner=getattr(skdml.deep, miner):
+            DeepMetricLearner(loss=loss, miner=miner, random_state=seed))
+    for name in CLASSICAL:
+        cls = getattr(skdml, name)
+        takes_seed = "random_state" in inspect.signature(cls).parameters
+        makers[name] = (lambda seed, cls=cls, takes_seed=takes_seed:
+                        cls(random_state=seed) if takes_seed else cls())
+    return makers
+
+
+class _Curve(Callback):
+    """MAP@R of the unseen-class queries and of the training samples, before training and
+    after every epoch (the network in eval mode, as ``transform`` runs it)."""
+
+    def __init__(self, X_train, y_train, X_test, y_test):
+        self.data = X_train, y_train, X_test, y_test
+
+    def _record(self, net):
+        X_train, y_train, X_test, y_test = self.data
+
+        def embed(X):  # transform's work; the learner counts as fitted only after fit
+            X = (X - net.input_mean_) / net.input_scale_
+            return net.forward(X.astype(np.float32), training=False).numpy()
+
+        self.points.append((map_at_r(embed(X_test), y_test),
+                            map_at_r(embed(X_train), y_train)))
+
+    def on_train_begin(self, net, **kwargs):
+        self.points = []
+        self._record(net)
+
+    def on_epoch_end(self, net, **kwargs):
+        self._record(net)
+
+
+class _Residual(torch.nn.Module):
+    """``f(x) = x + g(x)``, ``g`` a tanh layer whose output layer starts at zero: the
+    embedding starts as the input itself (Euclidean distance) and learns a correction."""
+
+    def __init__(self, n_features, hidden=128):
+        super().__init__()
+        self.g = torch.nn.Sequential(torch.nn.Linear(n_features, hidden), torch.nn.Tanh(),
+                                     torch.nn.Linear(hidden, n_features))
+        torch.nn.init.zeros_(self.g[2].weight)
+        torch.nn.init.zeros_(self.g[2].bias)
+
+    def forward(self, x):
+        return x + self.g(x)
+
+
+VARIANT_LOSSES = ("ContrastiveLoss", "ProxyAnchorLoss", "SoftTripleLoss")
+
+
+def _global_scaling(X_train, X_test):
+    """Centred and divided by one standard deviation for all features: the geometry of the
+    unscaled pixels, at unit scale."""
+    mean, std = X_train.mean(), X_train.std()
+    return (X_train - mean) / std, (X_test - mean) / std
+
+
+def run_variants(args):
+    """What might carry over to unseen classes, and what it costs on the seen ones: the
+    ``deep_open_variants`` table."""
+    import skdml.deep.losses as losses
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    from skdml.datasets import class_disjoint_split
+
+    X, y = load_digits(return_X_y=True)
+    protocols = {"closed": train_test_split(X, y, test_size=0.3, random_state=0, stratify=y),
+                 "open": class_disjoint_split(X, y)}
+    variants = {
+        "defaults": ("features", {}),
+        "5 epochs": ("features", {"max_epochs": 5}),
+        "unscaled geometry (one scale for all pixels)": ("global", {"standardize": False}),
+        "residual from the identity, unscaled geometry": (
+            "global", {"standardize": False, "module": _Residual}),
+    }
+
+    def data(protocol, scaling):
+        X_train, X_test, y_train, y_test = protocols[protocol]
+        if scaling == "global":
+            X_train, X_test = _global_scaling(X_train, X_test)
+        else:
+            mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+            std[std == 0] = 1.0
+            X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
+        return X_train, X_test, y_train, y_test
+
+    rows = []
+    for scaling, label in (("features", "each feature standardized"),
+                           ("global", "unscaled geometry (one scale for all pixels)")):
+        row = {"loss": "Euclidean (no learning)", "variant": label}
+        for protocol in protocols:
+            split = data(protocol, scaling)
+            row[f"{protocol} MAP@R"] = f"{scores(split[0], split[1], split, protocol)[0]:.4f}"
+        rows.append(row)
+    for name in VARIANT_LOSSES:
+        for label, (scaling, params) in variants.items():
+            row = {"loss": name, "variant": label}
+            for protocol in protocols:
+                split = X_train, X_test, y_train, _ = data(protocol, scaling)
+                maps = []
+                for seed in range(args.seeds):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        model = DeepMetricLearner(loss=getattr(losses, name), random_state=seed,
+                                                  **params).fit(X_train, y_train)
+                    maps.append(scores(model.transform(X_train), model.transform(X_test),
+                                       split, protocol)[0])
+                row[f"{protocol} MAP@R"] = _mean_std(maps)
+            rows.append(row)
+    write_table("deep_open_variants", rows, ["loss", "variant", "closed MAP@R", "open MAP@R"],
+                note=("DeepMetricLearner at its defaults but for the loss and the variant; "
+                      "digits, closed set: 70/30 stratified split (seed 0); open set: "
+                      "class_disjoint_split (train on 0-4, retrieve among 5-9); features "
+                      "scaled with the training part's statistics as the variant says; "
+                      f"MAP@R mean ± std over {args.seeds} seeds"))
+
+
+def run_defaults(args):
+    """The ``--defaults`` tables: every learner at its defaults on both protocols, and the
+    open-set learning curve."""
+    import skdml.deep.losses as losses
+
+    makers = default_contenders()
+    start_run(args.threads, None, False, extra=[
+        "data: digits, standardized with the training samples' statistics (deep learners "
+        "standardize inside as well, which then changes next to nothing); closed set: 70/30 "
+        "stratified split (seed 0), test queries against the training set; open set: train on "
+        "digits 0-4 (skdml.datasets.class_disjoint_split), each query of the unseen digits "
+        "5-9 against the other queries, leave one out",
+        "every learner at its defaults (deep: 30 epochs, its own sampler and network), "
+        f"random_state = seed for seeds 0..{args.seeds - 1}; scorer: skdml.metrics "
+        "map_at_r and precision_at_k (R@1)",
+    ])
+    for protocol, table in (("closed", "deep_defaults"), ("open", "deep_defaults_open")):
+        split = X_train, X_test, y_train, y_test = (digits_split() if protocol == "closed"
+                                                    else open_split())
+        raw = scores(X_train, X_test, split, protocol)
+        rows = [{"learner": "Euclidean (no learning)", "MAP@R": f"{raw[0]:.4f}",
+                 "R@1": f"{raw[1]:.4f}", "vs Euclidean": "+0.0000"}]
+        if protocol == "open":
+            from sklearn.datasets import load_digits
+
+            X, y = load_digits(return_X_y=True)
+            unscaled = scores(None, X[y >= 5], split, protocol)
+            rows.append({"learner": "Euclidean on the unscaled pixels (extra)",
+                         "MAP@R": f"{unscaled[0]:.4f}", "R@1": f"{unscaled[1]:.4f}",
+                         "vs Euclidean": f"{unscaled[0] - raw[0]:+.4f}"})
+        for name, make in makers.items():
+            results, cpu = [], []
+            for seed in range(args.seeds):
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        t, _, model = timed(lambda: make(seed).fit(X_train, y_train))
+                    results.append(scores(model.transform(X_train), model.transform(X_test),
+                                          split, protocol))
+                    cpu.append(t)
+                except Exception as exc:  # a learner that fails at its defaults is a finding
+                    results = raised(exc)
+                    break
+            if isinstance(results, str):
+                rows.append({"learner": name, "MAP@R": results})
+                print(f"  ({name}: {results})")
+                continue
+            maps = [r[0] for r in results]
+            rows.append({"learner": name, "MAP@R": _mean_std(maps),
+                         "R@1": _mean_std([r[1] for r in results]),
+                         "vs Euclidean": f"{np.mean(maps) - raw[0]:+.4f}",
+                         "fit CPU s": np.median(cpu)})
+        write_table(table, rows, ["learner", "MAP@R", "R@1", "vs Euclidean", "fit CPU s"],
+                    note=(f"{protocol} set; MAP@R and R@1: mean ± std over {args.seeds} seeds "
+                          "(a single figure: the learner is deterministic); vs Euclidean: "
+                          "the mean minus Euclidean distance's MAP@R on the same features; "
+                          f"load average {os.getloadavg()[0]:.2f} at the end"))
+
+    X_train, X_test, y_train, y_test = open_split()
+    rows = []
+    for name in CURVE_LOSSES:
+        unseen, seen = [], []
+        for seed in range(args.seeds):
+            curve = _Curve(X_train, y_train, X_test, y_test)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                DeepMetricLearner(loss=getattr(losses, name), max_epochs=max(CURVE_EPOCHS),
+                                  callbacks=[curve], random_state=seed).fit(X_train, y_train)
+            unseen.append([curve.points[e][0] for e in CURVE_EPOCHS])
+            seen.append([curve.points[e][1] for e in CURVE_EPOCHS])
+        for label, values in (("unseen digits 5-9", unseen), ("training samples", seen)):
+            values = np.array(values)
+            rows.append({"loss (defaults)": name, "MAP@R of": label,
+                         **{f"epoch {e}": f"{m:.3f}" for e, m in
+                            zip(CURVE_EPOCHS, values.mean(axis=0))}})
+    write_table("deep_open_curve", rows, ["loss (defaults)", "MAP@R of",
+                                          *[f"epoch {e}" for e in CURVE_EPOCHS]], note=(
+        "open set; DeepMetricLearner at its defaults but for the loss, MAP@R after each epoch "
+        f"(epoch 0: the initial network), mean over {args.seeds} seeds; training samples: each "
+        "against the other training samples, leave one out"))
+    run_variants(args)
+
+
 def main():
     parser = protocol_parser(__doc__, repeat=3)
     parser.add_argument("--seeds", type=int, default=3,
@@ -491,7 +744,13 @@ def main():
                         choices=["plain", "shared", "own"],
                         help="skdml's contenders (the estimator on the shared batches always "
                         "runs: it draws the initial weights); default: all")
+    parser.add_argument("--defaults", action="store_true",
+                        help="every deep learner and loss, and the classical learners, at "
+                        "their defaults on both protocols, and the open-set learning curve")
     args = parser.parse_args()
+    if args.defaults:
+        with thread_settings(args.threads):
+            return run_defaults(args)
     args.contenders = ["shared"] + [c for c in args.contenders if c != "shared"]
     args.losses = list(dict.fromkeys(n for name in args.losses
                                      for n in {"new": NEW, "all": LOSSES}.get(name, [name])))
