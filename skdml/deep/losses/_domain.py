@@ -108,28 +108,32 @@ class TransferObjective(_NeighborhoodLoss):
 
 
 class ManifoldMarginLoss(_NeighborhoodLoss):
-    r"""MMDML's loss: each anchor's own-manifold neighbours closer than the others' by a
-    margin.
+    r"""MMDML's loss: each anchor's own-manifold neighbours closer than the others'.
 
     For an anchor ``x_i``, ``D_1(i)`` is the mean ``distance`` (squared Euclidean by
-    default) in the embedding to its ``k1`` nearest samples of its own class (manifold) and
-    ``D_2(i)`` to its ``k2`` nearest samples of other classes; the term of the anchor is
-    ``g(margin + D_1(i) - D_2(i))``, ``g(z) = log(1 + exp(beta z)) / beta`` the generalized
-    logistic function, and the ``reducer`` (the mean by default) makes the loss. Anchors
-    lacking either kind of neighbour in the batch are left out.
+    default) in the embedding to its ``k1`` intra-manifold neighbours (samples of its own
+    class) and ``D_2(i)`` to its ``k2`` nearest samples of other classes; the term of the
+    anchor is ``g(margin + D_1(i) - D_2(i))``, ``g(z) = log(1 + exp(beta z)) / beta`` the
+    generalized logistic function (the paper's objective has ``margin=0``), and the
+    ``reducer`` (the mean by default) makes the loss. Anchors lacking either kind of
+    neighbour in ``tuples`` are left out.
 
     Called as ``loss(embeddings, labels, tuples=None)``; ``tuples`` are the neighbour pairs
-    ``(intra, inter)`` of :meth:`pairs`. The paper finds the neighbourhoods in the input
-    space, so :class:`~skdml.deep.MMDML`'s networks hand over ``pairs(X, labels)`` of the
-    batch's inputs; ``None`` finds them among the embeddings. With ``anchor_label`` only the
-    samples of that label are anchors (the network of one manifold), otherwise all of them.
+    ``(intra, inter)``, each a pair of index tensors ``(anchors, neighbours)`` into the
+    batch. The paper finds the neighbourhoods in the input space: :class:`~skdml.deep.MMDML`
+    finds them once among all its training vectors (the intra-manifold ones in the other
+    image sets of the anchor's class) and hands each batch those of its anchors; for a
+    batch on its own, :meth:`pairs` finds them among the batch's inputs, and ``None``
+    among the embeddings. With ``anchor_label`` only the samples of that label are anchors
+    of :meth:`pairs` (the network of one manifold), otherwise all of them.
 
     Parameters
     ----------
     k1, k2 : int, default=5, 10
     beta : float, default=2.0
         Sharpness of ``g``.
-    margin : float, default=1.0
+    margin : float, default=0.0
+        Added inside ``g``; the paper has none.
     anchor_label : int or None, default=None
     distance : distance, default=LpDistance(power=2)
         A distance (not a similarity).
@@ -145,7 +149,7 @@ class ManifoldMarginLoss(_NeighborhoodLoss):
 
     _reprs = ("k1", "k2", "beta", "margin", "anchor_label")
 
-    def __init__(self, k1=5, k2=10, beta=2.0, margin=1.0, anchor_label=None, *,
+    def __init__(self, k1=5, k2=10, beta=2.0, margin=0.0, anchor_label=None, *,
                  distance=None, reducer=None, embedding_regularizer=None):
         super().__init__(k1, k2, distance=distance, reducer=reducer,
                          embedding_regularizer=embedding_regularizer)
