@@ -176,8 +176,9 @@ class DTML(DeepMetricLearner):
     samples_per_class : int or None, default=None
         Source samples per class in a batch (see
         :class:`~skdml.deep.ClassBalancedBatchSampler`).
-    train_split, callbacks, device, random_state, verbose, warm_start, n_jobs, standardize, \
-**kwargs
+    train_split, callbacks, device, random_state, verbose, warm_start
+        As for :class:`~skdml.deep.DeepMetricLearner`.
+    n_jobs, standardize, **kwargs
         As for :class:`~skdml.deep.DeepMetricLearner`.
 
     Attributes
