@@ -178,7 +178,7 @@ class DTML(DeepMetricLearner):
         :class:`~skdml.deep.ClassBalancedBatchSampler`).
     train_split, callbacks, device, random_state, verbose, warm_start
         As for :class:`~skdml.deep.DeepMetricLearner`.
-    n_jobs, standardize, **kwargs
+    standardize, n_jobs, **kwargs
         As for :class:`~skdml.deep.DeepMetricLearner`.
 
     Attributes
