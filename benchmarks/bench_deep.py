@@ -406,8 +406,10 @@ def batch_sequence(y, seed, epochs):
 
 
 def estimator(name, seed, epochs, n_classes, **params):
+    # the plain loop and pml train on the protocol's standardized data as it is: so does the
+    # estimator (its own standardization, fitted on the training part, would differ slightly)
     common = dict(max_epochs=epochs, batch_size=M * n_classes, samples_per_class=M, lr=LR,
-                  random_state=seed, **params)
+                  random_state=seed, standardize=False, **params)
     if name == "DDML":
         return DDML(**common)
     return DeepMetricLearner(module__normalize=True, **estimator_params(name), **common)
