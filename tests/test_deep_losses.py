@@ -120,10 +120,22 @@ def ref_multi_similarity(x, y, alpha, beta, base):
     return np.mean(out)
 
 
-def ref_distance_logistic(x, y, m, scale):
+def ref_contrastive_plain(x, y, m):
+    # the Siamese lecture's form: l D + (1 - l) max(0, m - D), D the Euclidean distance
     pos, neg = _pairs(y)
-    terms = [_softplus(scale * (_d(x, i, j) - m)) for i, j in pos]
-    terms += [_softplus(-scale * (_d(x, i, j) - m)) for i, j in neg]
+    terms = [_d(x, i, j) for i, j in pos]
+    terms += [max(0.0, m - _d(x, i, j)) for i, j in neg]
+    return np.mean(terms)
+
+
+def ref_distance_logistic(x, y, m, scale):
+    # Vo & Hays' DBL: p = (1 + e^(-m)) / (1 + e^(D - m)), log loss of p against the pair label
+    # (the slope s multiplies D and m)
+    pos, neg = _pairs(y)
+    prob = {ij: (1 + math.exp(-scale * m)) / (1 + math.exp(scale * (_d(x, *ij) - m)))
+            for ij in pos + neg}
+    terms = [-math.log(prob[ij]) for ij in pos]
+    terms += [-math.log(1 - prob[ij]) for ij in neg]
     return np.mean(terms)
 
 
@@ -177,6 +189,7 @@ METRIC_CASES = [
     (L.GeneralizedLogisticLoss(tau=2.0, beta=3.0),
      lambda x, y: ref_generalized_logistic(x, y, 2.0, 3.0)),
     (L.ContrastiveLoss(margin=2.0), lambda x, y: ref_contrastive(x, y, 2.0)),
+    (L.ContrastiveLoss(margin=2.0, power=1), lambda x, y: ref_contrastive_plain(x, y, 2.0)),
     (L.TripletMarginLoss(margin=0.5), lambda x, y: ref_triplet(x, y, 0.5, True)),
     (L.TripletMarginLoss(margin=0.5, squared=False), lambda x, y: ref_triplet(x, y, 0.5, False)),
     (L.NPairLoss(l2_reg=0.01), lambda x, y: ref_npair(x, y, 0.01)),
@@ -284,9 +297,28 @@ def test_empty_mined_tuples_give_zero_without_warning():
     assert out.item() == 0.0
 
 
+def test_dbl_keeps_pushing_a_collapsed_negative_pair():
+    # a negative pair almost at one point: the plain logistic on d - m would cost about
+    # log(1 + e^m) with a gradient below 1; DBL's -log(1 - p) is large there and pushes hard
+    x = torch.tensor([[0.0, 0.0], [1e-3, 0.0], [1.0, 0.0]], dtype=torch.float64,
+                     requires_grad=True)
+    labels = torch.tensor([0, 1, 1])
+    loss = L.DistanceLogisticLoss(margin=1.0).double()
+    out = loss(x, labels)
+    out.backward()
+    assert torch.isfinite(out) and out.item() > 3.0
+    assert torch.isfinite(x.grad).all() and x.grad.abs().max() > 100.0
+    # the positive pair alone at distance 0 costs nothing: p = 1
+    same = torch.zeros(2, 2, dtype=torch.float64)
+    assert loss(same, torch.tensor([0, 0])).item() == pytest.approx(0.0, abs=1e-6)
+
+
 def test_bad_inputs_and_parameters():
     with pytest.raises(ValueError, match="margin"):
         L.ContrastiveLoss(margin=-1)
+    for power in (0, 3, 1.5, True):
+        with pytest.raises(ValueError, match="power must be 1 or 2"):
+            L.ContrastiveLoss(power=power)
     with pytest.raises(ValueError, match="beta"):
         L.GeneralizedLogisticLoss(beta=0)
     with pytest.raises(ValueError, match="alpha"):

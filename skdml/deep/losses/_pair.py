@@ -61,13 +61,20 @@ class GeneralizedLogisticLoss(MetricLoss):
 
 
 class ContrastiveLoss(MetricLoss):
-    r"""``1/2 d_ij^2`` for positive pairs, ``1/2 max(0, margin - d_ij)^2`` for negative ones.
+    r"""``d_ij^p / p`` for positive pairs, ``max(0, margin - d_ij)^p / p`` for negative ones.
 
-    One term per pair; ``d`` the Euclidean distance by default.
+    One term per pair; ``d`` the Euclidean distance by default. ``power=2`` (the default) is
+    Hadsell et al.'s form, ``1/2 d^2`` and ``1/2 max(0, m - d)^2``; ``power=1`` is the plain
+    distance form of the Siamese-network literature, ``l d + (1 - l) max(0, m - d)`` with
+    ``l = 1`` for a positive pair: a pull that does not fade as a positive pair closes in,
+    and a push whose gradient does not vanish at the margin.
 
     Parameters
     ----------
     margin : float, default=1.0
+    power : {1, 2}, default=2
+        Exponent of both terms (each divided by it, so that ``power=2`` keeps the factor
+        1/2 of Hadsell et al. and ``power=1`` is the plain-distance loss).
     distance : distance, default=LpDistance()
         A distance (not a similarity).
     reducer : reducer, default=MeanReducer()
@@ -77,29 +84,44 @@ class ContrastiveLoss(MetricLoss):
     ----------
     R. Hadsell, S. Chopra and Y. LeCun, "Dimensionality reduction by learning an invariant
     mapping", CVPR 2006.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdml.deep import ContrastiveLoss
+    >>> x = torch.tensor([[0.0, 0.0], [0.3, 0.4], [0.0, 0.2]])
+    >>> labels = torch.tensor([0, 0, 1])
+    >>> # one positive pair at distance 0.5, negatives at 0.2 and 0.36: (0.5 + 0.8 + 0.64) / 3
+    >>> round(ContrastiveLoss(margin=1.0, power=1)(x, labels).item(), 4)
+    0.6465
     """
 
     distance_kind = "distance"
-    _reprs = ("margin",)
+    _reprs = ("margin", "power")
 
-    def __init__(self, margin=1.0, *, distance=None, reducer=None, embedding_regularizer=None):
+    def __init__(self, margin=1.0, *, power=2, distance=None, reducer=None,
+                 embedding_regularizer=None):
         super().__init__(distance=distance, reducer=reducer,
                          embedding_regularizer=embedding_regularizer)
         self.margin = _check_real(margin, "margin", "ContrastiveLoss", low=0)
+        if isinstance(power, bool) or power not in (1, 2):
+            raise ValueError(f"ContrastiveLoss: power must be 1 or 2; got {power!r}.")
+        self.power = int(power)
 
     def compute(self, x, labels, pairs):
         a1, p, a2, n = pairs
         dist = self.distance
-        if isinstance(dist, LpDistance) and dist.p == 2 and dist.power == 1:
+        if (self.power == 2 and isinstance(dist, LpDistance) and dist.p == 2
+                and dist.power == 1):
             # the Euclidean case squares without a square root round trip
             d2 = LpDistance(power=2, normalize_embeddings=dist.normalize_embeddings)(x)
             pos = 0.5 * d2[a1, p]
             d_neg = d2[a2, n].clamp_min(_EPS).sqrt()
         else:
             d = dist(x)
-            pos = 0.5 * d[a1, p] ** 2
+            pos = d[a1, p] ** self.power / self.power
             d_neg = d[a2, n]
-        neg = 0.5 * F.relu(self.margin - d_neg) ** 2
+        neg = F.relu(self.margin - d_neg) ** self.power / self.power
         return torch.cat([pos, neg])
 
 
@@ -431,17 +453,26 @@ class MultiSimilarityLoss(MetricLoss):
 
 
 class DistanceLogisticLoss(MetricLoss):
-    r"""Distance-based logistic loss: ``log(1 + exp(scale * l_ij * (d_ij - margin)))``.
+    r"""Distance-based logistic (DBL) loss of Vo and Hays: a log loss on
+    ``p_ij = (1 + exp(-s m)) / (1 + exp(s (d_ij - m)))``.
 
-    ``l_ij = +1`` for positive, ``-1`` for negative pairs: a logistic regression on the
-    distance (Euclidean by default), with the decision boundary at ``d = margin``. One term
-    per pair.
+    ``p`` is the probability that a pair matches: 1 at distance 0, 1/2 near ``d = m``, going
+    to 0 far away. A positive pair costs ``-log p``, a negative pair ``-log(1 - p)``; one term
+    per pair, ``d`` the Euclidean distance by default, ``s`` the slope (1 in the paper). In
+    closed form,
+
+    - positive: ``softplus(s (d - m)) - softplus(-s m)``, zero at ``d = 0``;
+    - negative: ``s m - log(exp(s d) - 1) + softplus(s (d - m))``, which grows without bound
+      as a negative pair collapses (``s d`` is floored at 1e-6 there, a cost of about
+      ``s m + 13.8``): unlike a plain logistic on ``d - m``, it keeps pushing a negative pair
+      that sits at the same point as its anchor.
 
     Parameters
     ----------
     margin : float, default=1.0
+        ``m``, the distance at which a pair is about as likely to match as not.
     scale : float, default=1.0
-        Slope of the logistic (1 in the paper's formula).
+        ``s``, the slope of the logistic (1 in the paper's formula).
     distance : distance, default=LpDistance()
         A distance (not a similarity).
     reducer : reducer, default=MeanReducer()
@@ -451,6 +482,16 @@ class DistanceLogisticLoss(MetricLoss):
     ----------
     N. N. Vo and J. Hays, "Localizing and orienting street views using overhead imagery",
     ECCV 2016.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdml.deep import DistanceLogisticLoss
+    >>> x = torch.tensor([[0.0, 0.0], [0.0, 0.0], [3.0, 4.0]])
+    >>> labels = torch.tensor([0, 0, 1])
+    >>> loss = DistanceLogisticLoss(margin=1.0)
+    >>> round(loss(x, labels).item(), 4)  # the positive pair costs 0, the far negatives little
+    0.0166
     """
 
     distance_kind = "distance"
@@ -466,6 +507,10 @@ class DistanceLogisticLoss(MetricLoss):
     def compute(self, x, labels, pairs):
         a1, p, a2, n = pairs
         d = self.distance(x)
-        pos = self.scale * (d[a1, p] - self.margin)
-        neg = -self.scale * (d[a2, n] - self.margin)
-        return F.softplus(torch.cat([pos, neg]))
+        s, m = self.scale, self.margin
+        offset = math.log1p(math.exp(-s * m))  # softplus(-s m): -log p is 0 at d = 0
+        pos = F.softplus(s * (d[a1, p] - m)) - offset
+        z = (s * d[a2, n]).clamp_min(1e-6)
+        # log(exp(z) - 1) = z + log(1 - exp(-z)), stable for large z
+        neg = s * m - (z + torch.log(-torch.expm1(-z))) + F.softplus(z - s * m)
+        return torch.cat([pos, neg])
