@@ -82,6 +82,11 @@ n_features), default='identity'
         Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
         afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
         context, ``-1`` means all cores (scikit-learn's meaning).
+    callback : callable or None, default=None
+        Called after every L-BFGS-B iteration as ``callback(L, n_iter)``, with the current
+        iterate as the components ``fit`` would return (input units, shape
+        (n_components, n_features)) and the iteration count: to record the path or to
+        watch a score on held-out data.
 
     Attributes
     ----------
@@ -120,11 +125,12 @@ n_features), default='identity'
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "callback": [callable, None],
     }
 
     def __init__(
         self, *, prior="identity", regularization=1.0, n_constraints=None, max_iter=1000,
-        tol=1e-5, verbose=0, random_state=None, n_jobs=None,
+        tol=1e-5, verbose=0, random_state=None, n_jobs=None, callback=None,
     ):
         self.prior = prior
         self.regularization = regularization
@@ -134,6 +140,7 @@ n_features), default='identity'
         self.verbose = verbose
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.callback = callback
 
     @fit_context
     def fit(self, X, y=None, *, preprocessor=None):
@@ -208,19 +215,32 @@ n_features), default='identity'
             L0 = (V / np.sqrt(w)).T  # L0.T @ L0 = P^{-1}
             # Many small (d x d) products: BLAS threads cost more than they give.
             with threadpool_limits(1 if d <= 256 else None, user_api="blas"):
-                L, self.n_iter_, self.objective_ = self._minimize(vab, vcd, P, L0)
-            L = components_from_psd(L.T @ L)
-            components = unstandardize_components(L, scales, varying)
+                L, self.n_iter_, self.objective_ = self._minimize(
+                    vab, vcd, P, L0, self._user_callback(scales, varying))
+            components = self._components(L, scales, varying)
         self.components_ = components
         self.n_components_ = components.shape[0]
 
-    def _minimize(self, vab, vcd, P, L0):
+    @staticmethod
+    def _components(L, scales, varying):
+        """The components in the input's units of ``L``, learned on the standardized
+        varying features."""
+        return unstandardize_components(components_from_psd(L.T @ L), scales, varying)
+
+    def _user_callback(self, scales, varying):
+        """``callback`` seeing each iterate as the components ``fit`` would return."""
+        if self.callback is None:
+            return None
+        return lambda L, n_iter: self.callback(self._components(L, scales, varying), n_iter)
+
+    def _minimize(self, vab, vcd, P, L0, callback=None):
         d = L0.shape[0]
         lam = self.regularization
         # The objective is inf where L is singular: the line search steps back from there.
         L, n_iter, value = minimize_lbfgs(
             lambda L: _lsml_objective(L, vab, vcd, P, lam), L0, max_iter=self.max_iter,
-            tol=self.tol, name="LSML", verbose=self.verbose, require_finite=False,
+            tol=self.tol, name="LSML", verbose=self.verbose, callback=callback,
+            require_finite=False,
         )
         return L, max(n_iter, 1), value  # n_iter: 0 when the start already meets tol
 

@@ -63,6 +63,11 @@ class MLKR(MahalanobisMixin, BaseMetricLearner):
         Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
         afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
         context, ``-1`` means all cores (scikit-learn's meaning).
+    callback : callable or None, default=None
+        Called after every L-BFGS-B iteration as ``callback(L, n_iter)``, with a copy of the
+        current components ``L`` of shape (n_components, n_features) and the iteration
+        count (scikit-learn's NCA passes the same, flattened): to record the path or to
+        watch a score on held-out data.
 
     Attributes
     ----------
@@ -106,11 +111,12 @@ class MLKR(MahalanobisMixin, BaseMetricLearner):
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "callback": [callable, None],
     }
 
     def __init__(
         self, n_components=None, *, init="auto", max_iter=200, tol=1e-5, verbose=0,
-        random_state=None, n_jobs=None,
+        random_state=None, n_jobs=None, callback=None,
     ):
         self.n_components = n_components
         self.init = init
@@ -119,6 +125,7 @@ class MLKR(MahalanobisMixin, BaseMetricLearner):
         self.verbose = verbose
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.callback = callback
 
     @fit_context
     def fit(self, X, y):
@@ -143,7 +150,8 @@ class MLKR(MahalanobisMixin, BaseMetricLearner):
         )
         loss = _MLKRLoss(X, Y)
         L, n_iter, value = minimize_lbfgs(
-            loss, L0, max_iter=self.max_iter, tol=self.tol, name="MLKR", verbose=self.verbose
+            loss, L0, max_iter=self.max_iter, tol=self.tol, name="MLKR", verbose=self.verbose,
+            callback=self.callback
         )
         self.components_ = L
         self.n_components_ = L.shape[0]
