@@ -20,7 +20,8 @@ _CLASSICAL = dict.fromkeys(
 )
 # Deep learners import torch and skorch (the 'deep' extra).
 _LAZY = dict.fromkeys(
-    ["DAML", "DDML", "DSTML", "DTML", "DVML", "DeepMetricLearner", "LogRatioLearner", "MMDML"],
+    ["DAML", "DDML", "DSTML", "DTML", "DVML", "DeepMetricLearner", "LogRatioLearner", "MMDML",
+     "SiameseNetwork"],
     "skdml.deep",
 )
 

@@ -139,13 +139,13 @@ EXPECTED_FAILURES = {
     **{
         (name, "check_do_not_raise_errors_in_init_or_set_params"): (ValueError, _KWARGS)
         for name in ["DAML", "DDML", "DVML", "DeepMetricLearner", "LogRatioLearner",
-                     "TwoDomainDTML", "TwoDomainDSTML",
+                     "SiameseNetwork", "TwoDomainDTML", "TwoDomainDSTML",
                      "DeepBitHashing", "DeepHashing", "SupervisedDeepHashing"]
     },
     **{
         (name, "check_methods_subset_invariance"): (AssertionError, _FLOAT32)
         for name in ["DAML", "DDML", "DVML", "DeepMetricLearner", "LogRatioLearner",
-                     "TwoDomainDSTML"]  # DTML's default single layer passes
+                     "SiameseNetwork", "TwoDomainDSTML"]  # DTML's default single layer passes
     },
     **{
         (name, check): (exception, _PAIRS)
@@ -163,7 +163,8 @@ EXPECTED_FAILURES = {
     # A deep pair learner fitted on class labels keeps them in classes_ (for partial_fit
     # and warm starts): the check finds classes_, then no predict.
     **{
-        ("DDML", check): (AttributeError, _PAIRS)
+        (name, check): (AttributeError, _PAIRS)
+        for name in ["DDML", "SiameseNetwork"]
         for check in ["check_classifiers_train", "check_classifiers_train(readonly_memmap=True)",
                       "check_classifiers_train(readonly_memmap=True,X_dtype=float32)"]
     },

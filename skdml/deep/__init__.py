@@ -51,6 +51,7 @@ from .losses import (
     TripletMarginLoss,
 )
 from .mmdml import MMDML, ManifoldMarginLoss
+from .siamese import SiameseNetwork
 from .miners import (
     AllPairsMiner,
     AllTripletsMiner,
@@ -71,6 +72,7 @@ __all__ = [
     "DTML",
     "DVML",
     "MMDML",
+    "SiameseNetwork",
     "HardNegativeGenerator",
     "LogRatioLearner",
     "LogRatioLoss",
