@@ -8,7 +8,7 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["minimize_lbfgs", "print_progress"]
+__all__ = ["Adam", "minimize_lbfgs", "minimize_minibatch", "print_progress"]
 
 
 def print_progress(name, n_iter, objective, start, **extra):
@@ -83,3 +83,69 @@ def minimize_lbfgs(loss, L0, *, max_iter, tol, name, verbose=0, callback=None,
             ConvergenceWarning,
         )
     return result.x.reshape(shape).copy(), n_iter, float(result.fun)
+
+
+class Adam:
+    """Adam (Kingma & Ba, ICLR 2015) on one array, with a learning rate the caller may lower."""
+
+    def __init__(self, shape, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.lr, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
+        self.m, self.v, self.t = np.zeros(shape), np.zeros(shape), 0
+
+    def step(self, x, grad):
+        """The next iterate from ``x`` and the gradient there."""
+        self.t += 1
+        self.m = self.beta1 * self.m + (1 - self.beta1) * grad
+        self.v = self.beta2 * self.v + (1 - self.beta2) * grad * grad
+        m_hat = self.m / (1 - self.beta1**self.t)
+        v_hat = self.v / (1 - self.beta2**self.t)
+        return x - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+def minimize_minibatch(loss, L0, n_samples, *, batch_size, max_iter, tol, learning_rate,
+                       random_state, name, verbose=0, callback=None, patience=3):
+    """Minimize the mean over minibatches of ``loss(L, rows) -> (value, gradient)`` by Adam.
+
+    An epoch visits every sample once, in a fresh random order cut into batches of
+    ``batch_size`` rows (the last batch may be smaller). An epoch whose mean value is not
+    below the best epoch's by ``tol`` (relative) halves the learning rate; ``patience`` such
+    epochs in a row end the run as converged. ``callback(L, n_iter)`` is called after every
+    epoch with a copy of the iterate; ``verbose`` prints a :func:`print_progress` line.
+
+    Returns ``(L, n_iter, value, converged)``; warns with a ``ConvergenceWarning`` when it
+    stopped at ``max_iter`` epochs.
+    """
+    rng = np.random.default_rng(random_state)
+    adam = Adam(L0.shape, learning_rate)
+    L, best, worse, start = L0.copy(), np.inf, 0, time.perf_counter()
+    value, n_iter, converged = np.nan, 0, False
+    for n_iter in range(1, max_iter + 1):
+        order = rng.permutation(n_samples)
+        total = 0.0
+        for lo in range(0, n_samples, batch_size):
+            rows = order[lo:lo + batch_size]
+            batch_value, grad = loss(L, rows)
+            if not np.isfinite(batch_value):
+                raise FloatingPointError(f"{name}: the objective became {batch_value}.")
+            L = adam.step(L, grad)
+            total += batch_value * len(rows)
+        value = total / n_samples
+        if verbose:
+            print_progress(name, n_iter, value, start, learning_rate=adam.lr)
+        if callback is not None:
+            callback(L.copy(), n_iter)
+        if value < best - tol * abs(best if np.isfinite(best) else value):
+            best, worse = value, 0
+            continue
+        worse += 1
+        adam.lr *= 0.5
+        if worse >= patience:
+            converged = True
+            break
+    if not converged:
+        warnings.warn(
+            f"{name} did not converge within max_iter={max_iter} epochs (objective "
+            f"{value:.6g}, still improving by more than tol={tol}); increase max_iter or tol.",
+            ConvergenceWarning,
+        )
+    return L, n_iter, float(value), converged

@@ -4,13 +4,14 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from .._param_validation import Interval, StrOptions
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels
 from ._init import initial_components, resolve_n_components
-from ._optim import minimize_lbfgs
+from ._optim import minimize_lbfgs, minimize_minibatch
 from ._softmax import laplacian_product, neighbor_softmax
 
 __all__ = ["NCA"]
@@ -47,16 +48,31 @@ class NCA(MahalanobisMixin, BaseMetricLearner):
         embedded samples is ``log(n_samples)``: soft neighborhoods, where the gradient is
         informative (at the raw scale of standardized data the softmax is one-hot and the
         optimizer stalls on a plateau).
+    solver : {'lbfgs', 'sgd'}, default='lbfgs'
+        ``'lbfgs'``: L-BFGS-B on the exact objective and gradient (memory ``O(n^2)`` at
+        the start, less once the softmax is sparse). ``'sgd'``: Adam on minibatch
+        estimates of the same objective, each sample's neighbours drawn from its own
+        minibatch of ``batch_size`` samples -- a stochastic approximation (the soft
+        neighbourhoods are those of a ``batch_size`` subsample) with memory
+        ``O(batch_size^2)``, for data too large for the ``n x n`` softmax.
+    batch_size : int or 'auto', default='auto'
+        Minibatch size of ``solver='sgd'``; ``'auto'`` is ``min(1000, n_samples)``. Must
+        not exceed the number of samples; only ``'auto'`` is accepted with ``'lbfgs'``.
+    learning_rate : float, default=0.01
+        Adam's initial step with ``solver='sgd'``; halved after every epoch that does not
+        improve the objective by ``tol``.
     max_iter : int, default=100
-        Maximum number of L-BFGS-B iterations.
+        Maximum number of L-BFGS-B iterations (``'lbfgs'``) or of epochs (``'sgd'``).
     tol : float, default=1e-5
-        Stop when the largest entry of the gradient (of the objective divided by
-        ``n_samples``) is below ``tol``, or when an iteration improves it by less than
-        about machine precision.
+        ``'lbfgs'``: stop when the largest entry of the gradient (of the objective divided
+        by ``n_samples``) is below ``tol``, or when an iteration improves it by less than
+        about machine precision. ``'sgd'``: an epoch counts as an improvement when its mean
+        objective is lower than the best one by more than ``tol`` (relative); three
+        epochs in a row without one end the run.
     verbose : int, default=0
         Print the objective after every iteration when ``verbose >= 1``.
     random_state : int, RandomState instance or None, default=None
-        Seeds ``init='random'``.
+        Seeds ``init='random'`` and the minibatch order of ``solver='sgd'``.
     n_jobs : int or None, default=None
         Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
         afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
@@ -76,9 +92,10 @@ class NCA(MahalanobisMixin, BaseMetricLearner):
     n_components_ : int
         Number of output dimensions.
     n_iter_ : int
-        Number of L-BFGS-B iterations run.
+        Number of L-BFGS-B iterations (``'lbfgs'``) or epochs (``'sgd'``) run.
     objective_ : float
-        The final expected leave-one-out accuracy, ``sum_i p_i / n_samples``.
+        The final expected leave-one-out accuracy, ``sum_i p_i / n_samples`` (with
+        ``'sgd'``: its minibatch estimate, averaged over the last epoch).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -111,6 +128,9 @@ class NCA(MahalanobisMixin, BaseMetricLearner):
     _parameter_constraints = {
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "init": [StrOptions({"auto", "pca", "lda", "identity", "random"}), np.ndarray],
+        "solver": [StrOptions({"lbfgs", "sgd"})],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 2, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
@@ -120,11 +140,15 @@ class NCA(MahalanobisMixin, BaseMetricLearner):
     }
 
     def __init__(
-        self, n_components=None, *, init="auto", max_iter=100, tol=1e-5, verbose=0,
-        random_state=None, n_jobs=None, callback=None,
+        self, n_components=None, *, init="auto", solver="lbfgs", batch_size="auto",
+        learning_rate=0.01, max_iter=100, tol=1e-5, verbose=0, random_state=None,
+        n_jobs=None, callback=None,
     ):
         self.n_components = n_components
         self.init = init
+        self.solver = solver
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.tol = tol
         self.verbose = verbose
@@ -149,15 +173,18 @@ class NCA(MahalanobisMixin, BaseMetricLearner):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = X.astype(np.float64, copy=False)
         classes, y_enc = check_classification_labels(y, estimator=self)
+        batch_size = self._check_batch_size(X.shape[0])
         n_components = resolve_n_components(self.n_components, self.init, X.shape[1], self)
         L0 = initial_components(
             self.init, X, n_components, y=y_enc, random_state=self.random_state, estimator=self
         )
-        loss = _NCALoss(X, y_enc)
-        L, n_iter, value = minimize_lbfgs(
-            loss, L0, max_iter=self.max_iter, tol=self.tol, name="NCA", verbose=self.verbose,
-            callback=self.callback
-        )
+        if self.solver == "sgd":
+            L, n_iter, value = self._minimize_sgd(X, y_enc, L0, batch_size)
+        else:
+            L, n_iter, value = minimize_lbfgs(
+                _NCALoss(X, y_enc), L0, max_iter=self.max_iter, tol=self.tol, name="NCA",
+                verbose=self.verbose, callback=self.callback
+            )
         self.components_ = L
         self.classes_ = classes
         self.n_components_ = L.shape[0]
@@ -165,10 +192,54 @@ class NCA(MahalanobisMixin, BaseMetricLearner):
         self.objective_ = -value
         return self
 
+    def _check_batch_size(self, n_samples):
+        """The minibatch size of ``solver='sgd'``, checked against the data."""
+        if self.solver != "sgd":
+            if self.batch_size != "auto":
+                raise ValueError(
+                    f"NCA: batch_size={self.batch_size!r} applies to solver='sgd' only; "
+                    "solver='lbfgs' uses every sample at each step. Set solver='sgd' or "
+                    "leave batch_size='auto'."
+                )
+            return None
+        if self.batch_size == "auto":
+            return min(_SGD_BATCH, n_samples)
+        if self.batch_size > n_samples:
+            raise ValueError(
+                f"NCA: batch_size={self.batch_size} is larger than the number of samples, "
+                f"{n_samples}; use batch_size <= {n_samples} (or 'auto')."
+            )
+        return self.batch_size
+
+    def _minimize_sgd(self, X, y, L0, batch_size):
+        """Adam on the objective of each minibatch, a sample's neighbours its batch's."""
+        # The starts are scaled for soft neighbourhoods among n samples (init='auto'); a
+        # batch holds batch_size of them, so its neighbourhoods are as soft at this scale.
+        n = X.shape[0]
+        if not isinstance(self.init, np.ndarray) and self.init != "random":
+            L0 = L0 * np.sqrt(np.log(max(batch_size, 2)) / np.log(max(n, 2)))
+
+        def batch_loss(L, rows):
+            return _NCALoss(X[rows], y[rows])(L)
+
+        L, n_iter, value, _ = minimize_minibatch(
+            batch_loss, L0, n, batch_size=batch_size, max_iter=self.max_iter, tol=self.tol,
+            learning_rate=self.learning_rate, random_state=self._sgd_seed(), name="NCA",
+            verbose=self.verbose, callback=self.callback,
+        )
+        return L, n_iter, value
+
+    def _sgd_seed(self):
+        return check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
+
+
+#: solver='sgd' with batch_size='auto': minibatches of this many samples (or all of them).
+_SGD_BATCH = 1000
 
 
 class _NCALoss:
