@@ -20,8 +20,8 @@ _CLASSICAL = dict.fromkeys(
 )
 # Deep learners import torch and skorch (the 'deep' extra).
 _LAZY = dict.fromkeys(
-    ["DAML", "DDML", "DSTML", "DTML", "DVML", "DeepMetricLearner", "LogRatioLearner", "MMDML",
-     "SiameseNetwork"],
+    ["DAML", "DDML", "DDMML", "DLML", "DSTML", "DTML", "DVML", "DeepMetricLearner", "ECN",
+     "LSDML", "LogRatioLearner", "MMDML", "MvDML", "ODL", "SiameseNetwork"],
     "skdml.deep",
 )
 

@@ -1,5 +1,6 @@
-"""Data for the transfer (DTML) and image-set (MMDML) learners, built from scikit-learn's
-bundled digits: reproducible, no download. Re-exported by :mod:`skdml.datasets`."""
+"""Data for the transfer (DTML), image-set (MMDML) and multi-view (DDMML, MvDML) learners,
+built from scikit-learn's bundled digits: reproducible, no download. Re-exported by
+:mod:`skdml.datasets`."""
 
 import numbers
 
@@ -11,7 +12,7 @@ from sklearn.utils import check_array, check_consistent_length, check_random_sta
 
 from ._validation import check_classification_labels, check_positive_int
 
-__all__ = ["make_digits_domain_shift", "make_digits_image_sets"]
+__all__ = ["make_digits_domain_shift", "make_digits_image_sets", "make_digits_views"]
 
 _SIDE, _MAX = 8, 16.0  # digits: 8 x 8 images, intensities 0..16
 
@@ -226,3 +227,109 @@ def make_digits_image_sets(X=None, y=None, *, n_sets_per_class=10, set_size=(2, 
             sets.append(np.clip(images, 0, _MAX).reshape(size, -1))
             labels.append(classes[c])
     return sets, np.asarray(labels)
+
+
+def _pooled(images):
+    """2 x 2 mean pooling: the 4 x 4 thumbnail of each 8 x 8 image (16 features)."""
+    n = len(images)
+    return images.reshape(n, _SIDE // 2, 2, _SIDE // 2, 2).mean(axis=(2, 4)).reshape(n, -1)
+
+
+def _profiles(images):
+    """The row sums then the column sums (16 features): where the ink lies along each axis."""
+    return np.hstack([images.sum(axis=2), images.sum(axis=1)])
+
+
+def _diagonals(images):
+    """The sums along the 15 diagonals, then along the 15 anti-diagonals (30 features)."""
+    offsets = range(-(_SIDE - 1), _SIDE)
+    diag = np.stack([np.trace(images, k, axis1=1, axis2=2) for k in offsets], axis=1)
+    anti = np.stack([np.trace(images[:, :, ::-1], k, axis1=1, axis2=2) for k in offsets],
+                    axis=1)
+    return np.hstack([diag, anti])
+
+
+def _gradients(images, n_bins=8, cell=4):
+    """Histograms of gradient orientations: the Sobel gradients' magnitudes summed per
+    orientation bin (``n_bins`` over the full circle) in each ``cell x cell`` block
+    (2 x 2 blocks x 8 bins = 32 features)."""
+    gy = ndimage.sobel(images, axis=1, mode="constant")
+    gx = ndimage.sobel(images, axis=2, mode="constant")
+    magnitude = np.hypot(gx, gy)
+    angle = np.mod(np.arctan2(gy, gx), 2 * np.pi)
+    bins = np.minimum((angle * (n_bins / (2 * np.pi))).astype(int), n_bins - 1)
+    weighted = np.eye(n_bins)[bins] * magnitude[..., None]  # (n, 8, 8, n_bins)
+    n, blocks = len(images), _SIDE // cell
+    cells = weighted.reshape(n, blocks, cell, blocks, cell, n_bins).sum(axis=(2, 4))
+    return cells.reshape(n, -1)
+
+
+#: The views :func:`make_digits_views` can build, in a fixed order of description.
+_DIGIT_VIEWS = {"pixels": lambda im: im.reshape(len(im), -1), "pooled": _pooled,
+                "profiles": _profiles, "diagonals": _diagonals, "gradients": _gradients}
+
+
+def make_digits_views(views=("pooled", "profiles", "diagonals")):
+    """The digits described by several feature views of the same image.
+
+    Each of the 1797 digits (8 x 8 images, intensities 0..16) is described by the views
+    named in ``views``, computed from the one image:
+
+    - ``'pixels'`` (64 features): the image itself;
+    - ``'pooled'`` (16): the 4 x 4 thumbnail, each value the mean of a 2 x 2 block;
+    - ``'profiles'`` (16): the 8 row sums and the 8 column sums (projection profiles);
+    - ``'diagonals'`` (30): the sums along the 15 diagonals and the 15 anti-diagonals;
+    - ``'gradients'`` (32): histograms of gradient orientations (Sobel gradients, their
+      magnitudes summed in 8 orientation bins over each of the four 4 x 4 quadrants).
+
+    The default three views are each informative and complementary: a 3-nearest-neighbour
+    classifier on standardized features scores about 0.88 on the thumbnail, 0.90 on the
+    profiles and 0.88 on the diagonals alone, 0.94 on the three together (5-fold cross
+    validation). ``'pixels'`` alone holds all there is (0.95); ``'gradients'`` is weak
+    alone (0.56) and adds what none of the others measures, the direction of the strokes.
+    There is no randomness: split the samples as usual.
+
+    The multi-view learners (:class:`~skdml.deep.DDMML`, :class:`~skdml.deep.MvDML`) take
+    the stacked ``X`` with ``views=widths``.
+
+    Parameters
+    ----------
+    views : list or tuple of str, default=('pooled', 'profiles', 'diagonals')
+        The views, in the column order wanted; each of ``'pixels'``, ``'pooled'``,
+        ``'profiles'``, ``'diagonals'`` and ``'gradients'`` at most once.
+
+    Returns
+    -------
+    X : ndarray of shape (1797, sum(widths))
+        The views side by side, in the order of ``views`` (float64).
+    y : ndarray of shape (1797,)
+        The digit of each image.
+    widths : tuple of int
+        The number of features of each view, in order: ``X[:, :widths[0]]`` is the first.
+
+    Examples
+    --------
+    >>> from skdml.datasets import make_digits_views
+    >>> X, y, widths = make_digits_views()
+    >>> X.shape, widths
+    ((1797, 62), (16, 16, 30))
+    >>> X, y, widths = make_digits_views(["pixels", "gradients"])
+    >>> widths
+    (64, 32)
+    """
+    owner = "make_digits_views"
+    if not isinstance(views, (list, tuple)) or len(views) == 0:
+        raise ValueError(
+            f"{owner}: views must be a non-empty list or tuple of view names out of "
+            f"{sorted(_DIGIT_VIEWS)}, got {views!r}."
+        )
+    unknown = [v for v in views if not isinstance(v, str) or v not in _DIGIT_VIEWS]
+    if unknown:
+        raise ValueError(f"{owner}: unknown views {unknown!r}; the views are "
+                         f"{sorted(_DIGIT_VIEWS)}.")
+    if len(set(views)) != len(views):
+        raise ValueError(f"{owner}: each view may be named once, got views={views!r}.")
+    X, y = load_digits(return_X_y=True)
+    images = X.reshape(-1, _SIDE, _SIDE)
+    blocks = [_DIGIT_VIEWS[v](images) for v in views]
+    return np.hstack(blocks), y, tuple(b.shape[1] for b in blocks)

@@ -70,12 +70,16 @@ def rng():
     return np.random.default_rng(0)
 
 
+#: Learners of an ordinal target: one real-valued or integer label per sample, ordered (not
+#: a vector, and with at least two distinct values).
+ORDINAL = {"LSDML", "ODL"}
+
 #: Learners of a continuous target (a real-valued y is what they want).
-REGRESSION = {"MLKR", "LogRatioLearner"}
+REGRESSION = {"MLKR", "LogRatioLearner"} | ORDINAL
 
 
 #: Transfer learners: labeled source samples plus unlabeled target samples (y == -1).
-TRANSFER = {"DTML", "DSTML"}
+TRANSFER = {"DTML", "DSTML", "ECN"}
 
 
 def target_for(cls, y):

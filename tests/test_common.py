@@ -3,8 +3,8 @@
 Every check runs. Two learners want an input the checks never give, so a test-only adapter
 (a subclass adding one input step, the rest being the learner's own code) gives it:
 
-- DTML and DSTML learn from a labeled source and an unlabeled target domain: their adapter
-  marks every third training sample as a target sample (``y == -1``);
+- DTML, DSTML and ECN learn from a labeled source and an unlabeled target domain: their
+  adapter marks every third training sample as a target sample (``y == -1``);
 - HammingNeighbors indexes binary codes: its adapter hands it the sign bits of the checks'
   real-valued X, leaving what is not a finite real number (NaN, inf, complex, a dict) in
   place, so the estimator's own validation meets it.
@@ -32,6 +32,7 @@ from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from skdml.base import PairClassifierMixin
 from skdml.deep import DSTML, DTML
+from skdml.deep.ecn import ECN
 from skdml.hashing import HammingNeighbors
 
 from .conftest import make_instance, public_estimators, with_target_domain
@@ -54,7 +55,10 @@ class _TwoDomains:
         return super().fit(X, _two_domains(y), **fit_params)
 
     def partial_fit(self, X, y, classes=None, **fit_params):
-        if self.__sklearn_is_fitted__():  # the first call is a fit, which marks y itself
+        # the first call is a fit, which marks y itself; so is the call skorch's fit makes
+        # with y marked and encoded already (_data_validated), a refit of a fitted learner
+        # included
+        if self.__sklearn_is_fitted__() and not self._data_validated:
             y = _two_domains(y)
         return super().partial_fit(X, y, classes=classes, **fit_params)
 
@@ -65,6 +69,10 @@ class TwoDomainDTML(_TwoDomains, DTML):
 
 class TwoDomainDSTML(_TwoDomains, DSTML):
     """DSTML fitted on the checks' data with every third sample in the target domain."""
+
+
+class TwoDomainECN(_TwoDomains, ECN):
+    """ECN fitted on the checks' data with every third sample in the target domain."""
 
 
 def _bit(value):
@@ -103,7 +111,8 @@ class SignBitHammingNeighbors(HammingNeighbors):
         return super().radius_neighbors(sign_bits(X), radius, return_distance, sort_results)
 
 
-ADAPTERS = {DTML: TwoDomainDTML, DSTML: TwoDomainDSTML, HammingNeighbors: SignBitHammingNeighbors}
+ADAPTERS = {DTML: TwoDomainDTML, DSTML: TwoDomainDSTML, ECN: TwoDomainECN,
+            HammingNeighbors: SignBitHammingNeighbors}
 
 
 def _checked_estimators():
@@ -138,14 +147,16 @@ PAIR_CLASSIFIERS = [
 EXPECTED_FAILURES = {
     **{
         (name, "check_do_not_raise_errors_in_init_or_set_params"): (ValueError, _KWARGS)
-        for name in ["DAML", "DDML", "DVML", "DeepMetricLearner", "LogRatioLearner",
-                     "SiameseNetwork", "TwoDomainDTML", "TwoDomainDSTML",
+        for name in ["DAML", "DDML", "DDMML", "DLML", "DVML", "DeepMetricLearner", "LSDML",
+                     "LogRatioLearner", "MvDML", "ODL", "SiameseNetwork",
+                     "TwoDomainDTML", "TwoDomainDSTML", "TwoDomainECN",
                      "DeepBitHashing", "DeepHashing", "SupervisedDeepHashing"]
     },
     **{
         (name, "check_methods_subset_invariance"): (AssertionError, _FLOAT32)
-        for name in ["DAML", "DDML", "DVML", "DeepMetricLearner", "LogRatioLearner",
-                     "SiameseNetwork", "TwoDomainDSTML"]  # DTML's default single layer passes
+        for name in ["DAML", "DDML", "DDMML", "DLML", "DVML", "DeepMetricLearner", "LSDML",
+                     "LogRatioLearner", "MvDML", "ODL", "SiameseNetwork",
+                     "TwoDomainDSTML"]  # DTML's default single layer passes
     },
     **{
         (name, check): (exception, _PAIRS)
@@ -164,7 +175,7 @@ EXPECTED_FAILURES = {
     # and warm starts): the check finds classes_, then no predict.
     **{
         (name, check): (AttributeError, _PAIRS)
-        for name in ["DDML", "SiameseNetwork"]
+        for name in ["DDML", "DDMML", "MvDML", "SiameseNetwork"]
         for check in ["check_classifiers_train", "check_classifiers_train(readonly_memmap=True)",
                       "check_classifiers_train(readonly_memmap=True,X_dtype=float32)"]
     },

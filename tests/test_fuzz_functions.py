@@ -1861,6 +1861,44 @@ class ImageSets:
         return kwargs, Expect((word(key),), what=f"a bad {key}")
 
 
+#: The views of make_digits_views and their widths.
+_DIGIT_VIEWS = {"pixels": 64, "pooled": 16, "profiles": 16, "diagonals": 30, "gradients": 32}
+
+
+@entry(datasets.make_digits_views,
+       {"views": ["default", "one", "all", "some", "tuple"]},
+       ["views"])
+class DigitViews:
+    @staticmethod
+    def legal(case, rng):
+        names = list(_DIGIT_VIEWS)
+        kind = case["views"]
+        if kind == "default":
+            kwargs, chosen = {}, ["pooled", "profiles", "diagonals"]
+        else:
+            count = {"one": 1, "all": len(names)}.get(kind, int(rng.integers(2, len(names))))
+            chosen = [str(v) for v in rng.permutation(names)[:count]]
+            kwargs = {"views": tuple(chosen) if kind == "tuple" else chosen}
+
+        def check(result):
+            X, y, widths = result
+            if widths != tuple(_DIGIT_VIEWS[v] for v in chosen):
+                return f"widths {widths} for the views {chosen}"
+            if X.shape != (1797, sum(widths)) or y.shape != (1797,):
+                return f"X of shape {X.shape} and y of shape {y.shape}"
+            if not np.all(np.isfinite(X)) or X.min() < 0:
+                return "negative or non-finite features"
+            return None
+
+        return kwargs, check
+
+    @staticmethod
+    def malformed(case, rng):
+        bad = ["pooled", [], ["pooled", "edges"], ["profiles", "profiles"], [1, 2], None,
+               {"pooled": 1}][int(rng.integers(7))]
+        return {"views": bad}, Expect((word("views"),), what="bad views")
+
+
 # ---------------------------------------------------------------------------------------
 # Plotting
 # ---------------------------------------------------------------------------------------

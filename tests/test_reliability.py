@@ -31,7 +31,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skdml.base import BaseMetricLearner, MahalanobisMixin
 
-from .conftest import REGRESSION, TRANSFER, make_instance, public_estimators, target_for
+from .conftest import (ORDINAL, REGRESSION, TRANSFER, make_instance, public_estimators,
+                       target_for)
 
 ESTIMATORS = public_estimators()
 MAHALANOBIS = [cls for cls in ESTIMATORS if issubclass(cls, MahalanobisMixin)]
@@ -304,6 +305,10 @@ def legal_space(cls):
         del space["labels"]
     if kind == _SETS:  # the sets' own forms replace the containers
         del space["container"]
+    if cls.__name__ in ORDINAL:  # one ordered label per sample, at least two values
+        space["target"] = [t for t in space["target"] if t not in ("2d", "constant")]
+    if "views" in make_instance(cls).get_params():  # a multi-view learner: >= 1 feature a view
+        space["d"] = [d for d in space["d"] if d != "1"]
     return space
 
 

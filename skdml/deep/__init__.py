@@ -12,8 +12,11 @@ from .callbacks import CollapseDetector, CollapseWarning
 from ._modules import MLP
 from .daml import DAML, HardNegativeGenerator, daml_generator_loss, sample_triplets
 from .ddml import DDML
+from .ddmml import DDMML, MultiMetricLoss
+from .dlml import DLML, LocalizedMLP
 from .dtml import DSTML, DTML, TransferObjective, neighbor_pairs, target_mask
 from .dvml import DVML, VariationalEmbedding
+from .ecn import ECN, ExemplarMemoryLoss
 from .logratio import (
     LogRatioLearner,
     LogRatioLoss,
@@ -50,7 +53,10 @@ from .losses import (
     SubCenterArcFaceLoss,
     TripletMarginLoss,
 )
+from .lsdml import LSDML, LabelSensitiveLoss, SourceBatchSampler, hard_quadruples
 from .mmdml import MMDML, ManifoldMarginLoss
+from .mvdml import MvDML, PairHingeLoss, SharableIndividualNet
+from .odl import ODL, ODLLoss
 from .siamese import SiameseNetwork
 from .miners import (
     AllPairsMiner,
@@ -68,6 +74,21 @@ from .miners import (
 __all__ = [
     "DAML",
     "DDML",
+    "DDMML",
+    "DLML",
+    "ECN",
+    "LSDML",
+    "MvDML",
+    "ODL",
+    "ODLLoss",
+    "ExemplarMemoryLoss",
+    "LabelSensitiveLoss",
+    "LocalizedMLP",
+    "MultiMetricLoss",
+    "PairHingeLoss",
+    "SharableIndividualNet",
+    "SourceBatchSampler",
+    "hard_quadruples",
     "DSTML",
     "DTML",
     "DVML",

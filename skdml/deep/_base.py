@@ -860,7 +860,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         )
         if not (self.warm_start and self.initialized_ and hasattr(self, "input_mean_")):
             # a warm start goes on with the scaling its network was trained on
-            self.input_mean_, self.input_scale_ = _input_scaling(samples, self.standardize)
+            self.input_mean_, self.input_scale_ = self._learn_input_scaling(samples)
         X32 = self._scale_input(X)
         with _seeded_torch(int(self._seeds[0]), self.device):
             self._data_validated = True
@@ -886,6 +886,12 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
         super().partial_fit(self._scale_input(X), y, classes=classes, **fit_params)
         self.n_iter_ = self._epochs_trained()
         return self
+
+    def _learn_input_scaling(self, samples):
+        """``(input_mean_, input_scale_)`` from the training samples: per-feature
+        standardization with ``standardize``, ``(None, None)`` without. A learner whose
+        features share one unit (pixels) may override it."""
+        return _input_scaling(samples, self.standardize)
 
     def _scale_input(self, X):
         """``X`` as the network takes it: standardized (when ``standardize``), float32,
