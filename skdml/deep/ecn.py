@@ -304,7 +304,7 @@ class ECN(DeepMetricLearner):
     loss_ : ExemplarMemoryLoss
         The objective, holding the source classifier (``loss_.classifier``) and the
         memory (``loss_.memory``).
-    memory_ : ndarray of shape (n_target_samples_, embedding_dim)
+    memory_ : ndarray of shape (n_target_samples, embedding_dim)
         A copy of the exemplar memory, one L2-normalized row per target sample of the last
         fit, in their order in ``X``.
     n_target_samples_ : int
@@ -315,10 +315,10 @@ class ECN(DeepMetricLearner):
     embedding_dim_ : int
     n_iter_ : int
         Epochs trained in the last fit.
-    input_mean_, input_scale_ : ndarray of shape (n_features_in_,) or None
+    input_mean_, input_scale_ : ndarray of shape (n_features_in,) or None
     collapsed_ : False or str
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Defined when ``X`` has feature names that are all strings.
 
     See Also

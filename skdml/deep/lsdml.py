@@ -361,8 +361,9 @@ class LSDML(DeepMetricLearner):
     lr : float, default=3e-3
         Adam's learning rate; at 1e-3, 30 epochs leave the digits task of the
         documentation under-trained.
-    optimizer, max_epochs, train_split, callbacks, device, random_state, n_jobs, \
-verbose, warm_start, standardize
+    optimizer, max_epochs, train_split, callbacks, device, random_state, n_jobs
+        As in :class:`~skdml.deep.DeepMetricLearner`.
+    verbose, warm_start, standardize
         As in :class:`~skdml.deep.DeepMetricLearner`.
     batch_size : int, default=60
         Largest training batch, and the batch size of ``transform``.
@@ -378,8 +379,9 @@ verbose, warm_start, standardize
         is 0) with ``threshold_unit='std'``, 1 with ``'label'``. The thresholds in label
         units are ``positive_threshold * label_scale_`` and ``negative_threshold *
         label_scale_``.
-    module_, loss_, optimizer_, history_, embedding_dim_, n_iter_, n_features_in_, \
-input_mean_, input_scale_
+    module_, loss_, optimizer_, history_, embedding_dim_, n_iter_
+        As in :class:`~skdml.deep.DeepMetricLearner`.
+    n_features_in_, input_mean_, input_scale_
         As in :class:`~skdml.deep.DeepMetricLearner`.
 
     Notes

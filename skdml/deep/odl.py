@@ -257,12 +257,12 @@ class ODL(DeepMetricLearner):
     module_ : MLP
     loss_ : ODLLoss
         With the trained ``ranker`` when ``ce_weight > 0``.
-    cut_points_ : ndarray of shape (n_levels_ - 1,)
+    cut_points_ : ndarray of shape (n_levels - 1,)
         The increasing cuts between the ordinal levels: a target ``v`` is of level
         ``np.searchsorted(cut_points_, v, side='right')``.
     n_levels_ : int
         The number of ordinal levels found (at most ``n_levels``).
-    level_values_ : ndarray of shape (n_levels_,)
+    level_values_ : ndarray of shape (n_levels,)
         The mean training target of each level: ``level_values_[odl.ranker_levels(X)]`` is
         the ranker's estimate of the target, the paper's own regressor.
     label_scale_ : float
