@@ -11,6 +11,9 @@ import numba
 from numba import njit, prange
 from scipy import optimize, sparse
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
@@ -18,7 +21,8 @@ from .._param_validation import Interval, StrOptions
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_n_components
 from ..constraints import _target_neighbors as _target_neighbors_of
-from ..kernels import pairwise_distances_chunked
+from ..kernels._pairwise import _over_row_chunks
+from ._optim import Adam
 from ._init import initial_directions
 
 __all__ = ["LMNN"]
@@ -29,9 +33,24 @@ __all__ = ["LMNN"]
 _SAFETY = 1.5
 #: Iterations between two full passes over all pairs (the active-set refresh).
 _REFRESH_EVERY = 10
+#: n_passes='auto': fits on more samples than this run several passes (at most
+#: _AUTO_MAX_PASSES), holding out _VALIDATION_FRACTION of them to keep the best pass and stop
+#: after _PATIENCE passes without a better validation accuracy; smaller fits run one pass.
+_AUTO_PASSES_ABOVE = 10_000
+_AUTO_MAX_PASSES = 10
+_VALIDATION_FRACTION = 0.1
+_MAX_VALIDATION = 3000
+_PATIENCE = 2
+#: solver='sgd': anchors per iteration (a round: one epoch of a smaller set), and rounds in a
+#: row without a better objective estimate that end a run (each halves the learning rate).
+_SGD_ROUND = 25_000
+_SGD_BATCH = 1000  # batch_size='auto': min(_SGD_BATCH, n_samples)
+_SGD_PATIENCE = 3
 #: Fits whose full pass (n_samples^2 * n_components multiply-adds) is below this run
 #: single-threaded; see _threads_for.
 _SERIAL_WORK = 2**28
+#: A tile of inner products in a full pass over all pairs: 2 MiB, scanned while in cache.
+_TILE_ROWS, _TILE_COLS = 256, 1024
 
 
 class LMNN(MahalanobisMixin, BaseMetricLearner):
@@ -50,11 +69,22 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
     on every triplet whose impostor ``l`` is inside the margin. The distance is then used by a
     k-nearest-neighbor classifier (``Pipeline([LMNN(), KNeighborsClassifier()])``).
 
+    *Passes.* The target neighbors come from the input's Euclidean distance, which the
+    learned metric is meant to replace. After the optimization converges, a further pass
+    chooses them again as the nearest same-class samples in the learned metric and optimizes
+    again from there (multi-pass LMNN [1]_, [3]_); each pass lowers the objective. On large
+    data (more than 10,000 samples) the default ``n_passes='auto'`` runs up to 10 passes,
+    holding out 10% of the samples (at most 3,000) to keep the pass with the best k-NN
+    accuracy on them; on smaller data, where further passes tend to overfit, it runs the
+    single pass of the paper.
+
     How it is fast: the hinge terms are evaluated on an *active set* of candidate impostor
     pairs -- those within 1.5 times the margin of their anchor -- recomputed from all pairs
-    every 10 iterations and once more at the end, where L-BFGS restarts if an impostor outside
-    the set appeared; the gradient ``2 L X^T C X`` is formed with a sparse weight matrix
-    ``C`` rather than a sum of outer products.
+    (in cache-sized tiles: a BLAS product, then one numba scan) every 10 iterations and once
+    more at the end, where L-BFGS restarts if an impostor outside the set appeared; the
+    gradient ``2 L X^T C X`` is formed with a sparse weight matrix ``C`` rather than a sum of
+    outer products. ``solver='sgd'`` estimates the objective on minibatches instead, with
+    memory bounded by ``batch_size`` whatever the number of samples.
 
     Parameters
     ----------
@@ -78,19 +108,48 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
     regularization : float in (0, 1), default=0.5
         ``mu``, the weight of the push (impostor) term against the pull term.
     max_iter : int, default=200
-        Maximum number of optimizer iterations.
+        Maximum number of optimizer iterations in each pass (a ``ConvergenceWarning`` when a
+        pass stops there). With ``solver='sgd'`` an iteration is a *round* of
+        ``min(n_samples, 25000)`` minibatch anchors.
     tol : float, default=1e-5
         Convergence tolerance: the optimizer stops when an iteration reduces the objective
-        by less than ``tol`` relative to its value.
-    solver : {'lbfgs', 'gd'}, default='lbfgs'
+        by less than ``tol`` relative to its value. With ``solver='sgd'``: when three rounds
+        in a row bring no such reduction of the minibatch estimate (each halves the
+        learning rate).
+    solver : {'lbfgs', 'gd', 'sgd'}, default='lbfgs'
         ``'lbfgs'``: scipy's L-BFGS-B on ``L``. ``'gd'``: gradient descent with the step
         adaptation of Weinberger & Saul (grow the step by 1% after a success, halve it after
-        a failure), slower but with a monotonically decreasing objective.
+        a failure), slower but with a monotonically decreasing objective. ``'sgd'``: a
+        stochastic approximation of the same objective for large data: each step draws
+        ``batch_size`` anchors and ``batch_size`` other samples (``random_state``), finds
+        the anchors' impostors among the latter, scales their hinge terms up to all samples
+        (an unbiased estimate of the objective and its gradient) and takes an Adam step [4]_.
+        Target neighbors are found once per pass, exactly, class by class. Time per
+        iteration and memory do not grow with ``n_samples``.
+    batch_size : int or 'auto', default='auto'
+        ``solver='sgd'`` only: anchors per step, and samples searched for their impostors;
+        memory is a few ``batch_size^2`` arrays. ``'auto'``: ``min(1000, n_samples)``. A
+        value larger than ``n_samples`` is an error, and so is an int with another solver
+        (the full-batch solvers use all samples: they would not bound the memory).
+        With a validation split (``n_passes='auto'``) it is clipped to the samples fitted.
+    learning_rate : float, default=0.01
+        ``solver='sgd'`` only: Adam's initial step size (at each pass), for ``L`` of the
+        scale of the default initialization on standardized features.
+    n_passes : int or 'auto', default='auto'
+        Passes over the target neighbors (see *Passes* above). An int runs that many
+        passes (fewer when a pass leaves every target neighbor unchanged: further passes
+        would change nothing), without a validation split; 1 is the LMNN of the paper.
+        ``'auto'``: 1 pass on up to 10,000 samples; on more, up to 10 passes, holding out
+        10% of the samples (at most 3,000; stratified, drawn with ``random_state``) and
+        stopping after two passes in a row without a better ``n_neighbors``-NN accuracy
+        on them; the best pass is kept (a ``ConvergenceWarning`` if the 10th still
+        improved).
     verbose : int, default=0
         If positive, print one progress line per iteration (objective, number of active
         triplets and impostor pairs, elapsed time) to stdout.
     random_state : int, RandomState instance or None, default=None
-        Used by ``init='random'``.
+        Used by ``init='random'``, by the validation split of ``n_passes='auto'`` and by the
+        minibatches of ``solver='sgd'``. Pass an int for reproducible fits.
     n_jobs : int or None, default=None
         Threads of BLAS, OpenMP and numba during ``fit`` and ``transform`` (restored
         afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
@@ -105,7 +164,12 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
     n_components_ : int
         Number of output dimensions.
     n_iter_ : int
-        Number of optimizer iterations run.
+        Number of optimizer iterations run, all passes together.
+    n_passes_ : int
+        Number of passes run.
+    validation_scores_ : ndarray of shape (n_passes_,) or (0,)
+        The held-out ``n_neighbors``-NN accuracy after each pass, when ``n_passes='auto'``
+        held samples out; empty otherwise.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -129,6 +193,9 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
        nearest neighbor classification", Journal of Machine Learning Research 10, 2009.
     .. [2] K. Q. Weinberger, J. Blitzer and L. K. Saul, "Distance metric learning for large
        margin nearest neighbor classification", NIPS 2005.
+    .. [3] C. Goepfert, B. Paassen and B. Hammer, "Convergence of multi-pass large margin
+       nearest neighbor metric learning", ICANN 2016.
+    .. [4] D. P. Kingma and J. Ba, "Adam: a method for stochastic optimization", ICLR 2015.
 
     Examples
     --------
@@ -152,7 +219,10 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         "regularization": [Interval(Real, 0, 1, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "solver": [StrOptions({"lbfgs", "gd"})],
+        "solver": [StrOptions({"lbfgs", "gd", "sgd"})],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "n_passes": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
@@ -168,6 +238,9 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         max_iter=200,
         tol=1e-5,
         solver="lbfgs",
+        batch_size="auto",
+        learning_rate=0.01,
+        n_passes="auto",
         verbose=0,
         random_state=None,
         n_jobs=None,
@@ -179,6 +252,9 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         self.max_iter = max_iter
         self.tol = tol
         self.solver = solver
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.n_passes = n_passes
         self.verbose = verbose
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -201,25 +277,75 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         X = np.ascontiguousarray(X, dtype=np.float64)
         classes, y_enc = check_classification_labels(y, estimator=self)
         n_components = self._resolve_n_components(X.shape[1])
-        solve = _minimize_lbfgs if self.solver == "lbfgs" else _minimize_gd
+        batch_size = self._check_batch_size(X.shape[0])
+        n_passes, early_stopping = self._pass_plan(X.shape[0])
+        X_val = y_val = None
+        if early_stopping:
+            X, X_val, y_enc, y_val = _validation_split(X, y_enc, self.random_state)
         with _threads_for(X.shape[0], n_components):
             L0 = self._initialize(X, y_enc, n_components)
             targets = _target_neighbors(X, y_enc, self.n_neighbors, classes)
-            objective = _Objective(X, y_enc, targets, self.regularization)
-            L, n_iter, converged = solve(
-                objective, L0, self.max_iter, self.tol, _Progress(self.verbose)
-            )
-        if not converged:
-            warnings.warn(
-                f"LMNN stopped at max_iter={self.max_iter} iterations before converging "
-                f"(tol={self.tol}); increase max_iter for a better metric.",
-                ConvergenceWarning,
-            )
+            if self.solver == "sgd":
+                objective = _StochasticObjective(X, y_enc, targets, self.regularization,
+                                                 batch_size, self.learning_rate,
+                                                 self.random_state)
+            else:
+                objective = _Objective(X, y_enc, targets, self.regularization)
+            run = _Passes(self, objective, X_val, y_val)
+            L = run(L0, n_passes)
+        self._warn_on_caps(run, early_stopping)
         self.components_ = L
         self.classes_ = classes
         self.n_components_ = L.shape[0]
-        self.n_iter_ = n_iter
+        self.n_iter_ = run.n_iter
+        self.n_passes_ = run.n_passes
+        self.validation_scores_ = np.asarray(run.scores, dtype=float)
         return self
+
+    def _check_batch_size(self, n_samples):
+        """The minibatch size of ``solver='sgd'``; ``None`` for the full-batch solvers."""
+        if self.solver != "sgd":
+            if self.batch_size != "auto":
+                raise ValueError(
+                    f"LMNN: batch_size={self.batch_size!r} applies to solver='sgd' only; the "
+                    f"full-batch solver={self.solver!r} uses all samples at each iteration. "
+                    "Use solver='sgd' for minibatches, or leave batch_size='auto'."
+                )
+            return None
+        if self.batch_size == "auto":
+            return min(_SGD_BATCH, n_samples)
+        if self.batch_size > n_samples:
+            raise ValueError(
+                f"LMNN: batch_size={self.batch_size} is larger than the number of samples, "
+                f"{n_samples}; use batch_size <= {n_samples} (or 'auto')."
+            )
+        return self.batch_size
+
+    def _pass_plan(self, n_samples):
+        """``(passes at most, early stopping on a validation split?)`` for ``n_passes``."""
+        if self.n_passes != "auto":
+            return self.n_passes, False
+        if n_samples > _AUTO_PASSES_ABOVE:
+            return _AUTO_MAX_PASSES, True
+        return 1, False
+
+    def _warn_on_caps(self, run, early_stopping):
+        """A ``ConvergenceWarning`` for each cap a fit stopped on."""
+        if run.capped_passes:
+            passes = (f" in {run.capped_passes} of its {run.n_passes} passes"
+                      if run.n_passes > 1 else "")
+            warnings.warn(
+                f"LMNN stopped at max_iter={self.max_iter} iterations before converging"
+                f"{passes} (tol={self.tol}); increase max_iter for a better metric.",
+                ConvergenceWarning,
+            )
+        if early_stopping and run.stopped_by == "passes":
+            warnings.warn(
+                f"LMNN ran all {run.n_passes} passes of n_passes='auto' while the validation "
+                "accuracy was still improving; pass a larger n_passes (an int runs that many "
+                "passes without a validation split) for a better metric.",
+                ConvergenceWarning,
+            )
 
     def _resolve_n_components(self, n_features):
         if isinstance(self.init, str):
@@ -363,12 +489,82 @@ def _hinge_parallel(Z, DT, indptr, others, per_impostor, per_target, push):
         push[i] = _hinge_anchor(Z, DT, indptr, others, per_impostor, per_target, i)
 
 
+@njit(nogil=True, cache=True)
+def _scan_tile(G, zz_rows, zz_cols, y_rows, y_cols, limit, reach, row0, col0,
+               anchors, others, active, p):
+    """Append to ``anchors/others/active[p:]`` the pairs of the tile ``G = Z[rows] @ Z[cols].T``
+    of different classes with squared distance below ``limit`` of their row (``active``:
+    below ``reach``); returns the new ``p``."""
+    for r in range(G.shape[0]):
+        for c in range(G.shape[1]):
+            if y_cols[c] != y_rows[r]:
+                d = zz_rows[r] + zz_cols[c] - 2.0 * G[r, c]
+                if d < limit[r]:
+                    anchors[p] = row0 + r
+                    others[p] = col0 + c
+                    active[p] = d < reach[r]
+                    p += 1
+    return p
+
+
+def _impostor_candidates(Z, y, limit, reach):
+    """All pairs ``(i, l)``, ``y_l != y_i``, with ``||Z_i - Z_l||^2 < limit[i]``, by anchor.
+
+    One pass over all pairs in cache-sized tiles (a BLAS product of ``_TILE_ROWS`` by
+    ``_TILE_COLS`` inner products, then one numba scan that keeps the few pairs below the
+    limit, while the tile is in cache): memory stays bounded by the tiles and the pairs
+    kept, whatever ``n_samples``. Returns ``(anchors, others, active)`` sorted by anchor,
+    ``active`` telling the pairs below ``reach[i]``.
+    """
+    n = Z.shape[0]
+    zz = np.einsum("ij,ij->i", Z, Z)
+    ZT = np.ascontiguousarray(Z.T)
+    cols = min(n, _TILE_COLS)
+    starts = list(range(0, n, _TILE_ROWS))
+    found = [None] * len(starts)
+
+    def scan(start, stop):
+        rows = stop - start
+        G = np.empty((rows, cols))
+        buffers = [np.empty(rows * cols, dtype=np.intp), np.empty(rows * cols, dtype=np.intp),
+                   np.empty(rows * cols, dtype=np.bool_)]
+        parts = []
+        for c0 in range(0, n, cols):
+            c1 = min(c0 + cols, n)
+            tile = np.matmul(Z[start:stop], ZT[:, c0:c1], out=G[:, : c1 - c0])
+            p = _scan_tile(tile, zz[start:stop], zz[c0:c1], y[start:stop], y[c0:c1],
+                           limit[start:stop], reach[start:stop], start, c0, *buffers, 0)
+            parts.append([b[:p].copy() for b in buffers])
+        anchors, others, active = (np.concatenate(part) for part in zip(*parts))
+        order = np.argsort(anchors, kind="stable")
+        found[start // _TILE_ROWS] = anchors[order], others[order], active[order]
+
+    _over_row_chunks(scan, n, _TILE_ROWS, n * n * Z.shape[1])
+    return tuple(np.concatenate(parts) for parts in zip(*found))
+
+
 # Threads pay only when an evaluation has enough work: below _PARALLEL_WORK multiply-adds
 # the serial loop is faster (no wake-up, no spinning workers competing with BLAS).
 _PARALLEL_WORK = 2**23
 
 
-class _Objective:
+class _TargetPairs:
+    """The target-neighbor pairs of an objective (``self.n`` samples, ``self.k`` each)."""
+
+    def set_targets(self, targets):
+        """Use ``targets`` (n_samples, n_neighbors; -1 pads) as the target neighbors.
+
+        An active set (``_Objective``) stays valid when each sample's new targets are no
+        farther than its old ones at the current ``L`` (as when they are its nearest
+        same-class samples there): the margin it needs only shrinks.
+        """
+        self.targets = targets
+        self.valid = targets >= 0
+        self.t_anchor = np.repeat(np.arange(self.n), self.k)[self.valid.ravel()]
+        self.t_other = targets[self.valid]
+
+
+class _Objective(_TargetPairs):
     """The LMNN objective and its gradient in ``L``, on an active set of impostor pairs.
 
     ``evaluate(L)`` is exact whenever the candidate set holds every active impostor pair at
@@ -378,14 +574,12 @@ class _Objective:
 
     def __init__(self, X, y, targets, mu):
         self.X, self.y, self.mu = X, y, mu
-        n, k = targets.shape
-        self.n, self.k = n, k
-        self.valid = targets >= 0
-        self.t_anchor = np.repeat(np.arange(n), k)[self.valid.ravel()]
-        self.t_other = targets[self.valid]
+        self.n, self.k = targets.shape
+        self.set_targets(targets)
+        self.refreshed_at = None  # the L of the last refresh
         self.cand_a = np.empty(0, dtype=np.intp)
         self.cand_b = np.empty(0, dtype=np.intp)
-        self.cand_ptr = np.zeros(n + 1, dtype=np.intp)
+        self.cand_ptr = np.zeros(self.n + 1, dtype=np.intp)
         self.n_active = 0  # active triplets at the last evaluation
         self.n_impostors = 0  # active impostor pairs at the last evaluation
 
@@ -404,23 +598,25 @@ class _Objective:
         DT = self._target_distances(Z)
         reach = DT.max(axis=1) + 1.0  # d(i, l) below this: (i, l) is an active impostor
         limit = np.where(np.isfinite(reach), _SAFETY * reach, -np.inf)
-        found_a, found_b, active = [], [], []
-        for start, D in pairwise_distances_chunked(Z, metric="sqeuclidean"):
-            stop = start + D.shape[0]
-            mask = D < limit[start:stop, None]
-            mask &= self.y[start:stop, None] != self.y[None, :]
-            a, b = np.nonzero(mask)
-            found_a.append(a + start)
-            found_b.append(b)
-            active.append(D[a, b] < reach[a + start])
-        a, b, active = np.concatenate(found_a), np.concatenate(found_b), np.concatenate(active)
+        a, b, active = _impostor_candidates(Z, self.y, limit, reach)
         old = self.cand_a * self.n + self.cand_b
         new = a[active] * self.n + b[active]
         missed = int(np.count_nonzero(~np.isin(new, old, assume_unique=True)))
-        # np.nonzero on row blocks lists the pairs sorted by anchor: store them as CSR.
-        self.cand_a, self.cand_b = a.astype(np.intp), b.astype(np.intp)
-        self.cand_ptr = np.searchsorted(self.cand_a, np.arange(self.n + 1)).astype(np.intp)
+        self.cand_a, self.cand_b = a, b
+        self.cand_ptr = np.searchsorted(a, np.arange(self.n + 1)).astype(np.intp)
+        self.refreshed_at = L.copy()
         return missed
+
+    @property
+    def n_candidates(self):
+        """Candidate impostor pairs in the active set."""
+        return len(self.cand_b)
+
+    def refresh_unless_current(self, L):
+        """``refresh(L)``, unless the candidate set was built at this very ``L`` (a new pass
+        starting where the last one ended: see ``set_targets``)."""
+        if self.refreshed_at is None or not np.array_equal(L, self.refreshed_at):
+            self.refresh(L)
 
     def evaluate(self, L):
         """The objective and its gradient (same shape as ``L``) on the candidate set."""
@@ -454,6 +650,221 @@ class _Objective:
         return (1.0 - mu) * pull + mu * push, grad
 
 
+@njit(cache=True)
+def _batch_hinge(D, DT, y_anchors, y_reference, W, per_target, push):
+    """The hinge terms of a minibatch: anchors (rows of ``D``) against reference samples.
+
+    ``D[i, l]``: squared distance from anchor ``i`` to reference sample ``l``; ``DT[i, j]``:
+    to its target ``j`` (-inf where it has none). Writes ``W[i, l]``, the active triplets
+    of the pair (zero for a sample of the anchor's class), ``per_target[i, j]`` the active
+    triplets of target pair ``(i, j)``, and ``push[i]`` the anchor's sum of hinge terms.
+    """
+    for i in range(D.shape[0]):
+        for j in range(DT.shape[1]):
+            per_target[i, j] = 0
+        total = 0.0
+        for l in range(D.shape[1]):
+            count = 0
+            if y_reference[l] != y_anchors[i]:
+                for j in range(DT.shape[1]):
+                    m = DT[i, j] + 1.0 - D[i, l]
+                    if m > 0.0:
+                        total += m
+                        count += 1
+                        per_target[i, j] += 1
+            W[i, l] = count
+        push[i] = total
+
+
+class _StochasticObjective(_TargetPairs):
+    """The LMNN objective estimated on a minibatch, for ``solver='sgd'``.
+
+    A step draws ``batch_size`` anchors and ``batch_size`` reference samples. The pull terms
+    are the anchors' own; the push terms of an anchor are its hinge terms over the reference
+    samples of other classes, scaled by (its other-class samples in all) / (in the
+    reference), which makes them an unbiased estimate of its push terms over all samples;
+    the whole is scaled by ``n_samples / batch_size``. Memory: a few ``batch_size^2``
+    arrays, whatever ``n_samples``.
+    """
+
+    def __init__(self, X, y, targets, mu, batch_size, learning_rate, random_state):
+        self.X, self.y, self.mu = X, y, mu
+        self.learning_rate = learning_rate
+        self.n, self.k = targets.shape
+        self.batch_size = min(batch_size, self.n)
+        self.set_targets(targets)
+        counts = np.bincount(y)
+        self.n_classes = len(counts)
+        self.n_other = (self.n - counts[y]).astype(float)
+        rng = check_random_state(random_state)
+        self.anchors = _Cycle(self.n, rng)
+        self.reference = _Cycle(self.n, rng)
+        b = self.batch_size
+        self.W = np.empty((b, b))
+        self.per_target = np.empty((b, self.k), dtype=np.int64)
+        self.push = np.empty(b)
+        self.n_active = self.n_impostors = 0
+
+    n_candidates = property(lambda self: self.batch_size, doc="Reference samples per step.")
+
+    def step(self, L):
+        """The minibatch estimate of the objective and of its gradient at ``L``."""
+        X, y, mu, b = self.X, self.y, self.mu, self.batch_size
+        A, R = self.anchors.next(b), self.reference.next(b)
+        XA, XR = X[A], X[R]
+        ZA, ZR = XA @ L.T, XR @ L.T
+        T = self.targets[A]
+        valid = T >= 0
+        XT = X[np.where(valid, T, A[:, None])]  # (b, k, n_features); a missing target: itself
+        DT = np.sum((ZA[:, None, :] - XT @ L.T) ** 2, axis=2)
+        DT[~valid] = -np.inf
+        D = np.einsum("ij,ij->i", ZA, ZA)[:, None] + np.einsum("ij,ij->i", ZR, ZR) - 2 * ZA @ ZR.T
+        W, per_target = self.W, self.per_target
+        _batch_hinge(D, DT, y[A], y[R], W, per_target, self.push)
+        other = b - np.bincount(y[R], minlength=self.n_classes)[y[A]]
+        scale = np.divide(self.n_other[A], other, out=np.zeros(b), where=other > 0)
+        self.n_active = int(per_target.sum())
+        self.n_impostors = int(np.count_nonzero(W))
+        value = (1.0 - mu) * DT[valid].sum() + mu * float(scale @ self.push)
+        # Gradient: 2 L sum_pairs w_pq (x_p - x_q)(x_p - x_q)^T, the pairs being the target
+        # pairs and the (anchor, reference) pairs with active triplets.
+        dT = (XA[:, None, :] - XT)[valid]
+        wT = ((1.0 - mu) + mu * scale[:, None] * per_target)[valid]
+        W *= (-mu * scale)[:, None]
+        WXR = W @ XR
+        M = (dT.T * wT) @ dT
+        M += (XA.T * W.sum(axis=1)) @ XA + (XR.T * W.sum(axis=0)) @ XR
+        cross = XA.T @ WXR
+        M -= cross + cross.T
+        factor = self.n / b
+        return factor * value, factor * 2.0 * (L @ M)
+
+
+class _Cycle:
+    """Indices ``0..n-1`` in random order, ``size`` at a time, reshuffled after each sweep."""
+
+    def __init__(self, n, rng):
+        self.n, self.rng = n, rng
+        self.order, self.pos = rng.permutation(n), 0
+
+    def next(self, size):
+        if self.pos + size > self.n:
+            self.order = np.concatenate([self.order[self.pos:], self.rng.permutation(self.n)])
+            self.pos = 0
+        out = self.order[self.pos:self.pos + size]
+        self.pos += size
+        return out
+
+
+def _minimize_sgd(objective, L, max_iter, tol, progress):
+    """Adam on minibatch estimates; an iteration is a round of ``min(n, _SGD_ROUND)`` anchors.
+
+    A round whose mean estimate is not below the best round's by ``tol`` (relative) halves
+    the learning rate; ``_SGD_PATIENCE`` such rounds in a row end the run (converged). Every
+    run (every pass) starts at ``objective.learning_rate``. Returns ``(L, n_iter, converged)``.
+    """
+    steps = -(-min(objective.n, _SGD_ROUND) // objective.batch_size)
+    adam = Adam(L.shape, objective.learning_rate)
+    best, worse = np.inf, 0
+    for n_iter in range(1, max_iter + 1):
+        total = 0.0
+        for _ in range(steps):
+            value, grad = objective.step(L)
+            L = adam.step(L, grad)
+            total += value
+        value = total / steps
+        progress.line(n_iter, value, objective)
+        if value < best - tol * abs(value):
+            best, worse = value, 0
+            continue
+        worse += 1
+        adam.lr *= 0.5
+        if worse >= _SGD_PATIENCE:
+            progress.note(f"converged after {n_iter} rounds")
+            return L, n_iter, True
+    return L, max_iter, False
+
+
+class _Passes:
+    """Multi-pass LMNN: optimize; choose each sample's target neighbors again, as its nearest
+    same-class samples in the metric learned; optimize again from there; and so on.
+
+    Each pass lowers the objective of LMNN with target neighbors that follow the metric
+    (Weinberger & Saul 2009 run such passes; Goepfert, Paassen & Hammer 2016 show they
+    converge). The passes stop at a fixed point (no target neighbor changes), after
+    ``max_passes``, or, with a validation split, once ``_PATIENCE`` passes in a row have
+    not raised its ``n_neighbors``-NN accuracy; the best pass is kept.
+    """
+
+    def __init__(self, lmnn, objective, X_val=None, y_val=None):
+        self.lmnn, self.objective = lmnn, objective
+        self.X_val, self.y_val = X_val, y_val
+        self.solve = {
+            "lbfgs": _minimize_lbfgs,
+            "gd": _minimize_gd,
+            "sgd": _minimize_sgd,
+        }[lmnn.solver]
+        self.progress = _Progress(lmnn.verbose)
+        self.n_iter = self.n_passes = self.capped_passes = 0
+        self.scores = []
+        self.stopped_by = None  # "fixed point", "validation" or "passes"
+
+    def __call__(self, L, max_passes):
+        lmnn, objective = self.lmnn, self.objective
+        best, best_score, since_best = L, -np.inf, 0
+        for p in range(max_passes):
+            if p:
+                targets = _target_neighbors_of(objective.X @ L.T, objective.y, lmnn.n_neighbors)
+                changed = _n_changed(objective.targets, targets)
+                self.progress.note(f"pass {p + 1}: {changed} target neighbors changed")
+                if not changed:
+                    self.stopped_by = "fixed point"
+                    break
+                objective.set_targets(targets)
+            L, n_iter, converged = self.solve(
+                objective, L, lmnn.max_iter, lmnn.tol, self.progress
+            )
+            self.n_iter += n_iter
+            self.n_passes += 1
+            self.capped_passes += not converged
+            if self.X_val is None:
+                best = L
+                continue
+            score = self._validation_score(L)
+            self.scores.append(score)
+            self.progress.note(f"pass {p + 1}: validation accuracy {score:.4f}")
+            if score > best_score:
+                best, best_score, since_best = L, score, 0
+            else:
+                since_best += 1
+                if since_best >= _PATIENCE:
+                    self.stopped_by = "validation"
+                    break
+        else:
+            self.stopped_by = "passes"
+        return best
+
+    def _validation_score(self, L):
+        X, y = self.objective.X, self.objective.y
+        knn = KNeighborsClassifier(n_neighbors=min(self.lmnn.n_neighbors, len(y)))
+        return knn.fit(X @ L.T, y).score(self.X_val @ L.T, self.y_val)
+
+
+def _n_changed(old, new):
+    """How many target neighbors in ``new`` (rows of indices, -1 pads) are not in ``old``."""
+    fresh = (new >= 0) & ~(new[:, :, None] == old[:, None, :]).any(axis=2)
+    return int(np.count_nonzero(fresh))
+
+
+def _validation_split(X, y, random_state):
+    """``X_fit, X_val, y_fit, y_val``: ``_VALIDATION_FRACTION`` held out (at most
+    ``_MAX_VALIDATION``), stratified when every class can give a sample to each side."""
+    counts = np.bincount(y)
+    n_val = min(int(np.ceil(_VALIDATION_FRACTION * len(y))), _MAX_VALIDATION)
+    stratify = y if counts[counts > 0].min() >= 2 and np.count_nonzero(counts) <= n_val else None
+    return train_test_split(X, y, test_size=n_val, random_state=random_state, stratify=stratify)
+
+
 class _Progress:
     """Verbose progress lines: iteration, objective, active triplets and impostors, time."""
 
@@ -473,7 +884,7 @@ class _Progress:
             self.header = True
         print(
             f"[LMNN] {n_iter:5d} {value:14.6g} {objective.n_active:10d} "
-            f"{objective.n_impostors:10d} {len(objective.cand_b):10d} "
+            f"{objective.n_impostors:10d} {objective.n_candidates:10d} "
             f"{time.perf_counter() - self.start:9.2f}{note}"
         )
         sys.stdout.flush()
@@ -485,13 +896,14 @@ class _Progress:
 
 
 def _minimize_lbfgs(objective, L0, max_iter, tol, progress):
-    """L-BFGS-B on ``L``; the active set is refreshed every few iterations and at the end.
+    """L-BFGS-B on ``L``; the active set is refreshed first (unless it was built at ``L0``),
+    every few iterations and at the end.
 
     Returns ``(L, n_iter, converged)``.
     """
     shape = L0.shape
     L = L0
-    objective.refresh(L)
+    objective.refresh_unless_current(L)
     n_iter = 0
 
     def fun(x):
@@ -537,7 +949,7 @@ def _minimize_gd(objective, L0, max_iter, tol, progress):
     """Gradient descent with step adaptation (Weinberger & Saul): x1.01 on success, /2 on
     failure. Returns ``(L, n_iter, converged)``."""
     L = L0
-    objective.refresh(L)
+    objective.refresh_unless_current(L)
     value, grad = objective.evaluate(L)
     scale = np.linalg.norm(L) or 1.0
     step = 1e-2 * scale / max(np.linalg.norm(grad), np.finfo(float).tiny)

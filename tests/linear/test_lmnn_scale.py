@@ -1,0 +1,217 @@
+"""LMNN on larger data: target-neighbor passes, the minibatch solver, and what stops a fit."""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris, make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
+
+from skdml.linear import lmnn as lmnn_module
+from skdml.linear.lmnn import LMNN, _Objective, _target_neighbors
+
+
+def knn_score(model, X_train, y_train, X_test, y_test):
+    return KNeighborsClassifier(n_neighbors=3).fit(
+        model.transform(X_train), y_train).score(model.transform(X_test), y_test)
+
+
+@pytest.fixture(scope="module")
+def noisy_classes():
+    """Four classes in 4 informative dimensions plus 12 of noise: the Euclidean target
+    neighbors are poor (3-NN 0.74), a learned metric much better (0.80 in one pass)."""
+    X, y = make_classification(n_samples=1500, n_features=16, n_informative=4, n_redundant=0,
+                               n_classes=4, n_clusters_per_class=1, class_sep=1.2,
+                               random_state=0)
+    X = StandardScaler().fit_transform(X)
+    return train_test_split(X, y, test_size=500, random_state=0, stratify=y)
+
+
+def test_sgd_reaches_lbfgs_accuracy(noisy_classes):
+    X_train, X_test, y_train, y_test = noisy_classes
+    euclidean = KNeighborsClassifier(n_neighbors=3).fit(X_train, y_train).score(X_test, y_test)
+    full = LMNN(n_passes=1).fit(X_train, y_train)
+    sgd = LMNN(solver="sgd", batch_size=200, n_passes=1, random_state=0).fit(X_train, y_train)
+    full_score = knn_score(full, X_train, y_train, X_test, y_test)
+    sgd_score = knn_score(sgd, X_train, y_train, X_test, y_test)
+    assert full_score >= euclidean + 0.05  # there is something to learn ...
+    assert sgd_score >= full_score - 0.01  # ... and the minibatches learn it as well
+    assert sgd.n_iter_ < sgd.max_iter  # it converged
+
+
+def test_minibatch_of_all_samples_is_the_exact_objective():
+    # With batch_size = n_samples a step's anchors and reference samples are all samples:
+    # the estimate and its gradient are then the objective and gradient of the full solver.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 5))
+    y = rng.integers(0, 3, 40)
+    targets = _target_neighbors(X, y, 3, np.arange(3))
+    L = 0.7 * rng.standard_normal((4, 5))
+    exact = _Objective(X, y, targets, 0.3)
+    exact.refresh(L)
+    value, grad = exact.evaluate(L)
+    minibatch = lmnn_module._StochasticObjective(X, y, targets, 0.3, 40, 0.01, 0)
+    estimate, estimate_grad = minibatch.step(L)
+    assert estimate == pytest.approx(value, rel=1e-10)
+    np.testing.assert_allclose(estimate_grad, grad, rtol=1e-8, atol=1e-10)
+
+
+def test_sgd_is_deterministic_under_random_state(noisy_classes):
+    X_train, _, y_train, _ = noisy_classes
+    fit = lambda seed: LMNN(solver="sgd", batch_size=100, n_passes=1, max_iter=4,
+                            random_state=seed).fit(X_train, y_train).components_
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a, b, c = fit(3), fit(3), fit(4)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)  # the seed drives the minibatches
+
+
+def test_sgd_memory_is_bounded_by_batch_size():
+    # 16000 samples: a distance matrix would take n^2 * 8 = 2 GB, one row block of
+    # n * batch_size * 8 = 25.6 MB. The minibatch solver allocates a few batch_size^2 arrays
+    # (320 kB here) besides copies of the data (1 MB each) and the target search, whose
+    # tiles take 2 MiB at most.
+    n, batch_size = 16000, 200
+    X, y = make_classification(n_samples=n, n_features=8, n_informative=4, n_classes=4,
+                               random_state=0)
+    lmnn = LMNN(solver="sgd", batch_size=batch_size, n_passes=1, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        LMNN(solver="sgd", batch_size=10, n_passes=1, max_iter=1).fit(X[:200], y[:200])  # JIT
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            lmnn.fit(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.4 * n * batch_size * 8
+    # The full-batch solver on the same data keeps candidate impostor pairs: far more.
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            LMNN(n_passes=1, max_iter=3).fit(X, y)
+        _, full_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert full_peak > 2 * peak
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"solver": "sgd", "batch_size": 151}, r"batch_size=151 is larger than the number "
+                                               r"of samples, 150"),
+        ({"batch_size": 50}, r"batch_size=50 applies to solver='sgd' only"),
+        ({"solver": "gd", "batch_size": 50}, r"solver='gd'"),
+        ({"solver": "sgd", "batch_size": 0}, "batch_size"),
+        ({"solver": "sgd", "learning_rate": 0.0}, "learning_rate"),
+        ({"n_passes": 0}, "n_passes"),
+        ({"n_passes": "many"}, "n_passes"),
+    ],
+)
+def test_bad_minibatch_and_pass_parameters(params, match):
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=match):
+        LMNN(**params).fit(X, y)
+
+
+def test_batch_size_equal_to_n_samples_is_full():
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        lmnn = LMNN(solver="sgd", batch_size=150, max_iter=2, random_state=0).fit(X, y)
+    assert np.all(np.isfinite(lmnn.components_))
+
+
+def test_passes_lower_the_objective(noisy_classes):
+    # Each pass re-chooses the target neighbors as the nearest same-class samples under the
+    # metric learned so far: the objective with those targets only goes down.
+    X_train, _, y_train, _ = noisy_classes
+    classes = np.unique(y_train)
+
+    def objective_after(n_passes):
+        L = LMNN(n_passes=n_passes).fit(X_train, y_train).components_
+        targets = _target_neighbors(X_train @ L.T, y_train, 3, classes)
+        objective = _Objective(X_train, y_train, targets, 0.5)
+        objective.refresh(L)
+        return objective.evaluate(L)[0]
+
+    one, three = objective_after(1), objective_after(3)
+    assert three < 0.95 * one
+
+
+def test_passes_stop_at_a_fixed_point():
+    # One feature: every metric LMNN can learn scales the line, so the nearest same-class
+    # samples stay the same; the second pass finds nothing to change and the fit stops.
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, 30), rng.normal(3, 1, 30)])[:, None]
+    y = np.repeat([0, 1], 30)
+    lmnn = LMNN(n_passes=10).fit(X, y)
+    assert lmnn.n_passes_ == 1
+    assert lmnn.validation_scores_.shape == (0,)
+
+
+def test_auto_passes_hold_out_a_validation_split(monkeypatch, noisy_classes):
+    # Above the threshold, n_passes='auto' holds samples out and keeps the best pass.
+    X_train, X_test, y_train, y_test = noisy_classes
+    monkeypatch.setattr(lmnn_module, "_AUTO_PASSES_ABOVE", 500)
+    lmnn = LMNN(random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        lmnn.fit(X_train, y_train)
+    scores = lmnn.validation_scores_
+    assert len(scores) == lmnn.n_passes_ > 1
+    assert np.all((0 <= scores) & (scores <= 1))
+    # It stopped on two passes in a row without a better score (or on a fixed point).
+    assert lmnn.n_passes_ < lmnn_module._AUTO_MAX_PASSES
+    single = LMNN(n_passes=1).fit(X_train, y_train)
+    assert knn_score(lmnn, X_train, y_train, X_test, y_test) >= (
+        knn_score(single, X_train, y_train, X_test, y_test) - 0.01)
+    # Same seed, same split, same metric.
+    again = LMNN(random_state=0).fit(X_train, y_train)
+    np.testing.assert_array_equal(again.components_, lmnn.components_)
+
+
+# ------------------------------------------------------------------------------------------
+# Every way a fit can stop on a cap warns; converged fits do not.
+# ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("solver", ["lbfgs", "gd", "sgd"])
+def test_max_iter_cap_warns_for_every_solver(solver):
+    X, y = load_iris(return_X_y=True)
+    with pytest.warns(ConvergenceWarning, match="max_iter=1 "):
+        lmnn = LMNN(solver=solver, max_iter=1, random_state=0).fit(X, y)
+    assert lmnn.n_iter_ == 1
+
+
+def test_max_iter_cap_in_a_later_pass_warns(noisy_classes):
+    X_train, _, y_train, _ = noisy_classes
+    with pytest.warns(ConvergenceWarning, match=r"in \d+ of its 2 passes"):
+        LMNN(n_passes=2, max_iter=2).fit(X_train, y_train)
+
+
+def test_auto_passes_cap_warns(monkeypatch, noisy_classes):
+    X_train, _, y_train, _ = noisy_classes
+    monkeypatch.setattr(lmnn_module, "_AUTO_PASSES_ABOVE", 500)
+    monkeypatch.setattr(lmnn_module, "_AUTO_MAX_PASSES", 2)
+    # Two passes can neither reach the patience of two passes without improvement nor,
+    # here, a fixed point: the fit stops on the cap.
+    with pytest.warns(ConvergenceWarning, match="ran all 2 passes of n_passes='auto'"):
+        lmnn = LMNN(random_state=0).fit(X_train, y_train)
+    assert lmnn.n_passes_ == 2
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
+def test_no_warning_when_converged(solver, noisy_classes):
+    X_train, _, y_train, _ = noisy_classes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        LMNN(solver=solver, n_passes=2, random_state=0).fit(X_train, y_train)
