@@ -167,7 +167,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         Number of optimizer iterations run, all passes together.
     n_passes_ : int
         Number of passes run.
-    validation_scores_ : ndarray of shape (n_passes_,) or (0,)
+    validation_scores_ : ndarray of shape (n_passes,) or (0,)
         The held-out ``n_neighbors``-NN accuracy after each pass, when ``n_passes='auto'``
         held samples out; empty otherwise.
     n_features_in_ : int
