@@ -292,7 +292,17 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
             else:
                 objective = _Objective(X, y_enc, targets, self.regularization)
             run = _Passes(self, objective, X_val, y_val)
-            L = run(L0, n_passes)
+            try:
+                L = run(L0, n_passes)
+            except MemoryError as exc:
+                if self.solver == "sgd":
+                    raise
+                # the full-batch solvers keep every active impostor pair: O(n^2) at worst
+                raise MemoryError(
+                    f"LMNN(solver={self.solver!r}) ran out of memory on {X.shape[0]} samples: "
+                    "the full-batch solvers hold every active impostor pair. Use "
+                    "solver='sgd' (memory bounded by batch_size) for data of this size."
+                ) from exc
         self._warn_on_caps(run, early_stopping)
         self.components_ = L
         self.classes_ = classes

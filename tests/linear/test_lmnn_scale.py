@@ -217,3 +217,16 @@ def test_no_warning_when_converged(solver, noisy_classes):
         lmnn = LMNN(solver=solver, n_passes=2, random_state=0).fit(X_train, y_train)
     assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert lmnn.n_passes_ <= 2
+
+
+def test_full_batch_out_of_memory_names_the_way_out(monkeypatch):
+    # a machine without the memory for the active set: the error says to use solver='sgd'
+    def no_memory(self, L, max_passes):
+        raise MemoryError("Unable to allocate 1.42 GiB")
+
+    monkeypatch.setattr(lmnn_module._Passes, "__call__", no_memory)
+    X, y = load_iris(return_X_y=True)
+    learner = LMNN()
+    with pytest.raises(MemoryError, match="solver='sgd'"):
+        learner.fit(X, y)
+    assert not hasattr(learner, "components_")
