@@ -119,6 +119,7 @@ class LabelSensitiveLoss(MetricLoss):
     tuple_kind = None
     distance_kind = "distance"
     needs_positive_pairs = False
+    label_ndims = (1, 2)
     _reprs = ("positive_threshold", "negative_threshold", "margin", "positive_weight", "cost")
 
     def __init__(self, positive_threshold, negative_threshold, margin=2.0, positive_weight=0.1,
@@ -141,14 +142,6 @@ class LabelSensitiveLoss(MetricLoss):
         if cost not in _COSTS:
             raise ValueError(f"{owner}: cost must be one of {list(_COSTS)}, got {cost!r}.")
         self.cost = cost
-
-    def _check_batch(self, embeddings, labels):
-        if embeddings.dim() != 2 or labels.dim() not in (1, 2) or len(labels) != len(embeddings):
-            raise ValueError(
-                f"{type(self).__name__} expects embeddings of shape (n, d) and labels of "
-                f"shape (n,) or (n, k), got {tuple(embeddings.shape)} and "
-                f"{tuple(labels.shape)}."
-            )
 
     def _hinge(self, embeddings, gaps, a, b):
         """``max(0, tau - d_ab C_ab)^2``, 0 where ``b == -1`` (no negative)."""

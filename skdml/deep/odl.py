@@ -87,6 +87,7 @@ class ODLLoss(_LabelDistanceLoss):
     """
 
     distance_kind = "distance"
+    label_ndims = (1,)  # one ordinal label per sample
     _reprs = ("margin", "tau", "beta", "order_weight", "cost_weight", "ce_weight")
 
     def __init__(self, cuts, label_scale, embedding_dim, margin=1.0, tau=3.0, beta=2.0,
@@ -110,13 +111,6 @@ class ODLLoss(_LabelDistanceLoss):
         self.ce_weight = _check_real(ce_weight, "ce_weight", owner, low=0, strict=False)
         self.ranker = (nn.Linear(self.embedding_dim, len(cuts)) if self.ce_weight > 0
                        and len(cuts) else None)
-
-    def _check_batch(self, embeddings, labels):
-        if embeddings.dim() != 2 or labels.dim() != 1 or len(labels) != len(embeddings):
-            raise ValueError(
-                f"{type(self).__name__} expects embeddings of shape (n, d) and labels of shape "
-                f"(n,), got {tuple(embeddings.shape)} and {tuple(labels.shape)}."
-            )
 
     def levels(self, labels):
         """The ordinal level of each label, ``0 .. K - 1``."""

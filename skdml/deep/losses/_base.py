@@ -98,6 +98,9 @@ class MetricLoss(nn.Module):
     tuple_kind = "pair"
     distance_kind = "any"
     needs_positive_pairs = True
+    #: The label shapes a batch may have: ``(1,)`` class labels of shape (n,); ``(1, 2)``
+    #: real-valued labels of shape (n,) or (n, k) too.
+    label_ndims = (1,)
     _reprs = ()
 
     def __init__(self, *, distance=None, reducer=None, embedding_regularizer=None):
@@ -147,10 +150,12 @@ class MetricLoss(nn.Module):
         return 0.0
 
     def _check_batch(self, embeddings, labels):
-        if embeddings.dim() != 2 or labels.dim() != 1 or len(labels) != len(embeddings):
+        if (embeddings.dim() != 2 or labels.dim() not in self.label_ndims
+                or len(labels) != len(embeddings)):
+            shapes = "(n,)" if tuple(self.label_ndims) == (1,) else "(n,) or (n, k)"
             raise ValueError(
                 f"{type(self).__name__} expects embeddings of shape (n, d) and labels of "
-                f"shape (n,), got {tuple(embeddings.shape)} and {tuple(labels.shape)}."
+                f"shape {shapes}, got {tuple(embeddings.shape)} and {tuple(labels.shape)}."
             )
 
     def _form_tuples(self, labels, tuples):

@@ -17,6 +17,7 @@ class _LabelDistanceLoss(MetricLoss):
 
     tuple_kind = None
     needs_positive_pairs = False
+    label_ndims = (1, 2)
 
     def __init__(self, label_distance, *, distance, reducer, embedding_regularizer):
         super().__init__(distance=distance, reducer=reducer,
@@ -26,14 +27,6 @@ class _LabelDistanceLoss(MetricLoss):
     def default_distance(self):
         """The squared Euclidean distance, Kim et al.'s."""
         return LpDistance(power=2)
-
-    def _check_batch(self, embeddings, labels):
-        if embeddings.dim() != 2 or labels.dim() not in (1, 2) or len(labels) != len(embeddings):
-            raise ValueError(
-                f"{type(self).__name__} expects embeddings of shape (n, d) and labels of "
-                f"shape (n,) or (n, k), got {tuple(embeddings.shape)} and "
-                f"{tuple(labels.shape)}."
-            )
 
     def _triplets(self, embeddings, tuples):
         if tuples is None:
