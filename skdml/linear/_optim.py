@@ -8,7 +8,10 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["Adam", "minimize_lbfgs", "minimize_minibatch", "print_progress"]
+__all__ = ["Adam", "check_batch_size", "minimize_lbfgs", "minimize_minibatch", "print_progress"]
+
+#: ``batch_size='auto'`` of the minibatch solvers: this many samples (or all of them).
+AUTO_BATCH_SIZE = 1000
 
 
 def print_progress(name, n_iter, objective, start, **extra):
@@ -83,6 +86,28 @@ def minimize_lbfgs(loss, L0, *, max_iter, tol, name, verbose=0, callback=None,
             ConvergenceWarning,
         )
     return result.x.reshape(shape).copy(), n_iter, float(result.fun)
+
+
+def check_batch_size(name, solver, batch_size, n_samples):
+    """The minibatch size of ``solver='sgd'`` (``None`` for a full-batch solver), checked
+    against the data: ``'auto'`` is ``min(AUTO_BATCH_SIZE, n_samples)``; a size above
+    ``n_samples``, or a size given to a full-batch solver, is a ``ValueError``."""
+    if solver != "sgd":
+        if batch_size != "auto":
+            raise ValueError(
+                f"{name}: batch_size={batch_size!r} applies to solver='sgd' only; the "
+                f"full-batch solver={solver!r} uses all samples at each iteration. "
+                "Use solver='sgd' for minibatches, or leave batch_size='auto'."
+            )
+        return None
+    if batch_size == "auto":
+        return min(AUTO_BATCH_SIZE, n_samples)
+    if batch_size > n_samples:
+        raise ValueError(
+            f"{name}: batch_size={batch_size} is larger than the number of samples, "
+            f"{n_samples}; use batch_size <= {n_samples} (or 'auto')."
+        )
+    return batch_size
 
 
 class Adam:

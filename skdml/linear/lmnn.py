@@ -22,7 +22,7 @@ from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_n_components
 from ..constraints import _target_neighbors as _target_neighbors_of
 from ..kernels._pairwise import _over_row_chunks
-from ._optim import Adam
+from ._optim import Adam, check_batch_size
 from ._init import initial_directions
 
 __all__ = ["LMNN"]
@@ -44,7 +44,6 @@ _PATIENCE = 2
 #: solver='sgd': anchors per iteration (a round: one epoch of a smaller set), and rounds in a
 #: row without a better objective estimate that end a run (each halves the learning rate).
 _SGD_ROUND = 25_000
-_SGD_BATCH = 1000  # batch_size='auto': min(_SGD_BATCH, n_samples)
 _SGD_PATIENCE = 3
 #: Fits whose full pass (n_samples^2 * n_components multiply-adds) is below this run
 #: single-threaded; see _threads_for.
@@ -277,7 +276,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         X = np.ascontiguousarray(X, dtype=np.float64)
         classes, y_enc = check_classification_labels(y, estimator=self)
         n_components = self._resolve_n_components(X.shape[1])
-        batch_size = self._check_batch_size(X.shape[0])
+        batch_size = check_batch_size("LMNN", self.solver, self.batch_size, X.shape[0])
         n_passes, early_stopping = self._pass_plan(X.shape[0])
         X_val = y_val = None
         if early_stopping:
@@ -311,25 +310,6 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         self.n_passes_ = run.n_passes
         self.validation_scores_ = np.asarray(run.scores, dtype=float)
         return self
-
-    def _check_batch_size(self, n_samples):
-        """The minibatch size of ``solver='sgd'``; ``None`` for the full-batch solvers."""
-        if self.solver != "sgd":
-            if self.batch_size != "auto":
-                raise ValueError(
-                    f"LMNN: batch_size={self.batch_size!r} applies to solver='sgd' only; the "
-                    f"full-batch solver={self.solver!r} uses all samples at each iteration. "
-                    "Use solver='sgd' for minibatches, or leave batch_size='auto'."
-                )
-            return None
-        if self.batch_size == "auto":
-            return min(_SGD_BATCH, n_samples)
-        if self.batch_size > n_samples:
-            raise ValueError(
-                f"LMNN: batch_size={self.batch_size} is larger than the number of samples, "
-                f"{n_samples}; use batch_size <= {n_samples} (or 'auto')."
-            )
-        return self.batch_size
 
     def _pass_plan(self, n_samples):
         """``(passes at most, early stopping on a validation split?)`` for ``n_passes``."""

@@ -11,7 +11,7 @@ from .._param_validation import Interval, StrOptions
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels
 from ._init import initial_components, resolve_n_components
-from ._optim import minimize_lbfgs, minimize_minibatch
+from ._optim import check_batch_size, minimize_lbfgs, minimize_minibatch
 from ._softmax import laplacian_product, neighbor_softmax
 
 __all__ = ["NCA"]
@@ -173,7 +173,7 @@ class NCA(MahalanobisMixin, BaseMetricLearner):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = X.astype(np.float64, copy=False)
         classes, y_enc = check_classification_labels(y, estimator=self)
-        batch_size = self._check_batch_size(X.shape[0])
+        batch_size = check_batch_size("NCA", self.solver, self.batch_size, X.shape[0])
         n_components = resolve_n_components(self.n_components, self.init, X.shape[1], self)
         L0 = initial_components(
             self.init, X, n_components, y=y_enc, random_state=self.random_state, estimator=self
@@ -191,25 +191,6 @@ class NCA(MahalanobisMixin, BaseMetricLearner):
         self.n_iter_ = n_iter
         self.objective_ = -value
         return self
-
-    def _check_batch_size(self, n_samples):
-        """The minibatch size of ``solver='sgd'``, checked against the data."""
-        if self.solver != "sgd":
-            if self.batch_size != "auto":
-                raise ValueError(
-                    f"NCA: batch_size={self.batch_size!r} applies to solver='sgd' only; "
-                    "solver='lbfgs' uses every sample at each step. Set solver='sgd' or "
-                    "leave batch_size='auto'."
-                )
-            return None
-        if self.batch_size == "auto":
-            return min(_SGD_BATCH, n_samples)
-        if self.batch_size > n_samples:
-            raise ValueError(
-                f"NCA: batch_size={self.batch_size} is larger than the number of samples, "
-                f"{n_samples}; use batch_size <= {n_samples} (or 'auto')."
-            )
-        return self.batch_size
 
     def _minimize_sgd(self, X, y, L0, batch_size):
         """Adam on the objective of each minibatch, a sample's neighbours its batch's."""
@@ -236,10 +217,6 @@ class NCA(MahalanobisMixin, BaseMetricLearner):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
-
-
-#: solver='sgd' with batch_size='auto': minibatches of this many samples (or all of them).
-_SGD_BATCH = 1000
 
 
 class _NCALoss:
