@@ -201,10 +201,10 @@ def _dataset_labels(dataset):
     )
 
 
-def _is_mlp(module):
-    return module is MLP or isinstance(module, MLP) or (
-        isinstance(module, type) and issubclass(module, MLP)
-    )
+def _takes_flat_samples(module):
+    """Whether the network (a class or an instance) takes only samples of shape
+    (n_samples, n_features): :class:`MLP` and the networks that say so (``flat_samples``)."""
+    return bool(getattr(module, "flat_samples", False))
 
 
 @contextlib.contextmanager
@@ -812,7 +812,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
                 ndim = np.asarray(X).ndim
             except (TypeError, ValueError):  # ragged input: validate_data explains
                 ndim = 2
-        if _is_mlp(self.module) and ndim > 2:
+        if _takes_flat_samples(self.module) and ndim > 2:
             raise ValueError(
                 f"{type(self).__name__}: the MLP expects X of shape (n_samples, n_features), "
                 f"got an array with {ndim} dimensions. Flatten the samples, or give "
@@ -823,7 +823,7 @@ class DeepMetricLearner(NeuralNet, BaseMetricLearner):
             X,
             reset=reset,
             dtype=[np.float32, np.float64],
-            allow_nd=not _is_mlp(self.module),
+            allow_nd=not _takes_flat_samples(self.module),
             ensure_min_samples=2 if reset else 1,
         )
         return X

@@ -33,6 +33,10 @@ class MLP(nn.Module):
         similarity expect.
     """
 
+    #: The network takes flat samples, of shape (n_samples, n_features): the learners
+    #: refuse arrays of more dimensions with a clear error.
+    flat_samples = True
+
     def __init__(self, n_features, hidden_sizes=(128, 64), activation="tanh",
                  output_activation="same", normalize=False):
         super().__init__()

@@ -53,6 +53,8 @@ class LocalizedMLP(nn.Module):
     combine : {'sum', 'concat'}, default='sum'
     """
 
+    flat_samples = True  # as MLP: (n_samples, n_features) only
+
     def __init__(self, n_features, hidden_sizes=(128, 64), n_metrics=4, activation="tanh",
                  temperature=0.1, combine="sum"):
         super().__init__()
@@ -387,22 +389,6 @@ class DLML(DeepMetricLearner):
         super().on_train_end(net, X=X, y=y, **kwargs)
         regions = self._region_log_proba(np.asarray(X)).argmax(1)
         self.region_counts_ = np.bincount(regions, minlength=self.module_.n_metrics)
-
-    def _check_X(self, X, reset):
-        """The template's check, refusing samples of more than one dimension as it does
-        for its MLP: the localized network takes flat vectors."""
-        ndim = getattr(X, "ndim", None)
-        if ndim is None:
-            try:
-                ndim = np.asarray(X).ndim
-            except (TypeError, ValueError):  # ragged input: the template's check explains
-                ndim = 2
-        if ndim > 2:
-            raise ValueError(
-                f"{type(self).__name__}: the localized MLP expects X of shape (n_samples, "
-                f"n_features), got an array with {ndim} dimensions. Flatten the samples."
-            )
-        return super()._check_X(X, reset)
 
     # --- the template's hooks ----------------------------------------------------------
 
