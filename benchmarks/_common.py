@@ -71,6 +71,22 @@ def protocol_parser(doc, repeat=3, warmup=True, threads=1):
     return parser
 
 
+def run_parts(doc, parts, no_peer):
+    """The ``main`` of a benchmark made of named parts: ``--threads`` and ``--part NAME``
+    (repeatable; default: every part, in the order of ``parts``), the run header with
+    ``no_peer`` (why no peer is measured), the parts, and the total time."""
+    parser = protocol_parser(doc, repeat=1, warmup=False)
+    parser.add_argument("--part", choices=sorted(parts), action="append",
+                        help="run only this part (repeatable; default: every part)")
+    args = parser.parse_args()
+    start_run(threads=args.threads, repeat=None, extra=[f"no peer: {no_peer}"])
+    start = time.perf_counter()
+    with thread_settings(args.threads):
+        for name in args.part or parts:
+            parts[name]()
+    print(f"total {time.perf_counter() - start:.0f} s")
+
+
 def timing_line(repeat=3, warmup=True):
     """The timing protocol in words, as each benchmark prints it."""
     fits = "1 timed call" if repeat == 1 else f"median of {repeat} timed calls"

@@ -53,14 +53,7 @@ import time
 
 import numpy as np
 import torch
-from _common import (
-    digits_split,
-    knn_accuracy,
-    protocol_parser,
-    start_run,
-    thread_settings,
-    write_table,
-)
+from _common import digits_split, knn_accuracy, run_parts, write_table
 from scipy.stats import rankdata
 from sklearn.datasets import load_diabetes
 from sklearn.metrics import ndcg_score
@@ -299,17 +292,8 @@ PARTS = {"log_ratio": part_log_ratio, "generation": part_generation, "daml": par
 
 
 def main():
-    parser = protocol_parser(__doc__, repeat=1, warmup=False)
-    parser.add_argument("--part", choices=sorted(PARTS), action="append",
-                        help="run only this part (repeatable; default: every part)")
-    args = parser.parse_args()
-    start_run(threads=args.threads, repeat=None, extra=[
-        "no peer: no library implements these methods; baselines measured in this run"])
-    start = time.perf_counter()
-    with thread_settings(args.threads):
-        for name in args.part or PARTS:
-            PARTS[name]()
-    print(f"total {time.perf_counter() - start:.0f} s")
+    run_parts(__doc__, PARTS,
+              "no library implements these methods; baselines measured in this run")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ own baselines measured in the same run. Every contender runs on the same threads
 import time
 
 import numpy as np
-from _common import protocol_parser, start_run, thread_settings, write_table
+from _common import run_parts, write_table
 
 SEEDS = (0, 1, 2)
 
@@ -850,17 +850,8 @@ PARTS = {"siamese": part_siamese, "multiview": part_multiview, "odl": part_odl,
 
 
 def main():
-    parser = protocol_parser(__doc__, repeat=1, warmup=False)
-    parser.add_argument("--part", choices=sorted(PARTS), action="append",
-                        help="run only this part (repeatable; default: every part)")
-    args = parser.parse_args()
-    start_run(threads=args.threads, repeat=None, extra=[
-        "no peer: no library implements these methods; baselines measured in this run"])
-    start = time.perf_counter()
-    with thread_settings(args.threads):
-        for name in args.part or PARTS:
-            PARTS[name]()
-    print(f"total {time.perf_counter() - start:.0f} s")
+    run_parts(__doc__, PARTS,
+              "no library implements these methods; baselines measured in this run")
 
 
 if __name__ == "__main__":
