@@ -15,7 +15,10 @@ threads (``--threads``, default 1). Only figures measured in this run are printe
 protocol's published reference figures (../shared/ANCHORS.md) are for comparing by eye, not
 part of the table.
 
-Run: .venv/bin/python benchmarks/bench_hashing_quality.py [--threads 1]
+Run: .venv/bin/python benchmarks/bench_hashing_quality.py [--threads 1] [--only NAME ...]
+
+``--only NAME`` (repeatable) runs those methods alone (and ITQ, the reference of the
+orderings) and prints their rows; the docs tables are written by a run of every method only.
 """
 
 import os
@@ -26,7 +29,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import protocol_parser, run_peer, start_run, thread_settings, write_table  # noqa
+from _common import print_table, protocol_parser, run_peer, start_run, thread_settings, write_table  # noqa
 
 SEEDS = range(5)
 BITS = (16, 32, 64)
@@ -117,7 +120,14 @@ def faiss_map(codes, name, b):
 
 
 def main():
-    args = protocol_parser(__doc__, repeat=1, warmup=False).parse_args()
+    parser = protocol_parser(__doc__, repeat=1, warmup=False)
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help="run only this method (repeatable) and ITQ; writes no docs table")
+    args = parser.parse_args()
+    if args.only:
+        unknown = set(args.only) - set(methods(16, 0, 1.0))
+        if unknown:
+            parser.error(f"unknown method(s) {sorted(unknown)}; known: {list(methods(16, 0, 1.0))}")
     start_run(threads=args.threads, repeat=None, extra=[
         "fit s: one fit per seed, the mean over the seeds (no peer is timed)"])
     results = {}  # (method, bits) -> list of (map, p@100, p@r2, fit seconds)
@@ -129,12 +139,20 @@ def main():
             scale = float((Xd - Xd.mean(axis=0)).std())
             for b in BITS:
                 for name, est in methods(b, seed, scale).items():
+                    if args.only and name not in args.only and name != "ITQ":
+                        continue
                     t = time.perf_counter()
                     est.fit(Xd, yd)
                     fit_s = time.perf_counter() - t
                     scores = evaluate(est.transform(Xq), est.transform(Xd), yq, yd)
                     results.setdefault((name, b), []).append((*scores, fit_s))
     ours_s = time.perf_counter() - start
+    if args.only:
+        print_table([{"method": name, "bits": b, "mAP": np.mean(np.array(r)[:, 0]),
+                      "P@100": np.mean(np.array(r)[:, 1]), "P@r2": np.mean(np.array(r)[:, 2]),
+                      "fit s": np.mean(np.array(r)[:, 3])} for (name, b), r in results.items()],
+                    ["method", "bits", "mAP", "P@100", "P@r2", "fit s"])
+        return
     peer = run_peer(PEER, threads=args.threads, params={
         "threads": args.threads, "seeds": list(SEEDS), "bits": list(BITS),
         "n_queries": N_QUERIES})
