@@ -1,7 +1,8 @@
-"""LMNN scaling up: fit time, peak memory and 3-NN accuracy from 10^4 to 3 x 10^5 samples,
-skdml's full-batch and minibatch solvers against metric-learn 0.7.0 and mlpack, same run.
+"""Scaling up: fit time, peak memory and 3-NN accuracy from 10^4 to 3 x 10^5 samples,
+skdml's full-batch and large-n paths against the peers, same run; LMNN, NCA or ITML.
 
-    .venv/bin/python benchmarks/bench_scale_up.py [--max-n 100000] [--timeout 600]
+    .venv/bin/python benchmarks/bench_scale_up.py [--learner lmnn|nca|itml] [--max-n 100000]
+                                                  [--timeout 600]
 
 Data: ``make_classification`` with 50 features (20 informative, 10 redundant, 20 of noise),
 20 classes of two clusters each, ``class_sep=2.0``, ``random_state=0``, standardized; the
@@ -16,6 +17,15 @@ full objective; ``n_passes='auto'`` runs several target-neighbor passes with a v
 split above 10,000 samples), skdml's ``LMNN(solver='sgd')`` (minibatches of 1,000 anchors),
 metric-learn's ``LMNN`` and mlpack's ``lmnn`` (L-BFGS). skdml gets ``random_state=0``
 (validation split, minibatches), metric-learn ``random_state=0``, mlpack ``seed=1``.
+
+``--learner nca``: skdml's ``NCA()`` (L-BFGS on the full softmax objective, O(n^2) per
+iteration) and ``NCA(solver='sgd')`` (minibatches), scikit-learn's
+``NeighborhoodComponentsAnalysis`` and metric-learn's ``NCA``, all at their defaults.
+``--learner itml``: skdml's ``ITML()`` (pairs from every sample's 3 nearest same- and
+other-class neighbours, 6 n pairs), ``ITML(n_constraints=60000)`` (the same pairs from 10,000
+random anchor samples: the cost of a sweep stops growing with n), and metric-learn's
+``ITML_Supervised`` (its default: 20 c^2 random pairs). Tables: ``lmnn_scale_up``,
+``nca_scale_up``, ``itml_scale_up``.
 
 Every fit runs in a fresh process of its own venv (the peers': ``make peers``) on one
 BLAS/OpenMP/numba thread, after an untimed warm-up fit on 500 samples in that process (imports,
@@ -71,7 +81,7 @@ def measure():
     return {"fit_s": seconds, "accuracy": acc, "fit_MB": peak - before, "peak_MB": peak, **info}
 """
 
-FITS = {
+LMNN_FITS = {
     "skdml LMNN (L-BFGS)": """
 from skdml import LMNN
 def fit(X, y):
@@ -100,7 +110,58 @@ def fit(X, y):
     return L, {}
 """,
 }
-OURS = ("skdml LMNN (L-BFGS)", "skdml LMNN (sgd)")
+
+NCA_FITS = {
+    "skdml NCA (L-BFGS)": """
+from skdml import NCA
+def fit(X, y):
+    model = NCA(random_state=0).fit(X, y)
+    return model.components_, {"iterations": model.n_iter_}
+""",
+    "skdml NCA (sgd)": """
+from skdml import NCA
+def fit(X, y):
+    model = NCA(solver="sgd", random_state=0).fit(X, y)
+    return model.components_, {"iterations": model.n_iter_}
+""",
+    "scikit-learn NCA": """
+from sklearn.neighbors import NeighborhoodComponentsAnalysis
+def fit(X, y):
+    model = NeighborhoodComponentsAnalysis(random_state=0).fit(X, y)
+    return model.components_, {"iterations": model.n_iter_}
+""",
+    "metric-learn 0.7.0 NCA": """
+from metric_learn import NCA
+def fit(X, y):
+    model = NCA(random_state=0).fit(X, y)
+    return model.components_, {"iterations": getattr(model, "n_iter_", "")}
+""",
+}
+
+ITML_FITS = {
+    "skdml ITML (every sample an anchor)": """
+from skdml import ITML
+def fit(X, y):
+    model = ITML(random_state=0).fit(X, y)
+    return model.components_, {"iterations": model.n_iter_}
+""",
+    "skdml ITML (n_constraints=60000)": """
+from skdml import ITML
+def fit(X, y):
+    model = ITML(n_constraints=60_000, random_state=0).fit(X, y)
+    return model.components_, {"iterations": model.n_iter_}
+""",
+    "metric-learn 0.7.0 ITML_Supervised": """
+from metric_learn import ITML_Supervised
+def fit(X, y):
+    model = ITML_Supervised(random_state=0).fit(X, y)
+    return model.components_, {"iterations": getattr(model, "n_iter_", "")}
+""",
+}
+
+#: learner -> (its contenders, the docs table)
+LEARNERS = {"lmnn": (LMNN_FITS, "lmnn_scale_up"), "nca": (NCA_FITS, "nca_scale_up"),
+            "itml": (ITML_FITS, "itml_scale_up")}
 
 
 def make_data(n_max):
@@ -119,7 +180,7 @@ def make_data(n_max):
 def _interpreter(name):
     """skdml's fits run in this venv's Python, the peers' in theirs (``run_peer``'s default;
     it reads ``SKDML_PEER_PYTHON``)."""
-    if name not in OURS:
+    if not name.startswith(("skdml ", "scikit-learn ")):
         yield
         return
     saved = os.environ.get("SKDML_PEER_PYTHON")
@@ -135,7 +196,7 @@ def _interpreter(name):
 
 def run_fit(name, n, root, args):
     """One fit in its own process: a row of the table."""
-    code = CHILD + FITS[name] + '\nprint(json.dumps({"fit": attempt(measure)}))\n'
+    code = CHILD + LEARNERS[args.learner][0][name] + '\nprint(json.dumps({"fit": attempt(measure)}))\n'
     params = {"data": root, "n": n, "memory_limit_gb": args.memory_limit}
     with _interpreter(name):
         peer = run_peer(code, timeout=args.timeout, threads=1, params=params)
@@ -155,6 +216,8 @@ def run_fit(name, n, root, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--learner", choices=sorted(LEARNERS), default="lmnn",
+                        help="whose contenders run (default: %(default)s)")
     parser.add_argument("--max-n", type=float, default=1e5,
                         help="largest number of training samples (default: %(default)d)")
     parser.add_argument("--timeout", type=int, default=600,
@@ -179,7 +242,7 @@ def main():
         for n in sizes:
             rows.append({"n": n, "method": "Euclidean (no learning)",
                          "accuracy": knn_accuracy(X[:n], y[:n], X_test, y_test)})
-            for name in FITS:
+            for name in LEARNERS[args.learner][0]:
                 if name in stopped:
                     rows.append({"n": n, "method": name,
                                  "outcome": f"not run ({stopped[name]} at a smaller n)"})
@@ -189,7 +252,7 @@ def main():
                 if str(row.get("outcome", "")).startswith(("timed out", "raised MemoryError")):
                     stopped[name] = "timed out" if "timed" in row["outcome"] else "MemoryError"
     print(f"Euclidean 3-NN at n={sizes[0]}: {euclidean:.4f}")
-    write_table("lmnn_scale_up", rows,
+    write_table(LEARNERS[args.learner][1], rows,
                 ["n", "method", "fit_s", "accuracy", "fit_MB", "passes", "iterations",
                  "outcome"])
     return 0

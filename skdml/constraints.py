@@ -129,7 +129,7 @@ def triplets_from_labels(y, n_triplets, *, random_state=None):
     return np.column_stack([idx, order[r]]).astype(np.intp)
 
 
-def neighbor_pairs_from_labels(X, y, n_neighbors=3):
+def neighbor_pairs_from_labels(X, y, n_neighbors=3, *, anchors=None):
     """Local pairs: each sample with its nearest same-class and other-class samples.
 
     Similar pairs join each sample to its ``n_neighbors`` nearest neighbors of the same class
@@ -145,6 +145,12 @@ def neighbor_pairs_from_labels(X, y, n_neighbors=3):
     y : array-like of shape (n_samples,)
         Class labels of any type, at least two classes.
     n_neighbors : int, default=3
+    anchors : array-like of int, default=None
+        Indices of the samples whose pairs are built (each pair starts at an anchor; its
+        neighbors are searched among every sample). ``None``: every sample, about
+        ``2 * n_neighbors * n_samples`` pairs. A random subset bounds the number of pairs,
+        and the search's cost, whatever the size of ``X``: the pairs stay local, since the
+        neighbors come from all of ``X``.
 
     Returns
     -------
@@ -165,24 +171,63 @@ def neighbor_pairs_from_labels(X, y, n_neighbors=3):
     X, y_enc, n_neighbors = _check_neighbor_input(
         X, y, n_neighbors, "neighbor_pairs_from_labels"
     )
-    targets = _target_neighbors(X, y_enc, n_neighbors)
+    is_anchor = _check_anchors(anchors, len(X))
     similar, dissimilar = [], []
     for c in range(y_enc.max() + 1):
         members = np.flatnonzero(y_enc == c)
         others = np.flatnonzero(y_enc != c)
+        starts = members if is_anchor is None else members[is_anchor[members]]
+        if len(starts) == 0:
+            continue
         k = min(n_neighbors, len(members) - 1)
         if k > 0:
-            similar.append(
-                np.column_stack([np.repeat(members, k), targets[members, :k].ravel()])
-            )
+            targets = _nearest_others(X, starts, members, k)
+            similar.append(np.column_stack([np.repeat(starts, k), targets.ravel()]))
         k = min(n_neighbors, len(others))
-        _, ind = knn(X[members], X[others], k=k)
-        dissimilar.append(np.column_stack([np.repeat(members, k), others[ind.ravel()]]))
+        _, ind = knn(X[starts], X[others], k=k)
+        dissimilar.append(np.column_stack([np.repeat(starts, k), others[ind.ravel()]]))
     similar = np.vstack(similar) if similar else np.empty((0, 2), dtype=np.intp)
     dissimilar = np.vstack(dissimilar)
     pairs = np.vstack([similar, dissimilar]).astype(np.intp)
     labels = np.r_[np.ones(len(similar), np.int8), -np.ones(len(dissimilar), np.int8)]
     return pairs, labels
+
+
+def _check_anchors(anchors, n_samples):
+    """A boolean mask of the anchor samples, or None for every sample."""
+    if anchors is None:
+        return None
+    idx = np.asarray(anchors)
+    if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
+        raise ValueError(
+            "neighbor_pairs_from_labels: anchors must be a non-empty 1-D array of sample "
+            f"indices; got an array of shape {idx.shape} and dtype {idx.dtype}."
+        )
+    if idx.min() < -n_samples or idx.max() >= n_samples:
+        raise ValueError(
+            f"neighbor_pairs_from_labels: anchors must index the {n_samples} samples of X; "
+            f"got indices from {idx.min()} to {idx.max()}."
+        )
+    mask = np.zeros(n_samples, dtype=bool)
+    mask[idx] = True
+    return mask
+
+
+def _nearest_others(X, starts, members, k):
+    """The ``k`` nearest members (by index into ``X``) of each start, itself excepted.
+
+    ``starts`` are members; with ``starts`` all of them, the exact self-excluding search of
+    :func:`skdml.kernels.knn`. Otherwise the ``k + 1`` nearest members, the start dropped
+    (or, when a duplicate at distance 0 came first, the last one)."""
+    if len(starts) == len(members):
+        _, ind = knn(X[members], k=k, exclude_self=True)
+        return members[ind]
+    _, ind = knn(X[starts], X[members], k=k + 1)
+    found = members[ind]
+    own = found == starts[:, None]
+    own[~own.any(axis=1), -1] = True  # the start was not among them: drop the farthest
+    own[np.cumsum(own, axis=1) > 1] = False  # only one per row
+    return found[~own].reshape(len(starts), k)
 
 
 def _check_neighbor_input(X, y, n_neighbors, name):

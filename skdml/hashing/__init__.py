@@ -13,7 +13,17 @@ from ..kernels._hamming import (
     unpack_codes,
 )
 from ._neighbors import HammingNeighbors
-from .classical import ITQ, LSH, PCAH, SpectralHashing, SupervisedDiscreteHashing
+from .classical import (
+    ITQ,
+    LSH,
+    PCAH,
+    AnchorGraphHashing,
+    KernelSupervisedHashing,
+    SpectralHashing,
+    SphericalHashing,
+    SupervisedDiscreteHashing,
+)
+from .discrete import NonlinearDiscreteHashing, NonlinearSparseHashing
 
 # The deep hashers import torch: handed out on first access only (PEP 562).
 _DEEP = ("DeepBitHashing", "DeepHashing", "SupervisedDeepHashing")
@@ -32,14 +42,19 @@ def __dir__():
 
 
 __all__ = [
+    "AnchorGraphHashing",
     "DeepBitHashing",
     "DeepHashing",
     "SupervisedDeepHashing",
     "HammingNeighbors",
     "ITQ",
+    "KernelSupervisedHashing",
     "LSH",
+    "NonlinearDiscreteHashing",
+    "NonlinearSparseHashing",
     "PCAH",
     "SpectralHashing",
+    "SphericalHashing",
     "SupervisedDiscreteHashing",
     "hamming_distances",
     "hamming_knn",

@@ -124,7 +124,13 @@ n_features), default='identity'
     n_neighbors : int, default=3
         Neighbors per sample and kind for ``constraints='neighbors'``.
     n_constraints : int, default=None
-        Pairs drawn for ``constraints='random'``; ``None`` means ``20 * n_classes ** 2``.
+        How many pairs. ``constraints='random'``: the pairs drawn; ``None`` means
+        ``20 * n_classes ** 2``. ``constraints='neighbors'``: about this many pairs, from
+        ``n_constraints / (2 n_neighbors)`` anchor samples drawn at random (their neighbors
+        searched among all samples); ``None`` means every sample is an anchor
+        (``2 n_neighbors n_samples`` pairs). A sweep costs ``O(n_constraints d^2)``, so this
+        is the path to 10^5 samples and more: the cost stops growing with ``n_samples``
+        (see :ref:`itml_scale`).
     solver : {'bregman', 'cvxpy'}, default='bregman'
     max_iter : int, default=1000
         Maximum number of sweeps over the constraints ('bregman') or solver iterations.
@@ -236,7 +242,8 @@ n_features), default='identity'
             classes, y_enc = check_classification_labels(y, estimator=self)
             if self.constraints == "neighbors":  # neighbors on standardized features
                 Z = standardize(X)[0]
-                idx, y_pairs = neighbor_pairs_from_labels(Z, y_enc, self.n_neighbors)
+                idx, y_pairs = neighbor_pairs_from_labels(
+                    Z, y_enc, self.n_neighbors, anchors=self._anchors(len(X), rng))
             else:
                 n_pairs = self.n_constraints or 20 * len(classes) ** 2
                 idx, y_pairs = pairs_from_labels(y_enc, n_pairs, random_state=rng)
@@ -287,6 +294,15 @@ n_features), default='identity'
         else:
             self._end_label_fit()
         return self
+
+    def _anchors(self, n_samples, rng):
+        """The anchors of the 'neighbors' pairs: None (all) or a random subset."""
+        if self.n_constraints is None:
+            return None
+        n_anchors = -(-self.n_constraints // (2 * self.n_neighbors))
+        if n_anchors >= n_samples:
+            return None
+        return np.sort(rng.choice(n_samples, n_anchors, replace=False))
 
     def _check_prior_and_bounds(self, n_features, scales, rng):
         """The prior in standardized units, and validated bounds (or None)."""

@@ -219,3 +219,34 @@ def test_neighbor_pairs_are_the_nearest():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         neighbor_pairs_from_labels(X_IRIS[[0, 1, 50]], [0, 0, 1], 3)  # small classes: fine
+
+
+def test_anchor_pairs_are_the_anchors_rows_of_the_full_pairs():
+    full, full_labels = neighbor_pairs_from_labels(X_IRIS, Y_IRIS, 2)
+    anchors = np.array([0, 7, 51, 99, 120, 149])
+    idx, labels = neighbor_pairs_from_labels(X_IRIS, Y_IRIS, 2, anchors=anchors)
+    assert len(idx) == 2 * 2 * len(anchors)
+    assert set(idx[:, 0]) == set(anchors)
+    rows = {(tuple(p), lab) for p, lab in zip(full.tolist(), full_labels)}
+    assert {(tuple(p), lab) for p, lab in zip(idx.tolist(), labels)} <= rows
+    with pytest.raises(ValueError, match="anchors must index the 150 samples"):
+        neighbor_pairs_from_labels(X_IRIS, Y_IRIS, 2, anchors=[0, 150])
+    with pytest.raises(ValueError, match="non-empty 1-D array of sample indices"):
+        neighbor_pairs_from_labels(X_IRIS, Y_IRIS, 2, anchors=[0.5])
+
+
+def test_n_constraints_bounds_the_neighbor_pairs():
+    """n_constraints with constraints='neighbors': about that many pairs from random anchors
+    (the large-n path); as many as every sample gives changes nothing."""
+    X, y = X_IRIS, Y_IRIS
+    full = ITML(random_state=0).fit(X, y)
+    same = ITML(n_constraints=6 * len(X), random_state=0).fit(X, y)
+    np.testing.assert_array_equal(full.components_, same.components_)
+    few = ITML(n_constraints=120, random_state=0).fit(X, y)
+    assert not np.allclose(few.components_, full.components_)
+    again = ITML(n_constraints=120, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(few.components_, again.components_)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.5, random_state=0, stratify=y)
+    acc = KNeighborsClassifier(3).fit(few.fit(Xtr, ytr).transform(Xtr), ytr).score(
+        few.transform(Xte), yte)
+    assert acc >= 0.9
