@@ -4,6 +4,8 @@ Codes are packed in ``np.packbits``' default (big-endian) bit order -- bit 0 of 
 most significant bit of its first byte -- the layout faiss's binary indexes use.
 """
 
+import importlib
+
 from .._optional import optional_dependency
 from ..kernels._hamming import (
     hamming_distances,
@@ -26,14 +28,19 @@ from .classical import (
 from .discrete import NonlinearDiscreteHashing, NonlinearSparseHashing
 
 # The deep hashers import torch: handed out on first access only (PEP 562).
-_DEEP = ("DeepBitHashing", "DeepHashing", "SupervisedDeepHashing")
+# name -> the module of skdml.hashing that defines it
+_DEEP = {
+    **dict.fromkeys(["DeepBitHashing", "DeepHashing", "SupervisedDeepHashing"], "deep"),
+    "DiscrepancyMinimizingDeepHashing": "dmdh",
+    "PolicyGradientDeepHashing": "pgdh",
+}
 
 
 def __getattr__(name):
     if name in _DEEP:
         with optional_dependency(f"skdml.hashing.{name}"):
-            from . import deep
-        return getattr(deep, name)
+            module = importlib.import_module(f"{__name__}.{_DEEP[name]}")
+        return getattr(module, name)
     raise AttributeError(f"module 'skdml.hashing' has no attribute {name!r}")
 
 
@@ -45,6 +52,7 @@ __all__ = [
     "AnchorGraphHashing",
     "DeepBitHashing",
     "DeepHashing",
+    "DiscrepancyMinimizingDeepHashing",
     "SupervisedDeepHashing",
     "HammingNeighbors",
     "ITQ",
@@ -53,6 +61,7 @@ __all__ = [
     "NonlinearDiscreteHashing",
     "NonlinearSparseHashing",
     "PCAH",
+    "PolicyGradientDeepHashing",
     "SpectralHashing",
     "SphericalHashing",
     "SupervisedDiscreteHashing",
