@@ -12,7 +12,8 @@ from sklearn.utils import check_array, check_consistent_length, check_random_sta
 
 from ._validation import check_classification_labels, check_positive_int
 
-__all__ = ["make_digits_domain_shift", "make_digits_image_sets", "make_digits_views"]
+__all__ = ["make_digits_domain_shift", "make_digits_image_sets", "make_digits_two_views",
+           "make_digits_videos", "make_digits_views"]
 
 _SIDE, _MAX = 8, 16.0  # digits: 8 x 8 images, intensities 0..16
 
@@ -22,6 +23,36 @@ def _check_nonneg(value, name, owner):
             or value < 0):
         raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value!r}.")
     return float(value)
+
+
+def _labeled_digits(X, y, owner):
+    """``(X, classes, y_enc)``: the given flattened 8 x 8 images and their labels, or all of
+    sklearn's digits when both are ``None``."""
+    if X is None:
+        if y is not None:
+            raise ValueError(f"{owner}: y was given without X.")
+        X, y = load_digits(return_X_y=True)
+    elif y is None:
+        raise ValueError(f"{owner}: X was given without y; the class of every image is needed.")
+    X = check_array(X, dtype=np.float64, input_name="X")
+    check_consistent_length(X, y)
+    if X.shape[1] != _SIDE * _SIDE:
+        raise ValueError(
+            f"{owner}: expected flattened 8 x 8 images (64 features), got {X.shape[1]}."
+        )
+    classes, y_enc = check_classification_labels(y, min_classes=1, estimator=owner)
+    return X, classes, y_enc
+
+
+def _int_range(value, name, owner, low=1):
+    """``(lo, hi)`` from a pair of integers with ``low <= lo <= hi``."""
+    try:
+        lo, hi = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: {name} must be a pair of integers, got {value!r}.")
+    if not low <= lo <= hi:
+        raise ValueError(f"{owner}: {name} must satisfy {low} <= low <= high, got {value!r}.")
+    return lo, hi
 
 
 def _shift_images(images, dx, dy):
@@ -174,26 +205,9 @@ def make_digits_image_sets(X=None, y=None, *, n_sets_per_class=10, set_size=(2, 
     (30, 64, True)
     """
     owner = "make_digits_image_sets"
-    if X is None:
-        if y is not None:
-            raise ValueError(f"{owner}: y was given without X.")
-        X, y = load_digits(return_X_y=True)
-    elif y is None:
-        raise ValueError(f"{owner}: X was given without y; the class of every image is needed.")
-    X = check_array(X, dtype=np.float64, input_name="X")
-    check_consistent_length(X, y)
-    if X.shape[1] != _SIDE * _SIDE:
-        raise ValueError(
-            f"{owner}: expected flattened 8 x 8 images (64 features), got {X.shape[1]}."
-        )
-    classes, y_enc = check_classification_labels(y, min_classes=1, estimator=owner)
+    X, classes, y_enc = _labeled_digits(X, y, owner)
     n_sets_per_class = check_positive_int(n_sets_per_class, "n_sets_per_class", estimator=owner)
-    try:
-        lo, hi = (int(v) for v in set_size)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}: set_size must be a pair of integers, got {set_size!r}.")
-    if not 1 <= lo <= hi:
-        raise ValueError(f"{owner}: set_size must satisfy 1 <= low <= high, got {set_size!r}.")
+    lo, hi = _int_range(set_size, "set_size", owner)
     if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or not (
             0 <= max_shift < _SIDE):
         raise ValueError(f"{owner}: max_shift must be an integer in [0, 8), got {max_shift!r}.")
@@ -333,3 +347,174 @@ def make_digits_views(views=("pooled", "profiles", "diagonals")):
     images = X.reshape(-1, _SIDE, _SIDE)
     blocks = [_DIGIT_VIEWS[v](images) for v in views]
     return np.hstack(blocks), y, tuple(b.shape[1] for b in blocks)
+
+
+def _frame(image, angle, dx, dy):
+    """One 8 x 8 frame: ``image`` rotated by ``angle`` degrees about its centre, then
+    translated by ``(dx, dy)`` pixels (sub-pixel, bilinear; zeros fill in)."""
+    out = ndimage.rotate(image, angle, reshape=False, order=1, mode="constant")
+    return ndimage.shift(out, (dy, dx), order=1, mode="constant")
+
+
+def make_digits_videos(X=None, y=None, *, n_videos_per_class=10, n_frames=(4, 10), n_scenes=1,
+                       max_shift=1.0, max_angle=15.0, noise=0.5, random_state=None):
+    """Short videos of digits: frame sequences of a digit moving under small shifts and turns.
+
+    Each video is of one class and is cut into ``n_scenes`` scenes of consecutive frames
+    (as equal in length as the frame count allows); each scene films one image of the class
+    (different images for different scenes when the class has enough) moving smoothly: it
+    starts at a pose drawn for the scene (a translation uniform in ``[-max_shift,
+    max_shift]`` pixels along each axis and a rotation uniform in ``[-max_angle,
+    max_angle]`` degrees) and ends at another such pose, the frames in between interpolated
+    linearly. Frames are rotated then translated with bilinear interpolation
+    (:mod:`scipy.ndimage`), given Gaussian noise of standard deviation ``noise`` each and
+    clipped to ``[0, 16]``. Frame counts are uniform integers in ``n_frames``.
+
+    Consecutive frames of a scene are near-duplicates while frames of different videos of a
+    class are not, which is what video hashing works with: the frames' temporal order and
+    the scenes' consistency inside a video, the class across videos.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, 64), default=None
+        Flattened 8 x 8 images with intensities in ``[0, 16]``; ``None`` uses all of
+        :func:`sklearn.datasets.load_digits`. Pass disjoint parts of the digits to build
+        database and query videos that share no image.
+    y : array-like of shape (n_samples,), default=None
+        Class labels of ``X`` (required with ``X``).
+    n_videos_per_class : int, default=10
+    n_frames : (int, int), default=(4, 10)
+        Smallest and largest number of frames of a video (inclusive), at least
+        ``n_scenes``.
+    n_scenes : int, default=1
+        Scenes per video.
+    max_shift : float, default=1.0
+        Largest translation of a pose, in pixels along each axis.
+    max_angle : float, default=15.0
+        Largest rotation of a pose, in degrees.
+    noise : float, default=0.5
+        Standard deviation of the per-frame noise (intensity units).
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    videos : list of ndarray, each of shape (n_frames_i, 64)
+        One 2-D array per video, its frames in temporal order; grouped by class, in class
+        order. The input form of :class:`~skdml.hashing.video.DeepVideoHashing`.
+    y : ndarray of shape (n_videos,)
+        The class of each video.
+
+    Examples
+    --------
+    >>> from skdml.datasets import make_digits_videos
+    >>> videos, y = make_digits_videos(n_videos_per_class=2, n_frames=(3, 5), random_state=0)
+    >>> len(videos), videos[0].shape[1], all(3 <= len(v) <= 5 for v in videos)
+    (20, 64, True)
+    """
+    owner = "make_digits_videos"
+    X, classes, y_enc = _labeled_digits(X, y, owner)
+    n_videos_per_class = check_positive_int(n_videos_per_class, "n_videos_per_class",
+                                            estimator=owner)
+    n_scenes = check_positive_int(n_scenes, "n_scenes", estimator=owner)
+    lo, hi = _int_range(n_frames, "n_frames", owner, low=n_scenes)
+    max_shift = _check_nonneg(max_shift, "max_shift", owner)
+    max_angle = _check_nonneg(max_angle, "max_angle", owner)
+    noise = _check_nonneg(noise, "noise", owner)
+    rng = check_random_state(random_state)
+    images = X.reshape(-1, _SIDE, _SIDE)
+    limits = np.array([max_shift, max_shift, max_angle])
+
+    videos, labels = [], []
+    for c in range(len(classes)):
+        members = np.flatnonzero(y_enc == c)
+        for _ in range(n_videos_per_class):
+            length = rng.randint(lo, hi + 1)
+            sources = rng.choice(members, n_scenes, replace=n_scenes > len(members))
+            frames = []
+            for source, scene in zip(sources, np.array_split(np.arange(length), n_scenes)):
+                start, end = rng.uniform(-limits, limits, size=(2, 3))
+                for s in np.linspace(0.0, 1.0, len(scene)):
+                    dx, dy, angle = (1 - s) * start + s * end
+                    frames.append(_frame(images[source], angle, dx, dy))
+            frames = np.stack(frames) + noise * rng.standard_normal((length, _SIDE, _SIDE))
+            videos.append(np.clip(frames, 0, _MAX).reshape(length, -1))
+            labels.append(classes[c])
+    return videos, np.asarray(labels)
+
+
+#: Tags per class in the vocabulary of :func:`make_digits_two_views`.
+_TAGS_PER_CLASS = 3
+
+
+def make_digits_two_views(*, tag_rate=0.4, noise=0.05, random_state=None):
+    """The digits seen by two modalities: the image, and a noisy set of tags.
+
+    A stand-in for the image / text-tag pairs of cross-modal retrieval (Wiki, NUS-WIDE): each
+    of the 1797 digits is described by
+
+    - ``X_image`` (64 features): its 8 x 8 pixels, intensities 0..16;
+    - ``X_tags`` (78 features): a sparse binary vector over a vocabulary of 78 tags, as a
+      careless annotator would write them:
+
+      - 30 *class tags*, three synonyms per digit: each of the sample's own three is
+        present with probability ``tag_rate`` (with the default 0.4, one sample in five
+        has none of them);
+      - 48 *attribute tags* read off the image (not its class): "much ink in row i" and
+        "in column j" (the 16 projection profiles) and "many strokes of orientation o in
+        quadrant q" (the 32 gradient-orientation histograms of :func:`make_digits_views`),
+        each present when the sample's value is above that feature's 75th percentile
+        over the digits;
+
+      then every one of the 78 bits is flipped (a tag missed or a wrong one added) with
+      probability ``noise``.
+
+    The two views share the class and the stroke layout, but neither determines the
+    other, and the tags are not the label: with the defaults a 3-nearest-neighbour
+    classifier on the tags alone scores about 0.68 and a logistic regression 0.83 (5-fold
+    cross-validation), against 0.97 for the 3-nearest-neighbour classifier on the pixels. Randomness is in the tags only; split
+    the samples as usual.
+
+    Parameters
+    ----------
+    tag_rate : float, default=0.4
+        Probability of each of a sample's three class tags, in ``[0, 1]``.
+    noise : float, default=0.05
+        Probability that a tag bit is flipped, in ``[0, 0.5]``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the tags.
+
+    Returns
+    -------
+    X_image : ndarray of shape (1797, 64)
+        The pixels (float64).
+    X_tags : ndarray of shape (1797, 78)
+        The tags, ``0.0`` or ``1.0`` (float64): class tags in columns ``0..29`` (three per
+        digit, in digit order), attribute tags in ``30..77``.
+    y : ndarray of shape (1797,)
+        The digit of each sample.
+
+    Examples
+    --------
+    >>> from skdml.datasets import make_digits_two_views
+    >>> X_image, X_tags, y = make_digits_two_views(random_state=0)
+    >>> X_image.shape, X_tags.shape, sorted(set(X_tags.ravel().tolist()))
+    ((1797, 64), (1797, 78), [0.0, 1.0])
+    """
+    owner = "make_digits_two_views"
+    for name, value, high in (("tag_rate", tag_rate, 1.0), ("noise", noise, 0.5)):
+        if not (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                and 0 <= value <= high):
+            raise ValueError(f"{owner}: {name} must be a number in [0, {high:g}], got "
+                             f"{value!r}.")
+    rng = check_random_state(random_state)
+    X, y = load_digits(return_X_y=True)
+    images = X.reshape(-1, _SIDE, _SIDE)
+    n, n_classes = len(y), len(np.unique(y))
+    class_tags = np.zeros((n, n_classes * _TAGS_PER_CLASS))
+    own = y[:, None] * _TAGS_PER_CLASS + np.arange(_TAGS_PER_CLASS)
+    class_tags[np.arange(n)[:, None], own] = rng.random_sample(own.shape) < tag_rate
+    attributes = np.hstack([_profiles(images), _gradients(images)])
+    attribute_tags = attributes > np.percentile(attributes, 75, axis=0)
+    tags = np.hstack([class_tags, attribute_tags]).astype(np.float64)
+    flip = rng.random_sample(tags.shape) < noise
+    return X, np.where(flip, 1.0 - tags, tags), y

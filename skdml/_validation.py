@@ -262,13 +262,15 @@ def check_regression_target(y, n_samples, *, estimator=None):
     return check_continuous_target(y_arr, n_samples, estimator=estimator)
 
 
-def check_sets(sets, *, n_features=None, estimator=None):
+def check_sets(sets, *, n_features=None, estimator=None, item="set"):
     """Validate a collection of sets of vectors (image sets): one set = one 2-D array.
 
     Accepted forms: a list or tuple (or 1-D object array) of arrays, each of shape
     ``(n_i, n_features)`` with ``n_i >= 1`` (a 1-D array is a set of one vector), or a 3-D
     numeric array ``(n_sets, n_i, n_features)`` of equal-sized sets. Every set must be
     non-empty, numeric, finite and have the same number of features.
+
+    ``item`` is what the messages call one set (``"video"`` for the video hashers).
 
     Returns
     -------
@@ -278,42 +280,42 @@ def check_sets(sets, *, n_features=None, estimator=None):
     if isinstance(sets, np.ndarray) and sets.dtype != object:
         if sets.ndim != 3:
             raise ValueError(
-                f"{name} expects a list of sets, each a 2-D array (n_i, n_features), or a "
-                f"3-D array (n_sets, n_i, n_features); got an array of shape {sets.shape}."
+                f"{name} expects a list of {item}s, each a 2-D array (n_i, n_features), or a "
+                f"3-D array (n_{item}s, n_i, n_features); got an array of shape {sets.shape}."
             )
         sets = list(sets)
     elif isinstance(sets, (str, bytes, dict)) or not hasattr(sets, "__len__"):
         raise ValueError(
-            f"{name} expects a list of sets, each a 2-D array (n_i, n_features); got "
+            f"{name} expects a list of {item}s, each a 2-D array (n_i, n_features); got "
             f"{type(sets).__name__}."
         )
     if len(sets) == 0:
-        raise ValueError(f"{name} expects at least one set, got an empty collection.")
+        raise ValueError(f"{name} expects at least one {item}, got an empty collection.")
     out = []
     for i, s in enumerate(sets):
         if np.iscomplexobj(s):
-            raise ValueError(f"{name}: set {i} holds complex values; sets must be real.")
+            raise ValueError(f"{name}: {item} {i} holds complex values; {item}s must be real.")
         try:
             arr = np.asarray(s, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(
-                f"{name}: set {i} is not a numeric array of shape (n_i, n_features) "
+                f"{name}: {item} {i} is not a numeric array of shape (n_i, n_features) "
                 f"({exc})."
             ) from None
         if arr.ndim == 1:
             arr = arr[None, :]
         if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
             raise ValueError(
-                f"{name}: set {i} must be a non-empty 2-D array (n_i >= 1, n_features >= 1), "
+                f"{name}: {item} {i} must be a non-empty 2-D array (n_i >= 1, n_features >= 1), "
                 f"got shape {arr.shape}."
             )
         if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name}: set {i} contains NaN or infinity.")
+            raise ValueError(f"{name}: {item} {i} contains NaN or infinity.")
         expected = n_features if n_features is not None else out[0].shape[1] if out else None
         if expected is not None and arr.shape[1] != expected:
             raise ValueError(
-                f"{name}: set {i} has {arr.shape[1]} features, but "
-                f"{'the fitted model expects' if n_features is not None else 'set 0 has'} "
+                f"{name}: {item} {i} has {arr.shape[1]} features, but "
+                f"{'the fitted model expects' if n_features is not None else item + ' 0 has'} "
                 f"{expected}."
             )
         out.append(arr)

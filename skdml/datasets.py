@@ -8,12 +8,15 @@ from ._validation import check_classification_labels, check_positive_int
 from ._datasets_deep import (
     make_digits_domain_shift,
     make_digits_image_sets,
+    make_digits_two_views,
+    make_digits_videos,
     make_digits_views,
 )
 from .constraints import pairs_from_labels, triplets_from_labels
 
 __all__ = ["class_disjoint_split", "make_digits_domain_shift", "make_digits_image_sets",
-           "make_digits_views", "make_pairs", "make_triplets"]
+           "make_digits_two_views", "make_digits_videos", "make_digits_views", "make_pairs",
+           "make_triplets"]
 
 
 def class_disjoint_split(X, y, *, n_train_classes=None, shuffle=False, random_state=None):

@@ -154,7 +154,8 @@ EXPECTED_FAILURES = {
                      "LogRatioLearner", "MvDML", "ODL", "SiameseNetwork",
                      "TwoDomainDTML", "TwoDomainDSTML", "TwoDomainECN",
                      "DeepBitHashing", "DeepHashing", "SupervisedDeepHashing",
-                     "DiscrepancyMinimizingDeepHashing", "PolicyGradientDeepHashing"]
+                     "DiscrepancyMinimizingDeepHashing", "PolicyGradientDeepHashing",
+                     "DeepVideoHashing", "StructuralVideoHashing"]
     },
     **{
         (name, "check_methods_subset_invariance"): (AssertionError, _FLOAT32)

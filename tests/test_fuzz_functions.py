@@ -1864,6 +1864,100 @@ class ImageSets:
         return kwargs, Expect((word(key),), what=f"a bad {key}")
 
 
+@entry(datasets.make_digits_videos,
+       {"data": ["digits", "subset"], "labels": ["int", "str", "object"],
+        "n_videos_per_class": [1, 2, 3], "n_frames": [(1, 1), (2, 5), (8, 12)],
+        "n_scenes": [1, 2], "max_shift": [0, 1.0, 3.5], "max_angle": [0, 15.0, 180.0],
+        "noise": [0.0, 0.5, 50.0]},
+       ["X_without_y", "y_without_X", "width", "n_videos_per_class", "n_frames", "n_scenes",
+        "max_shift", "max_angle", "noise"])
+class DigitVideos:
+    @staticmethod
+    def legal(case, rng):
+        from sklearn.datasets import load_digits
+
+        lo, hi = case["n_frames"]
+        kwargs = {key: case[key] for key in ("n_videos_per_class", "n_frames", "max_shift",
+                                             "max_angle", "noise")}
+        kwargs["n_scenes"] = min(case["n_scenes"], lo)
+        kwargs["random_state"] = int(rng.integers(1000))
+        classes = np.arange(10)
+        if case["data"] == "subset":
+            X, y = load_digits(return_X_y=True)
+            take = rng.choice(len(X), size=int(rng.integers(1, 40)), replace=False)
+            kwargs["X"] = X[take]
+            kwargs["y"] = label_values({"labels": case["labels"]}, y[take])
+            classes = np.unique(kwargs["y"])
+
+        def check(result):
+            videos, video_labels = result
+            per_class = case["n_videos_per_class"]
+            if len(videos) != len(classes) * per_class or len(video_labels) != len(videos):
+                return f"{len(videos)} videos for {len(classes)} classes"
+            if not np.array_equal(video_labels, np.repeat(classes, per_class)):
+                return "videos not grouped by class in class order"
+            for v in videos:
+                if not lo <= len(v) <= hi:
+                    return f"a video of {len(v)} frames, asked {lo} to {hi}"
+                bug = _check_digit_images(v)
+                if bug:
+                    return bug
+            return None
+
+        return kwargs, check
+
+    @staticmethod
+    def malformed(case, rng):
+        kwargs, _ = DigitVideos.legal({**case, "data": "subset"}, rng)
+        key = case["mutation"]
+        if key == "X_without_y":
+            del kwargs["y"]
+            return kwargs, Expect((r"\by\b",), what="X without y")
+        if key == "y_without_X":
+            del kwargs["X"]
+            return kwargs, Expect((r"\bX\b",), what="y without X")
+        if key == "width":
+            kwargs["X"] = kwargs["X"][:, :63]
+            return kwargs, Expect((r"64",), what="images of 63 features")
+        kwargs[key] = {"n_videos_per_class": [0, -1, 1.5], "n_frames": [(0, 3), (5, 2), 4],
+                       "n_scenes": [0, -1, 1.5], "max_shift": [-1.0, np.nan, "1"],
+                       "max_angle": [-1.0, np.inf, None],
+                       "noise": [-1.0, np.inf, "1"]}[key][int(rng.integers(3))]
+        return kwargs, Expect((word(key),), what=f"a bad {key}")
+
+
+@entry(datasets.make_digits_two_views,
+       {"tag_rate": [0, 0.4, 1.0], "noise": [0.0, 0.05, 0.5],
+        "random_state": [0, None, "RandomState"]},
+       ["tag_rate", "noise"])
+class DigitTwoViews:
+    @staticmethod
+    def legal(case, rng):
+        seed = case["random_state"]
+        kwargs = {"tag_rate": case["tag_rate"], "noise": case["noise"],
+                  "random_state": np.random.RandomState(1) if seed == "RandomState" else seed}
+
+        def check(result):
+            X_image, X_tags, y = result
+            if X_image.shape != (1797, 64) or X_tags.shape != (1797, 78) or y.shape != (1797,):
+                return f"shapes {X_image.shape}, {X_tags.shape}, {y.shape}"
+            if not np.isin(X_tags, (0.0, 1.0)).all():
+                return "tags that are not 0 or 1"
+            if case["noise"] == 0 and case["tag_rate"] == 0 and X_tags[:, :30].any():
+                return "a class tag at tag_rate=0 without noise"
+            return _check_digit_images(X_image)
+
+        return kwargs, check
+
+    @staticmethod
+    def malformed(case, rng):
+        kwargs, _ = DigitTwoViews.legal(case, rng)
+        key = case["mutation"]
+        kwargs[key] = {"tag_rate": [-0.1, 1.5, np.nan, "0.4", True],
+                       "noise": [-0.1, 0.6, np.inf, None, True]}[key][int(rng.integers(5))]
+        return kwargs, Expect((word(key),), what=f"a bad {key}")
+
+
 #: The views of make_digits_views and their widths.
 _DIGIT_VIEWS = {"pixels": 64, "pooled": 16, "profiles": 16, "diagonals": 30, "gradients": 32}
 
@@ -2304,7 +2398,8 @@ def test_plot_training_history_refuses_rows_that_are_not_dicts():
 TEST_CASES = 16
 #: Slow entries: t-SNE, the digits and file round trips.
 TEST_CASES_SLOW = {"plotting.plot_embedding": 8, "datasets.make_digits_domain_shift": 6,
-                   "datasets.make_digits_image_sets": 8, "io.save": 8, "io.load": 4}
+                   "datasets.make_digits_image_sets": 8, "datasets.make_digits_videos": 8,
+                   "datasets.make_digits_two_views": 6, "io.save": 8, "io.load": 4}
 
 
 def _test_cases(name):

@@ -33,6 +33,7 @@ _DEEP = {
     **dict.fromkeys(["DeepBitHashing", "DeepHashing", "SupervisedDeepHashing"], "deep"),
     "DiscrepancyMinimizingDeepHashing": "dmdh",
     "PolicyGradientDeepHashing": "pgdh",
+    **dict.fromkeys(["DeepVideoHashing", "StructuralVideoHashing"], "video"),
 }
 
 
@@ -52,6 +53,7 @@ __all__ = [
     "AnchorGraphHashing",
     "DeepBitHashing",
     "DeepHashing",
+    "DeepVideoHashing",
     "DiscrepancyMinimizingDeepHashing",
     "SupervisedDeepHashing",
     "HammingNeighbors",
@@ -63,6 +65,7 @@ __all__ = [
     "PCAH",
     "PolicyGradientDeepHashing",
     "SpectralHashing",
+    "StructuralVideoHashing",
     "SphericalHashing",
     "SupervisedDiscreteHashing",
     "hamming_distances",
