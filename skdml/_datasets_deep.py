@@ -471,8 +471,8 @@ def make_digits_two_views(*, tag_rate=0.4, noise=0.05, random_state=None):
     The two views share the class and the stroke layout, but neither determines the
     other, and the tags are not the label: with the defaults a 3-nearest-neighbour
     classifier on the tags alone scores about 0.68 and a logistic regression 0.83 (5-fold
-    cross-validation), against 0.97 for the 3-nearest-neighbour classifier on the pixels. Randomness is in the tags only; split
-    the samples as usual.
+    cross-validation), against 0.97 for the 3-nearest-neighbour classifier on the pixels.
+    Randomness is in the tags only; split the samples as usual.
 
     Parameters
     ----------

@@ -25,6 +25,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _threshold
+from ._dask import dask_aware, dask_aware_methods
 from ._param_validation import validating_fit
 from ._threads import uses_threads
 from ._validation import check_metric_samples, check_pair_labels, check_tuples, input_ndim
@@ -126,7 +127,16 @@ class BaseMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
     Subclasses implement ``fit`` and ``transform``; this class derives the learned distance
     on pairs, the similarity and the callable metric from ``transform``.
+
+    The row-wise methods a subclass defines (``transform``, ``predict``,
+    ``decision_function``, ...) take a dask array too and return a lazy dask array, mapped
+    chunk by chunk on the workers with the fitted learner shipped once (see
+    :mod:`skdml._dask`).
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)  # scikit-learn's set_output wrapping first
+        dask_aware_methods(cls)
 
     @uses_threads
     def pair_distance(self, pairs, *, preprocessor=None):
@@ -314,6 +324,7 @@ class PairClassifierMixin:
         self.__dict__.pop("classes_", None)
 
     @available_if(_verifies_pairs)
+    @dask_aware
     def decision_function(self, pairs, *, preprocessor=None):
         """``threshold_ - pair_distance(pairs)``: positive for pairs predicted similar.
 
@@ -329,6 +340,7 @@ class PairClassifierMixin:
         return self.threshold_ - self.pair_distance(pairs, preprocessor=preprocessor)
 
     @available_if(_verifies_pairs)
+    @dask_aware
     def predict(self, pairs, *, preprocessor=None):
         """Predict +1 (similar) or -1 (dissimilar) for each pair.
 
@@ -474,6 +486,7 @@ class TupleClassifierMixin:
         return tuples[:, [0, 1, 0, 2]] if size == 3 else tuples
 
     @available_if(_classifies_tuples)
+    @dask_aware
     @uses_threads
     def decision_function(self, tuples, *, preprocessor=None):
         """The margin ``d(c, d) - d(a, b)`` (triplets: ``d(a, n) - d(a, p)``) of each tuple.
@@ -496,6 +509,7 @@ class TupleClassifierMixin:
         return self._pair_distance(quads[:, 2:]) - self._pair_distance(quads[:, :2])
 
     @available_if(_classifies_tuples)
+    @dask_aware
     def predict(self, tuples, *, preprocessor=None):
         """+1 for tuples whose first pair is the closer one, -1 otherwise.
 

@@ -26,6 +26,7 @@ for trusted files.
 """
 
 import functools
+import importlib
 import inspect
 import io
 import json
@@ -74,8 +75,10 @@ def _is_deep(est):
     for klass in type(est).__mro__:
         if klass.__module__ == "skdml.deep._base" and klass.__name__ == "DeepMetricLearner":
             return True
+    from .hashing import DEEP_MODULES
+
     module = type(est).__module__
-    return module.startswith("skdml.deep") or module == "skdml.hashing.deep"
+    return module.startswith("skdml.deep") or module in DEEP_MODULES
 
 
 @functools.cache
@@ -140,18 +143,20 @@ def _allowed_classes():
     ``"module:qualname"`` to the class.
 
     Built once from modules skdml itself imports, whatever any file says: ``estimators``
-    holds the public estimators of :mod:`skdml.deep` and :mod:`skdml.hashing.deep` and the
+    holds the public estimators of :mod:`skdml.deep` and of the torch hashers' modules
+    (:mod:`skdml.hashing.deep`, :mod:`skdml.hashing.dmdh`, ...) and the
     estimators defined beside them that they hold (MMDML's per-class networks); ``classes``
     the public ``torch.nn`` layers, losses and containers, the public ``torch.optim``
-    optimizers, the other public classes of those two skdml modules (networks, losses,
-    miners, samplers) and the classes among the estimators' defaults.
+    optimizers, the other public classes of those skdml modules (networks, losses,
+    miners, samplers), the networks defined beside their estimators (CMDVH's coders) and
+    the classes among the estimators' defaults.
     """
     import torch.nn
     import torch.optim
     from sklearn.base import BaseEstimator
 
     import skdml.deep
-    import skdml.hashing.deep
+    from skdml.hashing import DEEP_MODULES
 
     estimators, classes = {}, {}
     for name, obj in vars(torch.nn).items():
@@ -163,7 +168,7 @@ def _allowed_classes():
         if (not name.startswith("_") and isinstance(obj, type)
                 and issubclass(obj, torch.optim.Optimizer)):
             classes[_path(obj)] = obj
-    for package in (skdml.deep, skdml.hashing.deep):
+    for package in (skdml.deep, *map(importlib.import_module, DEEP_MODULES)):
         for name in package.__all__:
             obj = getattr(package, name)
             if not isinstance(obj, type):
@@ -176,9 +181,12 @@ def _allowed_classes():
                 if isinstance(param.default, type) and param.default is not param.empty:
                     classes[_path(param.default)] = param.default
             for helper in vars(sys.modules[obj.__module__]).values():
-                if (isinstance(helper, type) and issubclass(helper, BaseEstimator)
-                        and helper.__module__ == obj.__module__):
+                if not (isinstance(helper, type) and helper.__module__ == obj.__module__):
+                    continue
+                if issubclass(helper, BaseEstimator):
                     estimators[_path(helper)] = helper
+                elif issubclass(helper, torch.nn.Module):  # its private networks (CMDVH's)
+                    classes[_path(helper)] = helper
     return estimators, classes
 
 
@@ -249,8 +257,8 @@ def _class_path(obj, what, estimator=False):
     path = _path(obj)
     if (estimators if estimator else classes).get(path) is not obj:
         allowed = ("a public deep estimator of skdml" if estimator else
-                   "a public class of torch.nn, torch.optim, skdml.deep or "
-                   "skdml.hashing.deep")
+                   "a public class of torch.nn, torch.optim, skdml.deep or a torch "
+                   "hasher's module of skdml.hashing")
         raise ValueError(
             f"skdml.io.save: {what} is {obj!r}, a class outside skdml's allow-list ({allowed});"
             " a loaded file never imports code, so only those can be stored. Use one of them, "

@@ -130,13 +130,25 @@ def test_agh_first_layer_is_centred_and_balanced(digits, n_layers):
         assert np.all(agh.thresholds_[0] > 0) and np.all(agh.thresholds_[1] < 0)
 
 
-def test_agh_n_bits_limited_by_the_anchors(digits):
+def test_agh_n_bits_beyond_the_eigenvectors_repeat_the_distinct_bits(digits):
+    """10 anchors give 9 eigenvectors: 18 distinct bits with two layers, 9 with one; more
+    bits warn and repeat them, so the Hamming ranking is the distinct bits' (doubled)."""
     X, _ = digits
-    with pytest.raises(ValueError, match=r"n_bits=20 .*9 non-trivial eigenvectors.*<= 18"):
-        AnchorGraphHashing(n_bits=20, n_anchors=10, random_state=0).fit(X)
-    with pytest.raises(ValueError, match=r"n_bits=10 .*<= 9"):
-        AnchorGraphHashing(n_bits=10, n_anchors=10, n_layers=1, random_state=0).fit(X)
+    for n_layers, n_distinct in [(2, 18), (1, 9)]:
+        base = AnchorGraphHashing(n_bits=n_distinct, n_anchors=10, n_layers=n_layers,
+                                  random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            codes = base.fit(X).transform(X[:50])
+        wide = AnchorGraphHashing(n_bits=2 * n_distinct, n_anchors=10, n_layers=n_layers,
+                                  random_state=0)
+        with pytest.warns(UserWarning, match=rf"only 9: the {n_distinct} distinct bits"):
+            wide.fit(X)
+        assert wide.n_bits_ == 2 * n_distinct
+        np.testing.assert_array_equal(wide.transform(X[:50]), np.hstack([codes, codes]))
     assert AnchorGraphHashing(n_bits=17, n_anchors=10, random_state=0).fit(X).n_bits_ == 17
+    one = AnchorGraphHashing(n_bits=8).fit(np.ones((5, 3)))  # one distinct sample
+    assert one.transform(np.zeros((2, 3))).shape == (2, 8)
 
 
 # ----------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ skops_io = pytest.importorskip("skops.io")
 from skorch.callbacks import Callback, Checkpoint, LoadInitState
 
 from skdml.deep import DeepMetricLearner, TripletMarginLoss
+from skdml.hashing import DEEP_MODULES
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,7 @@ def _fitted(cls, X, y):
 # Estimators that cannot be fitted on a plain (X, y) and are tested on their own below.
 SEPARATE = {
     "HammingNeighbors": "indexes binary codes, not real features (test_hamming_neighbors)",
+    "KernelNeighbors": "searches, it has no transform (test_kernel_neighbors)",
     "MMDML": "is fitted on image sets, not on (X, y) (test_mmdml)",
 }
 
@@ -90,6 +92,18 @@ def test_hamming_neighbors(tmp_path, rng):
     loaded = load(tmp_path / "nn.skdml")
     for a, b in zip(loaded.kneighbors(codes[:7]), nn.kneighbors(codes[:7])):
         np.testing.assert_array_equal(a, b, strict=True)
+
+
+def test_kernel_neighbors(tmp_path, rng):
+    from skdml.neighbors import KernelNeighbors
+
+    X = rng.normal(size=(40, 5))
+    for nn in (KernelNeighbors(n_neighbors=3).fit(X),
+               KernelNeighbors(metric="mahalanobis", metric_params={"L": X[:2]}).fit(X)):
+        save(nn, tmp_path / "nn.skdml")
+        loaded = load(tmp_path / "nn.skdml")
+        for a, b in zip(loaded.kneighbors(X[:7]), nn.kneighbors(X[:7])):
+            np.testing.assert_array_equal(a, b, strict=True)
 
 
 def test_mmdml(tmp_path):
@@ -518,7 +532,7 @@ def test_allow_list_is_what_save_writes(deep_entries):
     assert "skdml.deep.mmdml:_ManifoldNet" in estimators  # MMDML's per-class networks
     assert not [p for p in classes if not p.startswith((
         "torch.nn.modules.", "torch.optim.", "torch.optim:", "skdml.deep.",
-        "skdml.hashing.deep:"))]
+        *(f"{m}:" for m in DEEP_MODULES)))]
 
 
 def test_networks_checked_before_allocation(deep_entries):

@@ -64,6 +64,11 @@ def _is_code_index(cls):
     return cls.__name__ == "HammingNeighbors"
 
 
+def _is_index(cls):
+    """A neighbours index (HammingNeighbors, KernelNeighbors): it outputs its kneighbors."""
+    return hasattr(cls, "kneighbors")
+
+
 def good_data(cls, n=30, d=4, seed=0):
     """Legal training data for ``cls``: three well-separated classes (codes for the index,
     image sets for MMDML, targets through ``conftest.target_for``)."""
@@ -82,7 +87,7 @@ def good_data(cls, n=30, d=4, seed=0):
 
 def output(est, X):
     """What a fitted estimator computes from samples: transform, neighbors, or predict."""
-    if _is_code_index(type(est)):
+    if _is_index(type(est)):
         return est.kneighbors(X, n_neighbors=1)[0]
     if _is_image_sets(type(est)):
         return est.manifold_distances(X)
@@ -920,7 +925,7 @@ def _fit_output(cls, seed=0):
         est.fit(X, y)
     if _is_image_sets(cls):
         return np.asarray(est.manifold_distances(X))
-    if _is_code_index(cls):
+    if _is_index(cls):
         return np.concatenate(est.kneighbors(X, n_neighbors=3), axis=1)
     return np.asarray(est.transform(X))
 
@@ -995,8 +1000,8 @@ def _concurrently(function, inputs):
         return list(pool.map(function, inputs))
 
 
-@pytest.mark.parametrize("cls", [c for c in ESTIMATORS if not _is_code_index(c)],
-                         ids=_ids([c for c in ESTIMATORS if not _is_code_index(c)]))
+@pytest.mark.parametrize("cls", [c for c in ESTIMATORS if not _is_index(c)],
+                         ids=_ids([c for c in ESTIMATORS if not _is_index(c)]))
 def test_concurrent_calls_match_serial_calls(cls):
     X, y = good_data(cls, n=45, d=6)
     est = new_instance(cls)

@@ -1,9 +1,13 @@
 """Scale-out: sharded and out-of-core exact search, dask transform (optional extra).
 
-``pip install skdml[distributed]`` installs dask and distributed. ``import skdml`` never
-imports this package; the out-of-core functions (:func:`chunked_hamming_knn`,
-:func:`chunked_knn`) need only NumPy and are imported eagerly, the dask ones on first access,
-with a clear error when dask is missing.
+``pip install skdml[distributed]`` installs dask and distributed. The estimators use this
+package themselves when given a dask array -- every learner's ``transform`` (``predict``,
+``decision_function``) maps it lazily chunk by chunk, and
+:class:`~skdml.hashing.HammingNeighbors` and :class:`~skdml.neighbors.KernelNeighbors` fitted
+on one keep its shards on the workers -- so the functions below are for code that wants them
+directly. ``import skdml`` never imports this package; the out-of-core functions
+(:func:`chunked_hamming_knn`, :func:`chunked_knn`) need only NumPy and are imported eagerly,
+the dask ones on first access, with a clear error when dask is missing.
 
 - :func:`sharded_hamming_knn`, :func:`sharded_knn`: exact top-k over a gallery held as a dask
   array on the workers (each shard searched where it lives, exact merge by global index).

@@ -16,7 +16,7 @@ import numbers
 import numba
 import numpy as np
 
-from ..kernels import hamming_knn, knn
+from ..kernels import hamming_knn, hamming_radius_neighbors, knn, pairwise_distances_chunked
 from ..kernels._hamming import check_packed
 
 
@@ -40,34 +40,122 @@ def merge_many(*parts, k):
     return merge_topk(list(parts), k)
 
 
-def hamming_shard_topk(queries, shard, offset, k, n_threads=None):
-    """Top-``min(k, len(shard))`` of one shard of packed codes, with global indices."""
+def hamming_shard_topk(queries, shard, offset, k, n_threads=None, exclude_self=False):
+    """Top-``min(k, len(shard))`` of one shard of packed codes, with global indices.
+
+    ``exclude_self``: the queries are the shard itself (a search of the gallery in itself),
+    each left out of its own list.
+    """
     with _numba_threads(n_threads):
         shard = np.ascontiguousarray(shard)
-        kk = min(k, shard.shape[0])
-        if kk == 0:
-            return (np.empty((queries.shape[0], 0), np.int32),
-                    np.empty((queries.shape[0], 0), np.intp))
-        d, i = hamming_knn(queries, shard, kk)
+        n_q = shard.shape[0] if exclude_self else queries.shape[0]
+        kk = min(k, shard.shape[0] - (1 if exclude_self else 0))
+        if kk <= 0:
+            return np.empty((n_q, 0), np.int32), np.empty((n_q, 0), np.intp)
+        if exclude_self:
+            d, i = hamming_knn(shard, None, kk, exclude_self=True)
+        else:
+            d, i = hamming_knn(queries, shard, kk)
         i += offset
         return d, i
 
 
-def float_shard_topk(queries, shard, offset, k, metric, L, working_memory, n_threads=None):
+def float_shard_topk(queries, shard, offset, k, metric, L, working_memory, n_threads=None,
+                     exclude_self=False):
     """Top-``min(k, len(shard))`` of one shard of real vectors, with global indices.
 
     ``metric='mahalanobis'`` arrives as ``L`` (factored once by the caller), so every shard
-    maps its rows by the same matrix.
+    maps its rows by the same matrix. ``exclude_self`` as in :func:`hamming_shard_topk`.
     """
     with _numba_threads(n_threads):
-        kk = min(k, shard.shape[0])
-        if kk == 0:
-            dt = np.result_type(queries.dtype, shard.dtype)
-            return np.empty((queries.shape[0], 0), dt), np.empty((queries.shape[0], 0), np.intp)
-        d, i = knn(queries, np.asarray(shard), kk, metric=metric, L=L,
-                   working_memory=working_memory)
+        shard = np.asarray(shard)
+        n_q = shard.shape[0] if exclude_self else queries.shape[0]
+        kk = min(k, shard.shape[0] - (1 if exclude_self else 0))
+        if kk <= 0:
+            dt = shard.dtype if exclude_self else np.result_type(queries.dtype, shard.dtype)
+            return np.empty((n_q, 0), dt), np.empty((n_q, 0), np.intp)
+        if exclude_self:
+            d, i = knn(shard, None, kk, metric=metric, L=L, exclude_self=True,
+                       working_memory=working_memory)
+        else:
+            d, i = knn(queries, shard, kk, metric=metric, L=L, working_memory=working_memory)
         i += offset
         return d, i
+
+
+def hamming_shard_radius(queries, shard, offset, radius, n_threads=None, exclude_self=False):
+    """Every code of one shard within ``radius`` of each query: ``(indptr, indices,
+    distances)`` in CSR layout, indices global and increasing within each query."""
+    with _numba_threads(n_threads):
+        shard = np.ascontiguousarray(shard)
+        if exclude_self:
+            indptr, ind, dist = hamming_radius_neighbors(shard, None, radius, exclude_self=True)
+        else:
+            indptr, ind, dist = hamming_radius_neighbors(queries, shard, radius)
+        ind += offset
+        return indptr, ind, dist
+
+
+def float_shard_radius(queries, shard, offset, radius, metric, L, working_memory,
+                       n_threads=None, exclude_self=False):
+    """Every row of one shard of real vectors within ``radius`` (inclusive) of each query,
+    in the CSR layout of :func:`hamming_shard_radius`."""
+    with _numba_threads(n_threads):
+        shard = np.asarray(shard)
+        X, Y = (shard, None) if exclude_self else (queries, shard)
+        counts, inds, dists = [], [], []
+        for start, block in pairwise_distances_chunked(X, Y, metric=metric, L=L,
+                                                       working_memory=working_memory):
+            if exclude_self:
+                r = np.arange(block.shape[0])
+                block[r, start + r] = np.inf
+            rows, cols = np.nonzero(block <= radius)  # row-major: columns increase per row
+            counts.append(np.bincount(rows, minlength=block.shape[0]))
+            inds.append(cols.astype(np.intp) + offset)
+            dists.append(block[rows, cols])
+        dtype = shard.dtype if exclude_self else np.result_type(queries.dtype, shard.dtype)
+        if not counts:  # no query
+            return (np.zeros(1, np.intp), np.empty(0, np.intp), np.empty(0, dtype))
+        indptr = np.concatenate(([0], np.cumsum(np.concatenate(counts)))).astype(np.intp)
+        return indptr, np.concatenate(inds), np.concatenate(dists).astype(dtype, copy=False)
+
+
+def merge_radius(*parts):
+    """Concatenate per-shard CSR hits ``(indptr, indices, distances)``, query by query.
+
+    ``parts`` come in shard order, so each query's indices stay increasing.
+    """
+    indptr = np.zeros_like(parts[0][0])
+    for p in parts:
+        indptr += p[0]
+    ind = np.empty(indptr[-1], np.intp)
+    dist = np.empty(indptr[-1], parts[0][2].dtype)
+    pos = indptr[:-1].copy()
+    for p_indptr, p_ind, p_dist in parts:
+        counts = np.diff(p_indptr)
+        dest = np.repeat(pos - p_indptr[:-1], counts) + np.arange(p_ind.shape[0])
+        ind[dest] = p_ind
+        dist[dest] = p_dist
+        pos += counts
+    return indptr, ind, dist
+
+
+def radius_lists(indptr, ind, dist, sort_results=False):
+    """CSR hits as scikit-learn's ``radius_neighbors`` returns them: two object arrays of one
+    array per query, sorted by distance (ties by index) with ``sort_results``, else by
+    index."""
+    n_q = indptr.shape[0] - 1
+    neigh_ind = np.empty(n_q, dtype=object)
+    neigh_dist = np.empty(n_q, dtype=object)
+    for i in range(n_q):
+        lo, hi = indptr[i], indptr[i + 1]
+        di, ii = dist[lo:hi], ind[lo:hi]
+        if sort_results:
+            order = np.argsort(di, kind="stable")
+            di, ii = di[order], ii[order]
+        neigh_ind[i] = ii
+        neigh_dist[i] = di
+    return neigh_dist, neigh_ind
 
 
 class _numba_threads:

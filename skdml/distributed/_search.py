@@ -80,31 +80,54 @@ def _one_column_chunk(gallery):
     return gallery if gallery.numblocks[1] == 1 else gallery.rechunk({1: -1})
 
 
-def _tree_merge(parts, k):
-    """Merge delayed per-shard results in a tree of fan-in ``_FAN_IN`` (tasks on workers)."""
-    merge = dask.delayed(merge_many, pure=False)
+def _tree(parts, merge, **kwargs):
+    """Reduce delayed per-shard results in a tree of fan-in ``_FAN_IN`` (tasks on workers).
+
+    Neighbouring parts are merged together, so a merge keeps the shards' order.
+    """
+    merge = dask.delayed(merge, pure=False)
     while len(parts) > 1:
         parts = [
-            merge(*parts[i:i + _FAN_IN], k=k) if len(parts[i:i + _FAN_IN]) > 1
+            merge(*parts[i:i + _FAN_IN], **kwargs) if len(parts[i:i + _FAN_IN]) > 1
             else parts[i]
             for i in range(0, len(parts), _FAN_IN)
         ]
     return parts[0]
 
 
-def _search(gallery, queries, k, shard_fn, extra, client, n_threads):
+def _tree_merge(parts, k):
+    """Merge delayed per-shard top-k lists into the global top-k."""
+    return _tree(parts, merge_many, k=k)
+
+
+def shard_graph(gallery, q, k, shard_fn, extra, n_threads, self_block=None):
+    """The delayed per-shard results of ``shard_fn`` over every non-empty row chunk of
+    ``gallery``, with global offsets, for the delayed queries ``q``.
+
+    ``self_block``: the queries are the gallery's row chunk of that number, searched in
+    itself with each query left out (``exclude_self``) and against the other chunks as
+    ordinary queries. ``k`` is the number of neighbors or, for a radius search, the radius.
+    """
     offsets = np.concatenate(([0], np.cumsum(gallery.chunks[0])))[:-1]
     blocks = gallery.to_delayed().ravel()
-    q = dask.delayed(queries, pure=True)  # one key: shipped once per worker
     # pure=False: fresh keys per search, so a repeated search is computed again rather
     # than answered from results of a previous one still being released on the scheduler.
     fn = dask.delayed(shard_fn, pure=False)
-    parts = [
-        fn(q, block, int(off), k, *extra, n_threads=n_threads)
-        for block, off, size in zip(blocks, offsets, gallery.chunks[0])
-        if size > 0
-    ]
-    result = _tree_merge(parts, k)
+    parts = []
+    for j, (block, off, size) in enumerate(zip(blocks, offsets, gallery.chunks[0])):
+        if size == 0:
+            continue
+        if j == self_block:
+            parts.append(fn(None, block, int(off), k, *extra, n_threads=n_threads,
+                            exclude_self=True))
+        else:
+            parts.append(fn(q, block, int(off), k, *extra, n_threads=n_threads))
+    return parts
+
+
+def _search(gallery, queries, k, shard_fn, extra, client, n_threads):
+    q = dask.delayed(queries, pure=True)  # one key: shipped once per worker
+    result = _tree_merge(shard_graph(gallery, q, k, shard_fn, extra, n_threads), k)
     if client is not None:
         dist, ind = client.compute(result).result()
     else:

@@ -25,6 +25,7 @@ from .classical import (
     SphericalHashing,
     SupervisedDiscreteHashing,
 )
+from .cross_modal import CCAITQ
 from .discrete import NonlinearDiscreteHashing, NonlinearSparseHashing
 
 # The deep hashers import torch: handed out on first access only (PEP 562).
@@ -34,7 +35,11 @@ _DEEP = {
     "DiscrepancyMinimizingDeepHashing": "dmdh",
     "PolicyGradientDeepHashing": "pgdh",
     **dict.fromkeys(["DeepVideoHashing", "StructuralVideoHashing"], "video"),
+    **dict.fromkeys(["DBDMQ", "GraphBit"], "descriptors"),
+    "CrossModalDeepVariationalHashing": "cmdvh",
 }
+#: The modules of the torch hashers (skdml.io's allow-list reads their public names).
+DEEP_MODULES = tuple(f"{__name__}.{m}" for m in dict.fromkeys(_DEEP.values()))
 
 
 def __getattr__(name):
@@ -51,12 +56,16 @@ def __dir__():
 
 __all__ = [
     "AnchorGraphHashing",
+    "CCAITQ",
+    "CrossModalDeepVariationalHashing",
+    "DBDMQ",
     "DeepBitHashing",
     "DeepHashing",
     "DeepVideoHashing",
     "DiscrepancyMinimizingDeepHashing",
     "SupervisedDeepHashing",
     "HammingNeighbors",
+    "GraphBit",
     "ITQ",
     "KernelSupervisedHashing",
     "LSH",

@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._dask import dask_aware_methods
 from .._threads import uses_threads
 from .._validation import check_metric_samples
 from ..kernels import pack_codes
@@ -42,6 +43,7 @@ class HammingDistance:
         return f"HammingDistance({type(self.hasher).__name__})"
 
 
+@dask_aware_methods  # after set_output's wrapping: a dask array maps chunk by chunk
 class HasherMixin(TransformerMixin):
     """Mixin for hashers: ``transform`` returns ``bool`` codes of ``n_bits_`` bits.
 

@@ -1,5 +1,6 @@
 """Exact neighbor search in Hamming space over binary codes."""
 
+import functools
 from numbers import Integral, Real
 
 import numpy as np
@@ -7,11 +8,15 @@ from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._dask import is_dask_array
+from .._gallery import GalleryMixin
 from .._param_validation import Interval, StrOptions
 from .._threads import uses_threads
 from ..base import fit_context
+from ..distributed._merge import hamming_shard_radius, hamming_shard_topk, radius_lists
 from ..kernels._hamming import (
     _check_bits,
+    _check_radius,
     _knn_words,
     _radius_words,
     check_packed,
@@ -21,7 +26,7 @@ from ..kernels._hamming import (
 __all__ = ["HammingNeighbors"]
 
 
-class HammingNeighbors(BaseEstimator):
+class HammingNeighbors(GalleryMixin, BaseEstimator):
     """Exact k-nearest-neighbor and radius search over binary codes by Hamming distance.
 
     A brute-force scan on packed bits: ``xor`` and ``popcount`` on 64-bit words, vectorised
@@ -70,10 +75,24 @@ class HammingNeighbors(BaseEstimator):
         ``joblib.parallel_config(n_jobs=...)`` context, ``-1`` means all cores
         (scikit-learn's meaning).
 
+    **On a dask cluster.** Fitted on a ``dask.array.Array`` (with a ``distributed`` client
+    running), the database stays on the workers: its row chunks are packed there and
+    persisted as shards, ``codes_`` is that persisted dask array (no copy on the client),
+    ``is_distributed_`` is True and the repr names the scheduler. :meth:`kneighbors` and
+    :meth:`radius_neighbors` then search each shard where it lives and merge the lists
+    exactly, ties by global index (the results of the in-memory search); NumPy queries get
+    NumPy answers, dask queries lazy dask answers. A dask database must be ``bool`` bits or
+    packed ``uint8`` bytes (``packed=False`` for ``uint8`` bits), with known chunk sizes.
+    :meth:`to_local` gathers it into an ordinary in-memory index; an index whose database is
+    on the workers does not pickle. See the "Scaling out" page.
+
     Attributes
     ----------
     codes_ : ndarray of shape (n_samples_fit, n_bytes), dtype=uint8
-        The database, packed.
+        The database, packed: a NumPy array, or a persisted dask array of shards on the
+        workers when fitted on a dask array.
+    is_distributed_ : bool
+        Whether ``codes_`` is on dask workers.
     n_bits_ : int
         Code width in bits.
     n_samples_fit_ : int
@@ -116,6 +135,9 @@ class HammingNeighbors(BaseEstimator):
     array([0, 1])
     """
 
+    _gallery_attr = "codes_"
+    _gallery_rows = "codes"
+
     _parameter_constraints: dict = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "radius": [Interval(Real, 0, None, closed="left")],
@@ -142,9 +164,9 @@ class HammingNeighbors(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_bits) or (n_samples, n_bytes)
+        X : array-like or dask array of shape (n_samples, n_bits) or (n_samples, n_bytes)
             Binary codes, unpacked (``bool``, as a hasher's ``transform`` returns them) or
-            packed (``uint8``); see the class docstring.
+            packed (``uint8``); see the class docstring. A dask array stays on the workers.
         y : None
             Ignored.
 
@@ -153,6 +175,9 @@ class HammingNeighbors(BaseEstimator):
         self : HammingNeighbors
         """
         validate_data(self, X, skip_check_array=True)
+        if is_dask_array(X):
+            self._fit_dask_gallery(X)
+            return self
         arr = _as_array(X, "X")
         codes, n_bits = _pack(arr, self._reads_packed(arr, self.n_bits, "X"), self.n_bits,
                               "X")
@@ -161,8 +186,77 @@ class HammingNeighbors(BaseEstimator):
         self.codes_ = codes
         self.n_bits_ = n_bits
         self.n_samples_fit_ = codes.shape[0]
-        self._db_words = pack_words(codes, word_major=True)
+        self.is_distributed_ = False
+        self._index_gallery()
         return self
+
+    def _index_gallery(self):
+        self._db_words = pack_words(self.codes_, word_major=True)
+
+    # -- dask (see skdml._gallery) --------------------------------------------------------
+    def _lazy_packed(self, dtype, width, n_bits, name):
+        """Whether a dask array of codes is packed, from its dtype and width alone."""
+        if dtype == np.bool_:
+            if self.packed is True:
+                raise ValueError(
+                    f"HammingNeighbors: {name} holds bool bits, but packed=True says packed "
+                    "uint8 bytes."
+                )
+            return False
+        if dtype != np.uint8:
+            if name == "X" or self.packed is True:
+                raise ValueError(
+                    f"HammingNeighbors: a dask array of codes must hold bool bits (a hasher's "
+                    f"transform) or packed uint8 bytes (transform_packed), got dtype {dtype}; "
+                    f"convert it first, e.g. {name} > 0."
+                )
+            return False  # queries: numeric bits, checked chunk by chunk
+        if self.packed != "auto":
+            return bool(self.packed)
+        return not (n_bits is not None and width == n_bits != -(-n_bits // 8))
+
+    def _prepare_dask_gallery(self, X):
+        width = X.shape[1]
+        packed = self._lazy_packed(X.dtype, width, self.n_bits, "X")
+        n_bits = width if not packed else (8 * width if self.n_bits is None else self.n_bits)
+        if packed and width != -(-n_bits // 8):
+            raise ValueError(
+                f"HammingNeighbors: X holds packed codes of {width} bytes, but n_bits="
+                f"{n_bits} needs {-(-n_bits // 8)} bytes."
+            )
+        if not packed and self.n_bits is not None and width != self.n_bits:
+            raise ValueError(
+                f"HammingNeighbors: X holds unpacked codes of {width} bits, but "
+                f"n_bits={self.n_bits}."
+            )
+        self.n_bits_ = n_bits
+        return (functools.partial(_packed_chunk, packed=packed, n_bits=n_bits), np.uint8,
+                -(-n_bits // 8))
+
+    def _dask_queries(self, X):
+        from ..distributed._estimators import check_dask_rows
+
+        X = check_dask_rows(X)
+        n_bytes = -(-self.n_bits_ // 8)
+        width = X.shape[1]
+        packed = self._lazy_packed(X.dtype, width, self.n_bits_, "queries")
+        if packed and width != n_bytes or not packed and width != self.n_bits_:
+            raise ValueError(
+                f"HammingNeighbors: X holds {'packed' if packed else 'unpacked'} codes of "
+                f"{width} {'bytes' if packed else 'bits'}, but the database codes have "
+                f"{n_bytes} bytes ({self.n_bits_} bits)."
+            )
+        return X.map_blocks(_packed_chunk, packed=packed, n_bits=self.n_bits_, dtype=np.uint8,
+                            chunks=(X.chunks[0], (n_bytes,)), meta=np.empty((0, 0), np.uint8))
+
+    def _shard_queries(self, X):
+        return self._query_codes(X)
+
+    def _shard_functions(self):
+        return hamming_shard_topk, hamming_shard_radius, ()
+
+    def _distance_dtype(self, dtype):
+        return np.dtype(np.int32)
 
     def _reads_packed(self, arr, n_bits, name, database=False):
         """Whether ``arr`` holds packed codes: ``self.packed``, or the rule of ``'auto'``.
@@ -203,6 +297,10 @@ class HammingNeighbors(BaseEstimator):
 
     def _queries(self, X):
         """Packed query words, checked against the database width."""
+        return pack_words(self._query_codes(X))
+
+    def _query_codes(self, X):
+        """Packed query codes (uint8 rows), checked against the database width."""
         arr = _as_array(X, "X")
         packed = self._reads_packed(arr, self.n_bits_, "X", database=True)
         if not packed and arr.ndim == 2 and arr.shape[1] != self.n_bits_:
@@ -217,7 +315,7 @@ class HammingNeighbors(BaseEstimator):
                 f"database codes have {n_bytes} bytes ({self.n_bits_} bits)."
             )
         codes, _ = _pack(arr, packed, self.n_bits_, "X")
-        return pack_words(codes)
+        return codes
 
     @uses_threads
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
@@ -225,7 +323,8 @@ class HammingNeighbors(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_queries, n_bits) or (n_queries, n_bytes), default=None
+        X : array-like or dask array of shape (n_queries, n_bits) or (n_queries, n_bytes), \
+default=None
             Query codes, packed or unpacked. ``None`` queries the database itself, each
             code leaving itself out (as scikit-learn's ``kneighbors()``).
         n_neighbors : int, default=None
@@ -236,17 +335,19 @@ class HammingNeighbors(BaseEstimator):
         Returns
         -------
         neigh_dist : ndarray of shape (n_queries, n_neighbors), dtype=int32
-            Hamming distances, ascending; only if ``return_distance=True``.
+            Hamming distances, ascending; only if ``return_distance=True``. A lazy dask
+            array for dask queries.
         neigh_ind : ndarray of shape (n_queries, n_neighbors), dtype=intp
             Database indices; equal distances are ordered by index.
         """
         check_is_fitted(self)
         k = self.n_neighbors if n_neighbors is None else n_neighbors
-        if X is None:
-            Q, exclude = pack_words(self.codes_), True
+        if self._uses_dask(X):
+            dist, ind = self._sharded_kneighbors(X, k)
+        elif X is None:
+            dist, ind = _knn_words(pack_words(self.codes_), self._db_words, k, True)
         else:
-            Q, exclude = self._queries(X), False
-        dist, ind = _knn_words(Q, self._db_words, k, exclude)
+            dist, ind = _knn_words(self._queries(X), self._db_words, k, False)
         return (dist, ind) if return_distance else ind
 
     @uses_threads
@@ -255,7 +356,8 @@ class HammingNeighbors(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_queries, n_bits) or (n_queries, n_bytes), default=None
+        X : array-like or dask array of shape (n_queries, n_bits) or (n_queries, n_bytes), \
+default=None
             Query codes, packed or unpacked. ``None`` queries the database itself, each
             code leaving itself out.
         radius : float, default=None
@@ -269,29 +371,29 @@ class HammingNeighbors(BaseEstimator):
         Returns
         -------
         neigh_dist : ndarray of shape (n_queries,), dtype=object
-            One int32 array of distances per query; only if ``return_distance=True``.
+            One int32 array of distances per query; only if ``return_distance=True``. A
+            lazy dask array of objects for dask queries.
         neigh_ind : ndarray of shape (n_queries,), dtype=object
             One intp array of database indices per query.
         """
         check_is_fitted(self)
         r = self.radius if radius is None else radius
+        if self._uses_dask(X):
+            _check_radius(r)
+            dist, ind = self._sharded_radius_neighbors(X, r, sort_results)
+            return (dist, ind) if return_distance else ind
         if X is None:
             Q, exclude = pack_words(self.codes_), True
         else:
             Q, exclude = self._queries(X), False
         indptr, ind, dist = _radius_words(Q, self._db_words, r, exclude)
-        n_q = Q.shape[0]
-        neigh_ind = np.empty(n_q, dtype=object)
-        neigh_dist = np.empty(n_q, dtype=object)
-        for i in range(n_q):
-            lo, hi = indptr[i], indptr[i + 1]
-            di, ii = dist[lo:hi], ind[lo:hi]
-            if sort_results:
-                order = np.argsort(di, kind="stable")
-                di, ii = di[order], ii[order]
-            neigh_ind[i] = ii
-            neigh_dist[i] = di
+        neigh_dist, neigh_ind = radius_lists(indptr, ind, dist, sort_results)
         return (neigh_dist, neigh_ind) if return_distance else neigh_ind
+
+
+def _packed_chunk(block, packed, n_bits):
+    """One chunk of a dask array of codes, validated and packed (a task on a worker)."""
+    return _pack(block, packed, n_bits, "X")[0]
 
 
 def _as_array(X, name):

@@ -941,6 +941,10 @@ class AnchorGraphHashing(_ClassicalHasher):
         ``sigma_k``, decreasing.
     thresholds_ : ndarray of shape (2, n_bits - n_eigenfunctions)
         ``b+`` (first row) and ``b-`` of the second-layer bits (no columns with one layer).
+    bit_columns_ : ndarray of shape (n_bits,)
+        Which distinct bit (first-layer bits, then second-layer ones) each output bit is:
+        ``arange(n_bits)``, unless the graph has too few eigenvectors for ``n_bits`` (tiny
+        or duplicated data; a warning says so), when the distinct bits repeat.
     n_bits_ : int
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in,)
@@ -1024,11 +1028,6 @@ class AnchorGraphHashing(_ClassicalHasher):
         n, r = X.shape[0], int(self.n_bits)
         m = min(int(self.n_anchors), n)
         n_eig = r if self.n_layers == 1 else -(-r // 2)
-        per_eigenvector = "one bit" if self.n_layers == 1 else "two bits"
-        _check_n_bits(self, r, self.n_layers * (m - 1),
-                      f"{self.n_layers}-layer AGH takes {per_eigenvector} from each of the "
-                      f"{m - 1} non-trivial eigenvectors of the graph of its {m} anchors "
-                      f"(n_anchors={self.n_anchors}, {n} samples)")
         kmeans = KMeans(n_clusters=m, n_init=1, max_iter=10,
                         random_state=check_random_state(self.random_state).randint(2**31))
         with warnings.catch_warnings():
@@ -1042,17 +1041,25 @@ class AnchorGraphHashing(_ClassicalHasher):
         trivial = root / np.linalg.norm(root)
         M = Zs.T @ Zs - np.outer(trivial, trivial)
         evals, evecs = linalg.eigh(M)
-        order = np.argsort(evals)[::-1][:n_eig]
-        evals, evecs = evals[order], evecs[:, order]
-        if len(evals) < n_eig or evals[-1] <= 1e-10:
-            raise ValueError(
+        order = np.argsort(evals)[::-1]
+        n_avail = int(np.sum(evals > 1e-10))
+        k = min(n_eig, n_avail)
+        evals, evecs = evals[order[:k]], evecs[:, order[:k]]
+        n_second = min(r - k, k) if self.n_layers == 2 else 0
+        n_distinct = k + n_second
+        if n_distinct < r:
+            warnings.warn(
                 f"AnchorGraphHashing: n_bits={r} needs {n_eig} non-trivial eigenvectors of "
-                f"the anchor graph, but it has only {int(np.sum(evals > 1e-10))} (too few "
-                "distinct samples or anchors); lower n_bits or raise n_anchors.")
-        W = np.zeros((m, n_eig))
+                f"the graph of its {m} anchors ({n} samples), which has only {n_avail}: the "
+                f"{n_distinct} distinct bits it can learn are repeated to fill the {r} bits "
+                "(the Hamming ranking is that of the distinct bits). Lower n_bits, or give "
+                "more (distinct) samples and anchors.", UserWarning)
+        W = np.zeros((m, k))
         W[used] = np.sqrt(n) * evecs / root[:, None] / np.sqrt(evals)
         self.projection_, self.eigenvalues_ = W, evals
-        self.thresholds_ = self._second_layer_thresholds(Z, lam, Z @ W[:, :r - n_eig])
+        self.thresholds_ = self._second_layer_thresholds(Z, lam, Z @ W[:, :n_second])
+        # output bit j is distinct bit j mod n_distinct (the identity unless warned above)
+        self.bit_columns_ = np.arange(r) % max(n_distinct, 1)
         self.n_bits_ = r
         return self
 
@@ -1082,7 +1089,10 @@ class AnchorGraphHashing(_ClassicalHasher):
         b_pos, b_neg = self.thresholds_
         first = Y[:, :b_pos.shape[0]]
         second = np.where(first >= 0, first - b_pos, b_neg - first)
-        return np.hstack([Y, second])
+        distinct = np.hstack([Y, second])
+        if distinct.shape[1] == 0:  # one distinct sample: no eigenvector, every code equal
+            return np.zeros((len(X), self.n_bits_))
+        return distinct[:, self.bit_columns_]
 
 
 class SphericalHashing(_ClassicalHasher):

@@ -181,10 +181,11 @@ class DiscrepancyMinimizingDeepHashing(_DeepHasher):
     }
 
     def __init__(self, n_bits=32, *, hidden_sizes=(256,), lambda1=0.5, lambda2=0.0,
-                 dissimilar_weight=0.5, weight_decay=1e-4, optimizer=torch.optim.Adam, lr=1e-3, max_epochs=50,
+                 dissimilar_weight=0.5, weight_decay=1e-4, optimizer=torch.optim.Adam, lr=1e-3,
+                 max_epochs=50,
                  batch_size=128, samples_per_class=None, train_split=None, callbacks=None,
                  device="cpu", random_state=None, verbose=0, warm_start=False, n_jobs=None,
-                 standardize=True, **kwargs):
+                 standardize="global", **kwargs):
         self.n_bits = n_bits
         self.hidden_sizes = hidden_sizes
         self.lambda1 = lambda1

@@ -214,7 +214,7 @@ class PolicyGradientDeepHashing(_DeepHasher):
                  optimizer=torch.optim.Adam, lr=1e-2, max_epochs=50, batch_size=128,
                  samples_per_class=None, train_split=None, callbacks=None, device="cpu",
                  random_state=None, verbose=0, warm_start=False, n_jobs=None,
-                 standardize=True, **kwargs):
+                 standardize="global", **kwargs):
         self.n_bits = n_bits
         self.hidden_sizes = hidden_sizes
         self.beta = beta

@@ -27,7 +27,7 @@ from ..deep._modules import MLP
 from ..deep._tuples import label_masks
 from ..deep.losses import _check_real
 from ..kernels import hamming_distances, pack_codes
-from .deep import _COMMON, _DOC_COMMON, _CodeLoss, _DeepHasher, _quantization_terms
+from .deep import _COMMON, _DOC_COMMON_PER_FEATURE, _CodeLoss, _DeepHasher, _quantization_terms
 
 __all__ = [
     "DeepVideoHashing",
@@ -569,7 +569,7 @@ class DeepVideoHashing(_VideoHasher):
 
 
 def _fill_doc(cls):
-    common = (_DOC_COMMON.replace("    lr : float, default=1e-3\n", "")
+    common = (_DOC_COMMON_PER_FEATURE.replace("    lr : float, default=1e-3\n", "")
               .replace("    batch_size : int, default=128\n", ""))
     cls.__doc__ = (cls.__doc__.replace("{input}", _DOC_INPUT.strip("\n"))
                    .replace("{video}", _DOC_VIDEO.strip("\n") + "\n")
@@ -716,9 +716,8 @@ class StructuralVideoHashing(_VideoHasher):
     def _scene_steps(self, frames, target):
         """Squared steps between consecutive frames, in the standardized input units."""
         follows = np.flatnonzero(target[1:, 1] == target[:-1, 1])
-        scale = frames.std(axis=0) if self.standardize else np.ones(frames.shape[1])
-        scale[scale <= 0] = 1.0
-        diff = (frames[follows + 1] - frames[follows]) / scale
+        scale = self._learn_input_scaling(frames)[1]  # the network's own input units
+        diff = (frames[follows + 1] - frames[follows]) / (1.0 if scale is None else scale)
         return np.einsum("ij,ij->i", diff, diff)
 
     def _batch_loss(self, embeddings, y, X, *, training):
