@@ -107,27 +107,76 @@ def main():
         f"workers; k = {K}"])
     from distributed import Client, LocalCluster
 
+    import dask
+
     rows = []
-    for n_workers in (1, 2):
-        with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                          dashboard_address=":0", env=ENV_ONE_THREAD) as cluster, \
-                Client(cluster) as client:
-            for kind, per_worker in (("hamming", args.codes_per_worker),
-                                     ("float", args.vectors_per_worker)):
-                rows.append(_measure(client, n_workers, kind, per_worker, args.repeat,
-                                     args.warmup))
-                print(rows[-1], flush=True)
+    # dask's default (work stealing on) and a scheduler started without it: stealing may
+    # move a task to an idle worker, and the task's shard with it
+    for stealing in (True, False):
+        for n_workers in (1, 2):
+            with dask.config.set({"distributed.scheduler.work-stealing": stealing}), \
+                    LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                 dashboard_address=":0", env=ENV_ONE_THREAD) as cluster, \
+                    Client(cluster) as client:
+                for kind, per_worker in (("hamming", args.codes_per_worker),
+                                         ("float", args.vectors_per_worker)):
+                    row = _measure(client, n_workers, kind, per_worker, args.repeat,
+                                   args.warmup)
+                    rows.append({"work stealing": "on" if stealing else "off", **row})
+                    print(rows[-1], flush=True)
     for row in rows:
-        one = next(r for r in rows if r["search"] == row["search"] and r["workers"] == 1)
+        one = next(r for r in rows if r["search"] == row["search"] and r["workers"] == 1
+                   and r["work stealing"] == row["work stealing"])
         row["weak-scaling efficiency"] = (row["Mpairs/s per worker"]
                                           / one["Mpairs/s per worker"])
     write_table("scale_out", rows,
-                ["search", "workers", "gallery rows", "shards", "queries", "fit s",
-                 "s per batch", "Mpairs/s per worker", "weak-scaling efficiency",
+                ["search", "work stealing", "workers", "gallery rows", "shards", "queries",
+                 "fit s", "s per batch", "Mpairs/s per worker", "weak-scaling efficiency",
                  "bytes moved per batch", "bytes per query", "query bytes", "exact"],
                 note="bytes moved: the workers' transfer_outgoing_bytes_total over one batch "
                 "(shard top-k lists to the merges, the answer to the client); query bytes: "
                 "the NumPy batch, sent inside the task graph to each worker holding a shard")
+    write_table("scale_out_estimate",
+                billion_code_estimate([r for r in rows if r["work stealing"] == "off"]),
+                ["quantity", "value", "from"],
+                note="a gallery of 10^9 64-bit codes (8 GB) in 63 shards of 16 M codes on 8 "
+                "workers of 8 threads (64 cores), 1000 queries per batch, k = 10; computed "
+                "by this run from its weak-scaling rows without work stealing")
+
+
+#: The estimate's cluster: 10^9 codes in shards of 16 M codes, one per core of 64.
+BILLION, CORES, SHARDS_1E9, MERGES_1E9 = 10**9, 64, 63, 8
+
+
+def billion_code_estimate(rows):
+    """The 10^9-code estimate of docs/scaling.rst from the Hamming rows of the run."""
+    one, two = (next(r for r in rows if r["search"].startswith("Hamming") and r["workers"] == w)
+                for w in (1, 2))
+    pairs = BILLION * one["queries"]
+    list_bytes = one["queries"] * K * 12  # a 4-byte distance and an 8-byte index per entry
+    fetched = max(two["bytes moved per batch"] - one["bytes moved per batch"], 0) / (
+        two["shards"] * list_bytes)
+    lists = SHARDS_1E9 + MERGES_1E9
+    return [
+        {"quantity": "s per batch on 64 cores, 1-worker throughput",
+         "value": pairs / (CORES * one["Mpairs/s per worker"] * 1e6),
+         "from": "Mpairs/s per worker, Hamming, 1 worker"},
+        {"quantity": "s per batch on 64 cores, 2-worker throughput (as loaded as this run)",
+         "value": pairs / (CORES * two["Mpairs/s per worker"] * 1e6),
+         "from": "Mpairs/s per worker, Hamming, 2 workers"},
+        {"quantity": "fraction of shard lists fetched from another worker",
+         "value": fetched,
+         "from": "bytes moved per batch, 2 workers less 1 worker, over the 2-worker shards' "
+                 "lists"},
+        {"quantity": "MB moved per batch (shard lists at that fraction, plus the answer)",
+         "value": (fetched * lists + 1) * list_bytes / 1e6,
+         "from": f"{lists} lists of {list_bytes:,} bytes ({SHARDS_1E9} shards, "
+                 f"{MERGES_1E9} merges)"},
+        {"quantity": "MB moved per batch at most (every list fetched)",
+         "value": (lists + 1) * list_bytes / 1e6, "from": "the same lists, all fetched"},
+        {"quantity": "query bytes sent to the 8 workers per batch",
+         "value": 8 * one["query bytes"], "from": "query bytes x 8 workers"},
+    ]
 
 
 if __name__ == "__main__":

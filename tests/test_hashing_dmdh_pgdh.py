@@ -2,6 +2,7 @@
 REINFORCE gradient, learning, bad input, determinism, clone / pickle / Pipeline."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -238,3 +239,20 @@ def test_clone_pickle_pipeline(digits, cls):
     pipe = make_pipeline(MinMaxScaler(), _small(cls)).fit(X, y)
     codes = pipe.transform(X[:10])
     assert codes.dtype == bool and codes.shape == (10, 8)
+
+
+def test_pgdh_warns_when_two_classes_end_on_one_code():
+    """Two classes with identical samples cannot get two codes: the check after fit names
+    them; separated classes raise nothing."""
+    from skdml.hashing.pgdh import PolicyGradientDeepHashing
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300], y[:300]
+    est = PolicyGradientDeepHashing(n_bits=8, max_epochs=2, random_state=0).fit(X, y)
+    twins = np.vstack([X[:20], X[:20]])
+    labels = np.repeat(["a", "b"], 20)
+    with pytest.warns(UserWarning, match=r"classes \['a', 'b'\] share one code"):
+        est._warn_merged_classes(twins, labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est._warn_merged_classes(X[:20], np.repeat(["a"], 20))
