@@ -75,7 +75,7 @@ class CrossModalMixin:
 
         Returns
         -------
-        codes : ndarray of shape (n_samples, n_bits_), dtype=bool
+        codes : ndarray of shape (n_samples, n_bits), dtype=bool
             In the common Hamming space: compare them with the codes of the other
             modality (``transform_view(X_other, view=1 - view)``).
         """

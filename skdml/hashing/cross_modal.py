@@ -117,7 +117,7 @@ class CCAITQ(CrossModalMixin, _ClassicalHasher):
     correlations_ : ndarray of shape (n_bits,)
         The canonical correlations, decreasing.
     rotation_ : ndarray of shape (n_bits, n_bits)
-    quantization_loss_ : ndarray of shape (n_iter_,)
+    quantization_loss_ : ndarray of shape (n_iter,)
     n_iter_ : int
     n_bits_ : int
     n_features_in_ : int

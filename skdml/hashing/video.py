@@ -571,8 +571,10 @@ class DeepVideoHashing(_VideoHasher):
 def _fill_doc(cls):
     common = (_DOC_COMMON_PER_FEATURE.replace("    lr : float, default=1e-3\n", "")
               .replace("    batch_size : int, default=128\n", ""))
-    cls.__doc__ = (cls.__doc__.replace("{input}", _DOC_INPUT.strip("\n"))
-                   .replace("{video}", _DOC_VIDEO.strip("\n") + "\n")
+    # each placeholder stands at the start of a line, after the docstring's indentation
+    cls.__doc__ = (cls.__doc__.replace("    {input}\n", "\n" + _DOC_INPUT.strip("\n") + "\n\n")
+                   .replace("    {video}", _DOC_VIDEO.strip("\n") + "\n")
+                   .replace("    {common}", common.strip("\n"))
                    .replace("{common}", common.strip("\n")))
 
 
