@@ -136,10 +136,14 @@ def check_tuples(
     Parameters
     ----------
     tuples : array-like of shape (n_tuples, tuple_size, n_features) or (n_tuples, tuple_size)
-        The tuples themselves, or -- when ``preprocessor`` is given -- integer indices into it.
+        The tuples themselves, or -- when ``preprocessor`` is given -- integer indices into
+        it (identifiers such as file names too, for a callable preprocessor).
     tuple_size : {2, 3, 4}
-    preprocessor : array-like of shape (n_samples, n_features), default=None
-        A dataset the integer tuples index into, so a million pairs do not copy a million rows.
+    preprocessor : array-like of shape (n_samples, n_features) or callable, default=None
+        A dataset the integer tuples index into, so a million pairs do not copy a million
+        rows; or a callable (a loader) given the flat indices (or identifiers), of shape
+        (n_tuples * tuple_size,), that returns one sample per index, an array of shape
+        (n_tuples * tuple_size, n_features).
     n_features : int, default=None
         Expected number of features (a fitted estimator's ``n_features_in_``).
 
@@ -150,20 +154,27 @@ def check_tuples(
     name = _name(estimator)
     what = {2: "pairs", 3: "triplets", 4: "quadruplets"}[tuple_size]
     if preprocessor is not None:
-        data = check_array(preprocessor, dtype=dtype, input_name="preprocessor")
         idx = np.asarray(tuples)
-        if idx.ndim != 2 or idx.shape[1] != tuple_size or idx.dtype.kind not in "iu":
+        if callable(preprocessor):  # a loader may take identifiers too (file names, ids)
+            kinds, indices = "iuUSO", "integer indices (or the identifiers it takes)"
+        else:
+            kinds, indices = "iu", "integer indices"
+        if idx.ndim != 2 or idx.shape[1] != tuple_size or idx.dtype.kind not in kinds:
             raise ValueError(
-                f"{name} with a preprocessor expects {what} as integer indices of shape "
+                f"{name} with a preprocessor expects {what} as {indices} of shape "
                 f"(n_{what}, {tuple_size}), got an array of shape {idx.shape} and dtype "
                 f"{idx.dtype}."
             )
-        if idx.size and (idx.min() < 0 or idx.max() >= data.shape[0]):
-            raise ValueError(
-                f"{name}: {what} index rows 0..{data.shape[0] - 1} of the preprocessor, got "
-                f"indices in [{idx.min()}, {idx.max()}]."
-            )
-        tuples = data[idx]
+        if callable(preprocessor):
+            tuples = _call_preprocessor(preprocessor, idx, what, dtype, name)
+        else:
+            data = check_array(preprocessor, dtype=dtype, input_name="preprocessor")
+            if idx.size and (idx.min() < 0 or idx.max() >= data.shape[0]):
+                raise ValueError(
+                    f"{name}: {what} index rows 0..{data.shape[0] - 1} of the preprocessor, "
+                    f"got indices in [{idx.min()}, {idx.max()}]."
+                )
+            tuples = data[idx]
     else:
         arr = np.asarray(tuples)
         if arr.ndim != 3 or arr.shape[1] != tuple_size:
@@ -185,6 +196,38 @@ def check_tuples(
             f"with {n_features} features."
         )
     return tuples
+
+
+def _call_preprocessor(preprocessor, idx, what, dtype, name):
+    """The tuples a callable preprocessor forms from indices ``idx`` (n, size).
+
+    It is called once, on the flat indices (integers, or identifiers such as file names),
+    and must return one sample per index: a 2-D numeric array of shape (idx.size,
+    n_features).
+    """
+    if idx.shape[0] == 0:
+        raise ValueError(f"{name} expects at least one of the {what}, got 0.")
+    flat = idx.ravel()
+    expected = (
+        f"a callable preprocessor must return one sample per index it is given: a 2-D "
+        f"numeric array of shape ({flat.size}, n_features) for {flat.size} indices"
+    )
+    try:
+        rows = preprocessor(flat)
+    except (IndexError, KeyError) as exc:
+        raise ValueError(
+            f"{name}: the preprocessor cannot form the {what} from their indices: it raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    try:
+        arr = np.asarray(rows)
+    except ValueError:  # ragged rows
+        arr = np.asarray(rows, dtype=object)
+    if arr.ndim != 2 or arr.shape[0] != flat.size or arr.dtype.kind not in "biuf":
+        got = f"{type(rows).__name__} of shape {arr.shape} and dtype {arr.dtype}"
+        raise ValueError(f"{name}: {expected}; got {got}.")
+    rows = check_array(arr, dtype=dtype, input_name="the preprocessor's output")
+    return rows.reshape(idx.shape[0], idx.shape[1], rows.shape[1])
 
 
 def check_pair_labels(y, n_pairs, *, require_both=True, estimator=None):

@@ -138,6 +138,22 @@ class BaseMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         super().__init_subclass__(**kwargs)  # scikit-learn's set_output wrapping first
         dask_aware_methods(cls)
 
+    def _preprocessor(self, preprocessor, tuples):
+        """The preprocessor that ``tuples`` refer to: the one a method is given, else the
+        learner's own ``preprocessor`` parameter where it has one, except for tuples that
+        are already formed (a 3-D array), which need none.
+
+        The one place where the two meet: every method that takes tuples resolves its
+        ``preprocessor=`` keyword here, so a learner built with ``preprocessor=X`` takes
+        index tuples in ``fit``, ``predict``, ``score``, ... and under model selection, and
+        still takes the tuples themselves.
+        """
+        if preprocessor is not None:
+            return preprocessor
+        if input_ndim(tuples) == 3:
+            return None
+        return getattr(self, "preprocessor", None)
+
     @uses_threads
     def pair_distance(self, pairs, *, preprocessor=None):
         """The learned distance between the two members of each pair.
@@ -146,8 +162,10 @@ class BaseMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         ----------
         pairs : array-like of shape (n_pairs, 2, n_features)
             Or integer indices of shape (n_pairs, 2) into ``preprocessor``.
-        preprocessor : array-like of shape (n_samples, n_features), default=None
-            A dataset the pairs index into.
+        preprocessor : array-like of shape (n_samples, n_features) or callable, default=None
+            A dataset the pairs index into, or a callable given the flat indices that
+            returns one sample per index; None: the learner's own ``preprocessor``
+            parameter, where it has one.
 
         Returns
         -------
@@ -155,8 +173,8 @@ class BaseMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """
         check_is_fitted(self)
         pairs = check_tuples(
-            pairs, tuple_size=2, preprocessor=preprocessor, n_features=self.n_features_in_,
-            estimator=self,
+            pairs, tuple_size=2, preprocessor=self._preprocessor(preprocessor, pairs),
+            n_features=self.n_features_in_, estimator=self,
         )
         return self._pair_distance(pairs)
 
@@ -289,14 +307,17 @@ class PairClassifierMixin:
     """
 
     # --- for subclasses: one way to fit on pairs or on class labels ----------------------
-    @staticmethod
-    def _is_pair_input(X, preprocessor):
-        """A fit on pairs (3-D X, or index pairs with a preprocessor), not on samples."""
-        return preprocessor is not None or input_ndim(X) == 3
+    def _is_pair_input(self, X, preprocessor):
+        """A fit on pairs (3-D X, or index pairs with a preprocessor: the one ``fit`` is
+        given or the learner's own), not on samples."""
+        return self._preprocessor(preprocessor, X) is not None or input_ndim(X) == 3
 
     def _check_pair_fit_input(self, pairs, y, preprocessor):
         """Validated float64 pairs of shape (n_pairs, 2, n_features) and their +1/-1 labels."""
-        pairs = check_tuples(pairs, tuple_size=2, preprocessor=preprocessor, estimator=self)
+        pairs = check_tuples(
+            pairs, tuple_size=2, preprocessor=self._preprocessor(preprocessor, pairs),
+            estimator=self,
+        )
         y = check_pair_labels(y, pairs.shape[0], estimator=self)
         return pairs.astype(np.float64, copy=False), y
 
@@ -388,8 +409,9 @@ default='accuracy'
             Used by ``'tpr_at_fpr'``.
         min_rate : float in [0, 1], default=None
             Required by ``'max_tpr'`` and ``'max_tnr'``.
-        preprocessor : array-like of shape (n_samples, n_features), default=None
-            A dataset that index pairs refer to.
+        preprocessor : array-like of shape (n_samples, n_features) or callable, default=None
+            A dataset that index pairs refer to, or a callable turning indices into samples;
+            None: the learner's own ``preprocessor`` parameter, where it has one.
 
         Returns
         -------
@@ -465,6 +487,7 @@ class TupleClassifierMixin:
 
     def _quadruplets(self, tuples, preprocessor):
         """Validated tuples as float64 quadruplets (n_tuples, 4, n_features)."""
+        preprocessor = self._preprocessor(preprocessor, tuples)
         shape = np.shape(tuples)
         size = shape[1] if len(shape) == (2 if preprocessor is not None else 3) else None
         if size not in self._tuple_sizes:
@@ -496,8 +519,9 @@ class TupleClassifierMixin:
         tuples : array-like of shape (n_tuples, tuple_size, n_features)
             Triplets ``(a, p, n)`` or quadruplets ``(a, b, c, d)`` (those the learner takes),
             or integer indices (n_tuples, tuple_size) into ``preprocessor``.
-        preprocessor : array-like of shape (n_samples, n_features), default=None
-            A dataset that index tuples refer to.
+        preprocessor : array-like of shape (n_samples, n_features) or callable, default=None
+            A dataset that index tuples refer to, or a callable turning indices into
+            samples; None: the learner's own ``preprocessor`` parameter, where it has one.
 
         Returns
         -------

@@ -186,14 +186,12 @@ class MahalanobisMixin(BaseEstimator):
         return p(X) if callable(p) else p[X]
 
     def _tuples(self, tuples):
-        """Tuples, and the keywords skdml needs: an array preprocessor goes to skdml as is."""
+        """Tuples, and the keywords skdml needs: the preprocessor (an array or a callable)
+        goes to skdml as is, with index tuples."""
         p = self._indexer()
         if p is None or input_ndim(tuples) != 2:
             return tuples, {}
-        if not callable(p):
-            return tuples, {"preprocessor": p}
-        idx = np.asarray(tuples)
-        return np.stack([np.asarray(p(idx[:, j])) for j in range(idx.shape[1])], axis=1), {}
+        return tuples, {"preprocessor": p}
 
     def _samples(self, X):
         """Samples (n_samples, n_features), formed from indices by the preprocessor."""

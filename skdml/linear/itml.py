@@ -145,6 +145,18 @@ n_features), default='identity'
         afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
         context, ``-1`` means all cores (scikit-learn's meaning).
 
+    preprocessor : array-like of shape (n_samples, n_features) or callable, default=None
+        The samples that pairs given as integer indices refer to (metric-learn's
+        ``preprocessor``). With it, ``fit``, ``decision_function``, ``predict``, ``score``,
+        ``pair_distance``, ``pair_score`` and ``calibrate_threshold`` take integer indices
+        of shape (n_pairs, 2), so ``cross_val_score`` and ``GridSearchCV`` work on index
+        pairs as well; the pairs themselves (a 3-D array) are still taken as they are, but
+        ``fit`` learns from pairs only (class labels need ``preprocessor=None``). A
+        callable, such as a loader, is given the flat indices (integers, or identifiers such
+        as file names) and returns one sample per index, an array of shape (n_indices,
+        n_features). A ``preprocessor=`` given to a method wins over this one; ``transform``
+        always takes samples.
+
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
@@ -192,12 +204,13 @@ n_features), default='identity'
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "preprocessor": [None, "array-like", callable],
     }
 
     def __init__(
         self, *, gamma=1.0, bounds=None, prior="identity", constraints="neighbors",
         n_neighbors=3, n_constraints=None, solver="bregman", max_iter=1000, tol=1e-3,
-        verbose=0, random_state=None, n_jobs=None,
+        verbose=0, random_state=None, n_jobs=None, preprocessor=None,
     ):
         self.gamma = gamma
         self.bounds = bounds
@@ -211,6 +224,7 @@ n_features), default='identity'
         self.verbose = verbose
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.preprocessor = preprocessor
 
     @fit_context
     def fit(self, X, y, *, preprocessor=None):
@@ -223,8 +237,9 @@ n_features), default='identity'
             ``preprocessor``, pairs may be integer indices of shape (n_pairs, 2).
         y : array-like of shape (n_samples,) or (n_pairs,)
             Class labels of any type, or +1 (similar) / -1 (dissimilar) pair labels.
-        preprocessor : array-like of shape (n_samples, n_features), default=None
-            A dataset that index pairs refer to.
+        preprocessor : array-like of shape (n_samples, n_features) or callable, default=None
+            A dataset that index pairs refer to, or a callable turning indices into
+            samples; None: the ``preprocessor`` parameter of the learner.
 
         Returns
         -------

@@ -88,6 +88,17 @@ n_features), default='identity'
         (n_components, n_features)) and the iteration count: to record the path or to
         watch a score on held-out data.
 
+    preprocessor : array-like of shape (n_samples, n_features) or callable, default=None
+        The samples that tuples given as integer indices refer to (metric-learn's
+        ``preprocessor``). With it, ``fit``, ``decision_function``, ``predict`` and
+        ``score`` take integer indices of shape (n, 4) (quadruplets) or (n, 3) (triplets),
+        so ``cross_val_score`` and ``GridSearchCV`` work on index tuples as well; the tuples
+        themselves (a 3-D array) are still taken as they are, but ``fit`` learns from tuples
+        only (class labels need ``preprocessor=None``). A callable, such as a loader, is
+        given the flat indices (integers, or identifiers such as file names) and returns one
+        sample per index, an array of shape (n_indices, n_features). A ``preprocessor=``
+        given to a method wins over this one; ``transform`` always takes samples.
+
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
@@ -126,11 +137,13 @@ n_features), default='identity'
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "callback": [callable, None],
+        "preprocessor": [None, "array-like", callable],
     }
 
     def __init__(
         self, *, prior="identity", regularization=1.0, n_constraints=None, max_iter=1000,
         tol=1e-5, verbose=0, random_state=None, n_jobs=None, callback=None,
+        preprocessor=None,
     ):
         self.prior = prior
         self.regularization = regularization
@@ -141,6 +154,7 @@ n_features), default='identity'
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.callback = callback
+        self.preprocessor = preprocessor
 
     @fit_context
     def fit(self, X, y=None, *, preprocessor=None):
@@ -154,14 +168,16 @@ n_features), default='identity'
             With ``preprocessor``, integer indices of shape (n, 4) or (n, 3).
         y : array-like of shape (n_samples,), default=None
             Class labels of any type, with samples; must be None with tuples.
-        preprocessor : array-like of shape (n_samples, n_features), default=None
-            A dataset that index tuples refer to.
+        preprocessor : array-like of shape (n_samples, n_features) or callable, default=None
+            A dataset that index tuples refer to, or a callable turning indices into
+            samples; None: the ``preprocessor`` parameter of the learner.
 
         Returns
         -------
         self : LSML
         """
         rng = check_random_state(self.random_state)
+        preprocessor = self._preprocessor(preprocessor, X)
         ndim = input_ndim(X)
         if preprocessor is not None or ndim == 3:
             if y is not None:

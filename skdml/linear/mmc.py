@@ -115,6 +115,18 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
         context, ``-1`` means all cores (scikit-learn's meaning).
 
+    preprocessor : array-like of shape (n_samples, n_features) or callable, default=None
+        The samples that pairs given as integer indices refer to (metric-learn's
+        ``preprocessor``). With it, ``fit``, ``decision_function``, ``predict``, ``score``,
+        ``pair_distance``, ``pair_score`` and ``calibrate_threshold`` take integer indices
+        of shape (n_pairs, 2), so ``cross_val_score`` and ``GridSearchCV`` work on index
+        pairs as well; the pairs themselves (a 3-D array) are still taken as they are, but
+        ``fit`` learns from pairs only (class labels need ``preprocessor=None``). A
+        callable, such as a loader, is given the flat indices (integers, or identifiers such
+        as file names) and returns one sample per index, an array of shape (n_indices,
+        n_features). A ``preprocessor=`` given to a method wins over this one; ``transform``
+        always takes samples.
+
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
@@ -170,11 +182,12 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "preprocessor": [None, "array-like", callable],
     }
 
     def __init__(
         self, *, diagonal=False, barrier=1.0, shrinkage="auto", n_constraints=None,
-        max_iter=1000, tol=1e-5, verbose=0, random_state=None, n_jobs=None,
+        max_iter=1000, tol=1e-5, verbose=0, random_state=None, n_jobs=None, preprocessor=None,
     ):
         self.diagonal = diagonal
         self.barrier = barrier
@@ -185,6 +198,7 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
         self.verbose = verbose
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.preprocessor = preprocessor
 
     @fit_context
     def fit(self, X, y, *, preprocessor=None):
@@ -197,8 +211,9 @@ class MMC(PairClassifierMixin, MahalanobisMixin, BaseMetricLearner):
             ``preprocessor``, pairs may be integer indices of shape (n_pairs, 2).
         y : array-like of shape (n_samples,) or (n_pairs,)
             Class labels of any type, or +1 / -1 pair labels.
-        preprocessor : array-like of shape (n_samples, n_features), default=None
-            A dataset that index pairs refer to.
+        preprocessor : array-like of shape (n_samples, n_features) or callable, default=None
+            A dataset that index pairs refer to, or a callable turning indices into
+            samples; None: the ``preprocessor`` parameter of the learner.
 
         Returns
         -------

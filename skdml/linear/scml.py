@@ -99,6 +99,17 @@ default='auto'
         afterwards): ``None`` means 1 unless in a ``joblib.parallel_config(n_jobs=...)``
         context, ``-1`` means all cores (scikit-learn's meaning).
 
+    preprocessor : array-like of shape (n_samples, n_features) or callable, default=None
+        The samples that triplets given as integer indices refer to (metric-learn's
+        ``preprocessor``). With it, ``fit``, ``decision_function``, ``predict`` and
+        ``score`` take integer indices of shape (n_triplets, 3), so ``cross_val_score`` and
+        ``GridSearchCV`` work on index triplets as well; the triplets themselves (a 3-D
+        array) are still taken as they are, but ``fit`` learns from triplets only (class
+        labels need ``preprocessor=None``). A callable, such as a loader, is given the flat
+        indices (integers, or identifiers such as file names) and returns one sample per
+        index, an array of shape (n_indices, n_features). A ``preprocessor=`` given to a
+        method wins over this one; ``transform`` always takes samples.
+
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
@@ -152,12 +163,14 @@ default='auto'
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "preprocessor": [None, "array-like", callable],
     }
 
     def __init__(
         self, *, basis="auto", n_basis=None, beta=1e-5, gamma=10.0, batch_size=10,
         max_iter=10000, output_iter=500, tol=1e-3, triplets="neighbors", k_genuine=3,
         k_impostor=10, n_constraints=None, verbose=0, random_state=None, n_jobs=None,
+        preprocessor=None,
     ):
         self.basis = basis
         self.n_basis = n_basis
@@ -174,6 +187,7 @@ default='auto'
         self.verbose = verbose
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.preprocessor = preprocessor
 
     @fit_context
     def fit(self, X, y=None, *, preprocessor=None):
@@ -186,14 +200,16 @@ default='auto'
             closer to ``p`` than to ``n``. With ``preprocessor``, integer indices (n, 3).
         y : array-like of shape (n_samples,), default=None
             Class labels of any type, with samples; must be None with triplets.
-        preprocessor : array-like of shape (n_samples, n_features), default=None
-            A dataset that index triplets refer to.
+        preprocessor : array-like of shape (n_samples, n_features) or callable, default=None
+            A dataset that index triplets refer to, or a callable turning indices into
+            samples; None: the ``preprocessor`` parameter of the learner.
 
         Returns
         -------
         self : SCML
         """
         rng = check_random_state(self.random_state)
+        preprocessor = self._preprocessor(preprocessor, X)
         if preprocessor is not None or input_ndim(X) == 3:
             if y is not None:
                 raise ValueError(
