@@ -190,6 +190,8 @@ def test_deep_transform_of_dask_array_is_lazy_and_equal(client):
     X, y = load_iris(return_X_y=True)
     net = DeepMetricLearner(max_epochs=1, batch_size=32, random_state=0).fit(X, y)
     _lazy_and_equal(client, net.transform, X.astype(np.float32), 64)
+    lazy = net.transform(da.from_array(X.astype(np.float32), chunks=64))
+    assert isinstance(lazy, da.Array) and lazy.shape == (150, net.embedding_dim_)
 
 
 # --------------------------------------------------------------------------- bad input

@@ -181,10 +181,17 @@ class NCA(MahalanobisMixin, BaseMetricLearner):
         if self.solver == "sgd":
             L, n_iter, value = self._minimize_sgd(X, y_enc, L0, batch_size)
         else:
-            L, n_iter, value = minimize_lbfgs(
-                _NCALoss(X, y_enc), L0, max_iter=self.max_iter, tol=self.tol, name="NCA",
-                verbose=self.verbose, callback=self.callback
-            )
+            try:
+                L, n_iter, value = minimize_lbfgs(
+                    _NCALoss(X, y_enc), L0, max_iter=self.max_iter, tol=self.tol, name="NCA",
+                    verbose=self.verbose, callback=self.callback
+                )
+            except MemoryError as exc:  # the softmax over all pairs is n x n
+                raise MemoryError(
+                    f"NCA(solver='lbfgs') ran out of memory on {X.shape[0]} samples: the "
+                    "full objective holds n x n softmax matrices. Use solver='sgd' (memory "
+                    "bounded by batch_size) for data of this size."
+                ) from exc
         self.components_ = L
         self.classes_ = classes
         self.n_components_ = L.shape[0]

@@ -81,3 +81,18 @@ def test_bad_batch_settings_raise_before_fitting(wine, params, message):
     with pytest.raises(ValueError, match=message):
         learner.fit(X, y)
     assert not hasattr(learner, "components_")
+
+
+def test_full_batch_out_of_memory_names_the_way_out(monkeypatch):
+    """At 3 x 10^4 samples the full objective's n x n softmax does not fit in 12 GB
+    (bench_scale_up --learner nca): the error says to use solver='sgd'."""
+
+    def no_memory(fun, x0, **kwargs):
+        raise MemoryError("Unable to allocate 6.71 GiB")
+
+    monkeypatch.setattr(nca_module, "minimize_lbfgs", no_memory)
+    X, y = load_wine(return_X_y=True)
+    learner = NCA()
+    with pytest.raises(MemoryError, match="solver='sgd'"):
+        learner.fit(X, y)
+    assert not hasattr(learner, "components_")
