@@ -8,7 +8,6 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import linalg
-from sklearn.utils.validation import validate_data
 
 from .._multiview import is_view_list, resolve_view_widths, stack_views
 from .._param_validation import Interval

@@ -29,7 +29,6 @@ from ..deep.losses._base import _check_int, _check_real
 from .deep import (
     _COMMON,
     _DOC_COMMON,
-    DeepBitHashing,
     _CodeLoss,
     _DeepHasher,
 )
