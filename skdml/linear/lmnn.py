@@ -45,6 +45,9 @@ _PATIENCE = 2
 #: row without a better objective estimate that end a run (each halves the learning rate).
 _SGD_ROUND = 25_000
 _SGD_PATIENCE = 3
+#: solver='sgd': each sample's target neighbors are chosen again at every pass among its
+#: _POOL * n_neighbors nearest same-class samples in the input space (searched once).
+_POOL = 10
 #: Fits whose full pass (n_samples^2 * n_components multiply-adds) is below this run
 #: single-threaded; see _threads_for.
 _SERIAL_WORK = 2**28
@@ -83,7 +86,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
     more at the end, where L-BFGS restarts if an impostor outside the set appeared; the
     gradient ``2 L X^T C X`` is formed with a sparse weight matrix ``C`` rather than a sum of
     outer products. ``solver='sgd'`` estimates the objective on minibatches instead, with
-    memory bounded by ``batch_size`` whatever the number of samples.
+    memory linear in the number of samples (the ``n_samples^2`` pairs are never held).
 
     Parameters
     ----------
@@ -123,11 +126,13 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         ``batch_size`` anchors and ``batch_size`` other samples (``random_state``), finds
         the anchors' impostors among the latter, scales their hinge terms up to all samples
         (an unbiased estimate of the objective and its gradient) and takes an Adam step [4]_.
-        Target neighbors are found once per pass, exactly, class by class. Time per
-        iteration and memory do not grow with ``n_samples``.
+        Each sample's ``10 * n_neighbors`` nearest same-class samples in the input space are
+        searched once, exactly; each later pass chooses its target neighbors among these
+        candidates (the full-batch solvers search all same-class samples at every pass).
+        Time per iteration does not grow with ``n_samples``, and memory only linearly.
     batch_size : int or 'auto', default='auto'
         ``solver='sgd'`` only: anchors per step, and samples searched for their impostors;
-        memory is a few ``batch_size^2`` arrays. ``'auto'``: ``min(1000, n_samples)``. A
+        a step holds one ``batch_size^2`` array. ``'auto'``: ``min(1000, n_samples)``. A
         value larger than ``n_samples`` is an error, and so is an int with another solver
         (the full-batch solvers use all samples: they would not bound the memory).
         With a validation split (``n_passes='auto'``) it is clipped to the samples fitted.
@@ -283,14 +288,20 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
             X, X_val, y_enc, y_val = _validation_split(X, y_enc, self.random_state)
         with _threads_for(X.shape[0], n_components):
             L0 = self._initialize(X, y_enc, n_components)
-            targets = _target_neighbors(X, y_enc, self.n_neighbors, classes)
+            pool = None
+            if self.solver == "sgd":
+                pool = _target_neighbors(X, y_enc, self.n_neighbors, classes,
+                                         n_search=_POOL * self.n_neighbors)
+                targets = np.ascontiguousarray(pool[:, :self.n_neighbors])
+            else:
+                targets = _target_neighbors(X, y_enc, self.n_neighbors, classes)
             if self.solver == "sgd":
                 objective = _StochasticObjective(X, y_enc, targets, self.regularization,
                                                  batch_size, self.learning_rate,
                                                  self.random_state)
             else:
                 objective = _Objective(X, y_enc, targets, self.regularization)
-            run = _Passes(self, objective, X_val, y_val)
+            run = _Passes(self, objective, X_val, y_val, pool)
             try:
                 L = run(L0, n_passes)
             except MemoryError as exc:
@@ -390,11 +401,13 @@ def _threads_for(n_samples, n_components):
         numba.set_num_threads(numba_threads)
 
 
-def _target_neighbors(X, y, n_neighbors, classes):
+def _target_neighbors(X, y, n_neighbors, classes, n_search=None):
     """The ``n_neighbors`` nearest same-class samples of each sample (Euclidean input).
 
-    Returns an intp array of shape (n_samples, n_neighbors), padded with -1 for samples of
-    classes with fewer than ``n_neighbors + 1`` members (a warning names them).
+    Returns an intp array of shape (n_samples, n_neighbors), nearest first, padded with -1
+    for samples of classes with fewer than ``n_neighbors + 1`` members (a warning names
+    them). ``n_search`` (at least ``n_neighbors``) returns that many columns instead, of
+    which the first ``n_neighbors`` are the target neighbors.
     """
     counts = np.bincount(y, minlength=len(classes))
     if counts.max() < 2:
@@ -413,7 +426,27 @@ def _target_neighbors(X, y, n_neighbors, classes):
             "neighbors their class has.",
             UserWarning,
         )
-    return _target_neighbors_of(X, y, n_neighbors)
+    return _target_neighbors_of(X, y, max(n_neighbors, n_search or 0))
+
+
+@njit(parallel=True, cache=True)
+def _nearest_in_pool(Z, pool, out):
+    """``out[i]``: the ``out.shape[1]`` members of ``pool[i]`` (-1 pads) nearest to ``Z[i]``
+    (squared Euclidean, ties in pool order), -1 where the pool has fewer."""
+    n, k = out.shape
+    for i in prange(n):
+        dist = np.full(pool.shape[1], np.inf)
+        for j in range(pool.shape[1]):
+            p = pool[i, j]
+            if p >= 0:
+                d = 0.0
+                for c in range(Z.shape[1]):
+                    diff = Z[i, c] - Z[p, c]
+                    d += diff * diff
+                dist[j] = d
+        order = np.argsort(dist, kind="mergesort")
+        for j in range(k):
+            out[i, j] = pool[i, order[j]] if dist[order[j]] < np.inf else -1
 
 
 @njit(cache=True)
@@ -641,29 +674,49 @@ class _Objective(_TargetPairs):
 
 
 @njit(cache=True)
-def _batch_hinge(D, DT, y_anchors, y_reference, W, per_target, push):
-    """The hinge terms of a minibatch: anchors (rows of ``D``) against reference samples.
+def _batch_impostors(G, sq_anchors, sq_reference, DT, y_anchors, y_reference, per_target,
+                     push, rows, cols, counts):
+    """The hinge terms of a minibatch: anchors against reference samples, in one scan.
 
-    ``D[i, l]``: squared distance from anchor ``i`` to reference sample ``l``; ``DT[i, j]``:
-    to its target ``j`` (-inf where it has none). Writes ``W[i, l]``, the active triplets
-    of the pair (zero for a sample of the anchor's class), ``per_target[i, j]`` the active
-    triplets of target pair ``(i, j)``, and ``push[i]`` the anchor's sum of hinge terms.
+    ``G``: inner products of the anchors (rows) with the reference samples in the metric,
+    ``sq_*`` their squared norms, so that ``sq_anchors[i] + sq_reference[l] - 2 G[i, l]`` is
+    the squared distance of the pair; ``DT[i, j]``: from anchor ``i`` to its target ``j``
+    (-inf where it has none). A pair of different classes closer than the anchor's farthest
+    target plus the margin is an impostor pair: its row, column and count of active
+    triplets go to ``rows``, ``cols``, ``counts``. Writes ``per_target[i, j]`` (the active
+    triplets of target pair ``(i, j)``) and ``push[i]`` (the anchor's sum of hinge terms).
+    Returns the number of impostor pairs, or -1 when they do not fit in ``rows`` (call
+    again with larger buffers). Active pairs are rare, so the scan is the cost: no
+    ``batch_size^2`` array is written.
     """
-    for i in range(D.shape[0]):
+    n_pairs = 0
+    capacity = rows.shape[0]
+    for i in range(G.shape[0]):
+        reach = -np.inf
         for j in range(DT.shape[1]):
             per_target[i, j] = 0
+            reach = max(reach, DT[i, j])
+        reach += 1.0 - sq_anchors[i]  # d(i, l) < reach_i  <=>  sq_l - 2 G_il < reach
         total = 0.0
-        for l in range(D.shape[1]):
+        for l in range(G.shape[1]):
+            partial = sq_reference[l] - 2.0 * G[i, l]
+            if partial >= reach or y_reference[l] == y_anchors[i]:
+                continue
+            d = sq_anchors[i] + partial
             count = 0
-            if y_reference[l] != y_anchors[i]:
-                for j in range(DT.shape[1]):
-                    m = DT[i, j] + 1.0 - D[i, l]
-                    if m > 0.0:
-                        total += m
-                        count += 1
-                        per_target[i, j] += 1
-            W[i, l] = count
+            for j in range(DT.shape[1]):
+                m = DT[i, j] + 1.0 - d
+                if m > 0.0:
+                    total += m
+                    count += 1
+                    per_target[i, j] += 1
+            if count:
+                if n_pairs == capacity:
+                    return -1
+                rows[n_pairs], cols[n_pairs], counts[n_pairs] = i, l, count
+                n_pairs += 1
         push[i] = total
+    return n_pairs
 
 
 class _StochasticObjective(_TargetPairs):
@@ -673,8 +726,9 @@ class _StochasticObjective(_TargetPairs):
     are the anchors' own; the push terms of an anchor are its hinge terms over the reference
     samples of other classes, scaled by (its other-class samples in all) / (in the
     reference), which makes them an unbiased estimate of its push terms over all samples;
-    the whole is scaled by ``n_samples / batch_size``. Memory: a few ``batch_size^2``
-    arrays, whatever ``n_samples``.
+    the whole is scaled by ``n_samples / batch_size``. Memory: one ``batch_size^2`` array
+    of inner products, scanned once by ``_batch_impostors``, plus the impostor pairs found
+    (few), whatever ``n_samples``.
     """
 
     def __init__(self, X, y, targets, mu, batch_size, learning_rate, random_state):
@@ -690,10 +744,16 @@ class _StochasticObjective(_TargetPairs):
         self.anchors = _Cycle(self.n, rng)
         self.reference = _Cycle(self.n, rng)
         b = self.batch_size
-        self.W = np.empty((b, b))
         self.per_target = np.empty((b, self.k), dtype=np.int64)
         self.push = np.empty(b)
+        self._pairs_buffers(4 * b)
         self.n_active = self.n_impostors = 0
+
+    def _pairs_buffers(self, capacity):
+        """Room for ``capacity`` impostor pairs (grown when a minibatch has more)."""
+        self.rows = np.empty(capacity, dtype=np.intp)
+        self.cols = np.empty(capacity, dtype=np.intp)
+        self.counts = np.empty(capacity, dtype=np.int64)
 
     n_candidates = property(lambda self: self.batch_size, doc="Reference samples per step.")
 
@@ -708,24 +768,28 @@ class _StochasticObjective(_TargetPairs):
         XT = X[np.where(valid, T, A[:, None])]  # (b, k, n_features); a missing target: itself
         DT = np.sum((ZA[:, None, :] - XT @ L.T) ** 2, axis=2)
         DT[~valid] = -np.inf
-        D = np.einsum("ij,ij->i", ZA, ZA)[:, None] + np.einsum("ij,ij->i", ZR, ZR) - 2 * ZA @ ZR.T
-        W, per_target = self.W, self.per_target
-        _batch_hinge(D, DT, y[A], y[R], W, per_target, self.push)
+        G = ZA @ ZR.T
+        sq_A, sq_R = np.einsum("ij,ij->i", ZA, ZA), np.einsum("ij,ij->i", ZR, ZR)
+        while True:
+            n_pairs = _batch_impostors(G, sq_A, sq_R, DT, y[A], y[R], self.per_target,
+                                       self.push, self.rows, self.cols, self.counts)
+            if n_pairs >= 0:
+                break
+            self._pairs_buffers(2 * len(self.rows))
+        per_target = self.per_target
+        rows, cols = self.rows[:n_pairs], self.cols[:n_pairs]
         other = b - np.bincount(y[R], minlength=self.n_classes)[y[A]]
         scale = np.divide(self.n_other[A], other, out=np.zeros(b), where=other > 0)
         self.n_active = int(per_target.sum())
-        self.n_impostors = int(np.count_nonzero(W))
+        self.n_impostors = n_pairs
         value = (1.0 - mu) * DT[valid].sum() + mu * float(scale @ self.push)
         # Gradient: 2 L sum_pairs w_pq (x_p - x_q)(x_p - x_q)^T, the pairs being the target
-        # pairs and the (anchor, reference) pairs with active triplets.
+        # pairs and the impostor pairs (anchor, reference sample) with active triplets.
         dT = (XA[:, None, :] - XT)[valid]
         wT = ((1.0 - mu) + mu * scale[:, None] * per_target)[valid]
-        W *= (-mu * scale)[:, None]
-        WXR = W @ XR
-        M = (dT.T * wT) @ dT
-        M += (XA.T * W.sum(axis=1)) @ XA + (XR.T * W.sum(axis=0)) @ XR
-        cross = XA.T @ WXR
-        M -= cross + cross.T
+        dI = XA[rows] - XR[cols]
+        wI = -mu * scale[rows] * self.counts[:n_pairs]
+        M = (dT.T * wT) @ dT + (dI.T * wI) @ dI
         factor = self.n / b
         return factor * value, factor * 2.0 * (L @ M)
 
@@ -786,8 +850,9 @@ class _Passes:
     not raised its ``n_neighbors``-NN accuracy; the best pass is kept.
     """
 
-    def __init__(self, lmnn, objective, X_val=None, y_val=None):
+    def __init__(self, lmnn, objective, X_val=None, y_val=None, pool=None):
         self.lmnn, self.objective = lmnn, objective
+        self.pool = pool
         self.X_val, self.y_val = X_val, y_val
         self.solve = {
             "lbfgs": _minimize_lbfgs,
@@ -804,7 +869,7 @@ class _Passes:
         best, best_score, since_best = L, -np.inf, 0
         for p in range(max_passes):
             if p:
-                targets = _target_neighbors_of(objective.X @ L.T, objective.y, lmnn.n_neighbors)
+                targets = self._targets(objective.X @ L.T)
                 changed = _n_changed(objective.targets, targets)
                 self.progress.note(f"pass {p + 1}: {changed} target neighbors changed")
                 if not changed:
@@ -833,6 +898,16 @@ class _Passes:
         else:
             self.stopped_by = "passes"
         return best
+
+    def _targets(self, Z):
+        """Each sample's nearest same-class samples in the embedding ``Z``: exact, or among
+        its pool of candidates when there is one (``solver='sgd'``)."""
+        k = self.lmnn.n_neighbors
+        if self.pool is None:
+            return _target_neighbors_of(Z, self.objective.y, k)
+        targets = np.empty((Z.shape[0], k), dtype=np.intp)
+        _nearest_in_pool(np.ascontiguousarray(Z), self.pool, targets)
+        return targets
 
     def _validation_score(self, L):
         X, y = self.objective.X, self.objective.y

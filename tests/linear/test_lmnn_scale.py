@@ -60,6 +60,57 @@ def test_minibatch_of_all_samples_is_the_exact_objective():
     np.testing.assert_allclose(estimate_grad, grad, rtol=1e-8, atol=1e-10)
 
 
+def test_minibatch_impostor_buffers_grow():
+    # The scan writes the impostor pairs into preallocated buffers and is rerun with larger
+    # ones when they overflow: a one-pair buffer gives the same estimate and gradient.
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 4))
+    y = rng.integers(0, 3, 60)
+    targets = _target_neighbors(X, y, 3, np.arange(3))
+    L = rng.standard_normal((4, 4))
+    roomy = lmnn_module._StochasticObjective(X, y, targets, 0.5, 30, 0.01, 0)
+    tight = lmnn_module._StochasticObjective(X, y, targets, 0.5, 30, 0.01, 0)
+    tight._pairs_buffers(1)
+    value, grad = roomy.step(L)
+    tight_value, tight_grad = tight.step(L)
+    assert tight.n_impostors > 1
+    assert len(tight.rows) >= tight.n_impostors
+    assert tight_value == pytest.approx(value, rel=1e-12)
+    np.testing.assert_allclose(tight_grad, grad, rtol=1e-12)
+
+
+def test_targets_from_a_pool_of_every_classmate_are_exact():
+    # solver='sgd' re-chooses target neighbors among each sample's pool of candidates; a
+    # pool holding every same-class sample gives exactly the nearest same-class samples.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((90, 5))
+    y = np.repeat([0, 1, 2], 30)
+    pool = _target_neighbors(X, y, 3, np.arange(3), n_search=29)
+    assert pool.shape == (90, 29)
+    np.testing.assert_array_equal(pool[:, :3], _target_neighbors(X, y, 3, np.arange(3)))
+    Z = X @ rng.standard_normal((5, 5))
+    targets = np.empty((90, 3), dtype=np.intp)
+    lmnn_module._nearest_in_pool(Z, pool, targets)
+    np.testing.assert_array_equal(targets, _target_neighbors(Z, y, 3, np.arange(3)))
+
+
+def test_targets_from_a_small_pool_stay_in_it():
+    # A pool smaller than the class: the targets are the pool's nearest members in the
+    # metric, -1 where the pool has fewer members than n_neighbors.
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((6, 2))
+    pool = np.array([[1, 2, -1], [0, 2, 3], [0, 1, -1], [1, 0, 2], [5, -1, -1],
+                     [4, -1, -1]])
+    targets = np.empty((6, 2), dtype=np.intp)
+    lmnn_module._nearest_in_pool(Z, pool, targets)
+    for i in range(6):
+        members = pool[i][pool[i] >= 0]
+        nearest = members[np.argsort(((Z[members] - Z[i]) ** 2).sum(axis=1), kind="stable")]
+        expected = np.full(2, -1)
+        expected[:min(2, len(nearest))] = nearest[:2]
+        np.testing.assert_array_equal(targets[i], expected)
+
+
 def test_sgd_is_deterministic_under_random_state(noisy_classes):
     X_train, _, y_train, _ = noisy_classes
     fit = lambda seed: LMNN(solver="sgd", batch_size=100, n_passes=1, max_iter=4,
@@ -75,7 +126,8 @@ def test_sgd_memory_is_bounded_by_batch_size():
     # 16000 samples: a distance matrix would take n^2 * 8 = 2 GB, one row block of
     # n * batch_size * 8 = 25.6 MB. The minibatch solver allocates a few batch_size^2 arrays
     # (320 kB here) besides copies of the data (1 MB each) and the target search, whose
-    # tiles take 2 MiB at most.
+    # tiles take 2 MiB at most and whose result, each sample's pool of candidate targets
+    # (n * 10 * n_neighbors of them) with their distances, takes 16 bytes per candidate.
     n, batch_size = 16000, 200
     X, y = make_classification(n_samples=n, n_features=8, n_informative=4, n_classes=4,
                                random_state=0)
@@ -91,7 +143,8 @@ def test_sgd_memory_is_bounded_by_batch_size():
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 0.4 * n * batch_size * 8
+    pool = n * lmnn_module._POOL * 3 * 16
+    assert peak < 0.4 * n * batch_size * 8 + pool
     # The full-batch solver on the same data keeps candidate impostor pairs: far more.
     tracemalloc.start()
     try:
