@@ -8,9 +8,9 @@ Data: ``make_classification`` with 50 features (20 informative, 10 redundant, 20
 20 classes of two clusters each, ``class_sep=2.0``, ``random_state=0``, standardized; the
 first ``n`` samples train, the same 5,000 held-out samples test every fit (3-NN accuracy on
 the learned embedding, Euclidean 3-NN on the raw features for reference). ``n`` runs over
-10^4, 3 x 10^4, 10^5 and 3 x 10^5, up to ``--max-n`` (default 10^5, about an hour on this
-machine; ``--max-n 3e5`` adds the largest size; a smaller ``--max-n`` runs that one size: a
-quick check of the script).
+10^4, 3 x 10^4, 10^5, 3 x 10^5 and 10^6, up to ``--max-n`` (default 10^5, about an hour on
+this machine; ``--max-n 1e6`` adds the larger sizes; a smaller ``--max-n`` runs that one
+size: a quick check of the script).
 
 Contenders, each with its defaults and 3 target neighbors: skdml's ``LMNN()`` (L-BFGS on the
 full objective; ``n_passes='auto'`` runs several target-neighbor passes with a validation
@@ -33,7 +33,8 @@ numba's kernels). The process reports the fit's wall time and its peak resident 
 (``VmHWM``) over the resident memory just before the fit (the data already loaded), so
 ``fit_MB`` is what the fit itself added at its peak. A fit whose process runs past
 ``--timeout`` seconds (default 600: ten minutes, for the warm-up, the fit and the scoring
-together) is stopped and reads "timed out"; that contender is then not run on larger ``n``. Each process may map at most ``--memory-limit`` GB (default 12), so a
+together; at 10^6 samples at least 1800, the half hour #23 allows there) is stopped and
+reads "timed out"; that contender is then not run on larger ``n``. Each process may map at most ``--memory-limit`` GB (default 12), so a
 fit that would need more raises ``MemoryError`` (reported) instead of swapping the machine.
 """
 
@@ -47,7 +48,9 @@ import numpy as np
 
 from _common import knn_accuracy, run_peer, start_run, write_table
 
-SIZES = (10_000, 30_000, 100_000, 300_000)
+SIZES = (10_000, 30_000, 100_000, 300_000, 1_000_000)
+#: From this size on a fit may take at least LARGE_TIMEOUT seconds.
+LARGE, LARGE_TIMEOUT = 1_000_000, 1800
 N_TEST = 5_000
 
 #: The child's prologue: memory cap, data of the first n samples, VmHWM / VmRSS readers.
@@ -194,18 +197,24 @@ def _interpreter(name):
             os.environ["SKDML_PEER_PYTHON"] = saved
 
 
+def _timeout(n, args):
+    """Seconds a fit on ``n`` samples may take."""
+    return max(args.timeout, LARGE_TIMEOUT) if n >= LARGE else args.timeout
+
+
 def run_fit(name, n, root, args):
     """One fit in its own process: a row of the table."""
     code = CHILD + LEARNERS[args.learner][0][name] + '\nprint(json.dumps({"fit": attempt(measure)}))\n'
     params = {"data": root, "n": n, "memory_limit_gb": args.memory_limit}
+    timeout = _timeout(n, args)
     with _interpreter(name):
-        peer = run_peer(code, timeout=args.timeout, threads=1, params=params)
+        peer = run_peer(code, timeout=timeout, threads=1, params=params)
     row = {"n": n, "method": name}
     result = peer.cell("fit")
     if isinstance(result, dict):
         row.update(result)
     elif not peer.measured and "ran past" in (peer.reason or ""):
-        row["outcome"] = f"timed out (> {args.timeout} s)"
+        row["outcome"] = f"timed out (> {timeout} s)"
     else:
         row["outcome"] = result if peer.measured else f"not measured: {peer.reason}"
     print(f"  n={n:>7} {name:<28} " + ", ".join(
@@ -231,7 +240,8 @@ def main():
     start_run(threads=1, repeat=None, extra=[
         "timing: one fit per contender and size, each in a fresh process after an untimed "
         "warm-up fit on 500 samples; fit_MB is the fit's peak resident memory over the "
-        f"process's before the fit; a fit stopped after {args.timeout} s reads 'timed out' "
+        f"process's before the fit; a fit stopped after {args.timeout} s "
+        f"({max(args.timeout, LARGE_TIMEOUT)} s from {LARGE} samples on) reads 'timed out' "
         "and its contender is not run on larger sizes"])
     X, y, X_test, y_test = make_data(sizes[-1])
     euclidean = knn_accuracy(X[:sizes[0]], y[:sizes[0]], X_test, y_test)
