@@ -316,7 +316,9 @@ def run_peer(code, timeout=900, threads=1, data=None, params=None):
         reason = "no peers' venv (run `make peers`)"
         print(f"  (peer {NOT_MEASURED}: {reason})")
         return PeerRun(reason=reason)
-    env = {**os.environ, **peer_env(threads), "PYTHONPATH": str(pathlib.Path(__file__).parent)}
+    # The benchmarks' folder first (for _common), then the caller's PYTHONPATH, if any.
+    path = [str(pathlib.Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, **peer_env(threads), "PYTHONPATH": os.pathsep.join(filter(None, path))}
     with tempfile.TemporaryDirectory() as tmp:
         env["SKDML_PEER_OUT"] = os.path.join(tmp, "out.npz")
         if data is not None:
