@@ -22,6 +22,7 @@ from .._param_validation import Interval
 from .._validation import check_classification_labels
 from ..base import BaseMetricLearner, fit_context
 from ..kernels import pairwise_distances
+from ..linear._psd import principal_axes
 from ._base import HasherMixin
 
 __all__ = [
@@ -50,22 +51,10 @@ def _resolve_n_bits(estimator, X, why):
 
 
 def _pca(X, n_components):
-    """Mean and the top ``n_components`` principal directions (rows), largest first.
-
-    Eigenvectors of the covariance by LAPACK (scipy's ``eigh`` with an index subset); each
-    direction's sign is fixed (its largest-magnitude entry positive) so that a fit is
-    deterministic.
-    """
-    mean = X.mean(axis=0)
-    Xc = X - mean
-    d = X.shape[1]
-    cov = Xc.T @ Xc / max(X.shape[0] - 1, 1)
-    evals, evecs = linalg.eigh(cov, subset_by_index=[d - n_components, d - 1])
-    order = np.argsort(evals)[::-1]
-    evals, evecs = np.clip(evals[order], 0, None), evecs[:, order]
-    flip = np.sign(evecs[np.abs(evecs).argmax(axis=0), np.arange(n_components)])
-    flip[flip == 0] = 1
-    return mean, (evecs * flip).T, evals
+    """Mean, the top ``n_components`` principal directions (rows, largest first, signs fixed)
+    and their variances: :func:`~skdml.linear._psd.principal_axes`, completed so that every
+    bit has a direction even beyond the data's rank."""
+    return principal_axes(X, n_components, complete=True)
 
 
 def _rbf_anchors(X, n_anchors, sigma, rng):

@@ -5,6 +5,7 @@ from sklearn.utils import check_random_state
 
 from .._validation import check_n_components
 from ._discriminant import discriminant_scalings
+from ._psd import principal_axes
 
 __all__ = ["initial_components", "initial_directions", "resolve_n_components"]
 
@@ -51,8 +52,9 @@ def initial_directions(init, X, n_components, *, y=None, random_state=None, name
       ``'pca'`` when ``n_components < min(n_samples, n_features)``, else ``'identity'``;
     - ``'identity'``: the first ``n_components`` rows of the identity;
     - ``'random'``: standard normal entries drawn from ``random_state``;
-    - ``'pca'``: the principal axes of the centered data. Rows beyond the data's rank span
-      its null space (``pca_null_space=True``) or start at zero (``False``);
+    - ``'pca'``: the principal axes of the centered data, largest variance first
+      (:func:`~skdml.linear._psd.principal_axes`). Rows beyond the data's rank span its
+      null space (``pca_null_space=True``) or start at zero (``False``);
     - ``'lda'``: the discriminant axes (``y`` holds encoded class labels).
 
     ``name`` names the learner in error messages.
@@ -81,18 +83,8 @@ def initial_directions(init, X, n_components, *, y=None, random_state=None, name
     if init == "random":
         return check_random_state(random_state).standard_normal((n_components, n_features))
     if init == "pca":
-        Xc = X - X.mean(axis=0)
-        if pca_null_space:
-            # All right singular vectors, so that more axes than the data span still form
-            # an orthonormal basis (the trailing ones span the null space).
-            _, _, Vt = np.linalg.svd(Xc, full_matrices=True)
-            return np.ascontiguousarray(Vt[:n_components])
-        # Beyond the data's rank (d > n) there is no principal axis: those rows are zero.
-        n_axes = min(n_components, n_samples, n_features)
-        _, _, Vt = np.linalg.svd(Xc, full_matrices=False)
-        L = np.zeros((n_components, n_features))
-        L[:n_axes] = Vt[:n_axes]
-        return L
+        _, axes, _ = principal_axes(X, n_components, complete=pca_null_space)
+        return np.ascontiguousarray(axes)
     if init == "lda":
         if y is None:
             raise ValueError(f"{name}: init='lda' needs class labels.")

@@ -24,7 +24,7 @@ from sklearn.utils import check_random_state
 
 __all__ = [
     "clip_psd", "components_from_psd", "feature_scales", "is_positive_definite",
-    "standardize", "standardized_prior", "unstandardize_components",
+    "principal_axes", "standardize", "standardized_prior", "unstandardize_components",
 ]
 
 #: Relative tolerance below which an eigenvalue counts as zero: ``eigvalsh`` of a singular
@@ -58,6 +58,37 @@ def components_from_psd(M, n_components=None, *, rtol=1e-10):
     if not keep.any():
         return np.zeros((1, M.shape[0]))
     return np.sqrt(w[keep])[:, None] * V[:, keep].T
+
+
+def principal_axes(X, n_components, *, complete=False):
+    """The ``n_components`` leading principal axes of ``X``: ``(mean, axes, variances)``.
+
+    ``axes`` (n_components, n_features) are eigenvectors of the covariance
+    ``(X - mean)^T (X - mean) / (n_samples - 1)``, largest ``variances`` first, each signed
+    so that its largest-magnitude entry is positive (a fit is deterministic). LAPACK's
+    ``eigh`` on the d x d covariance with an index subset: memory O(n d + d^2), never an
+    n x n matrix, so any number of samples fits.
+
+    Axes beyond the data's rank (variance zero up to round-off: at most ``n_features`` *
+    eps * the largest) are, with ``complete=True``, an orthonormal basis of the null space of
+    the centered data, so that all the rows are orthonormal; with ``complete=False`` they are
+    zero rows, with variance zero (a gradient method then leaves them at zero exactly).
+    """
+    mean = X.mean(axis=0)
+    Xc = X - mean
+    d = X.shape[1]
+    cov = Xc.T @ Xc / max(X.shape[0] - 1, 1)
+    evals, evecs = linalg.eigh(cov, subset_by_index=[d - n_components, d - 1])
+    order = np.argsort(evals)[::-1]
+    evals, evecs = np.clip(evals[order], 0, None), evecs[:, order]
+    flip = np.sign(evecs[np.abs(evecs).argmax(axis=0), np.arange(n_components)])
+    flip[flip == 0] = 1
+    axes = (evecs * flip).T
+    if not complete:
+        null = evals <= d * np.finfo(evals.dtype).eps * evals[0]
+        axes[null] = 0.0
+        evals[null] = 0.0
+    return mean, axes, evals
 
 
 def feature_scales(X):
