@@ -8,7 +8,6 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
@@ -16,7 +15,8 @@ from threadpoolctl import threadpool_limits
 from .._param_validation import Interval, StrOptions
 from ..base import BaseMetricLearner, MahalanobisMixin, TupleClassifierMixin, fit_context
 from .._validation import check_classification_labels, check_tuples, input_ndim
-from ..constraints import triplets_from_labels
+from ..constraints import _target_neighbors, triplets_from_labels
+from ..kernels import knn
 from ._discriminant import discriminant_scalings
 from ._psd import (
     components_from_psd, feature_scales, standardize, unstandardize_components,
@@ -84,9 +84,10 @@ default='auto'
         With class labels: how triplets are built (see above).
     k_genuine : int, default=3
         With ``triplets='neighbors'``: same-class neighbors per sample (fewer in small
-        classes).
+        classes), those of :func:`skdml.constraints.target_neighbors` on the standardized
+        features; at equal distances the lower sample index comes first.
     k_impostor : int, default=10
-        With ``triplets='neighbors'``: other-class neighbors per sample.
+        With ``triplets='neighbors'``: other-class neighbors per sample (ties likewise).
     n_constraints : int, default=None
         With ``triplets='random'``: the number of triplets sampled; ``None`` means
         ``max(20 * n_classes ** 2, 10 * n_samples)``.
@@ -374,26 +375,24 @@ def _neighbor_triplets(X, y, k_genuine, k_impostor):
     """Triplets (a, g, i): ``g`` among the ``k_genuine`` nearest samples of ``a``'s class,
     ``i`` among the ``k_impostor`` nearest samples of other classes; all combinations.
 
-    Distances on standardized features. Samples alone in their class anchor no triplet.
+    ``y`` holds class codes 0..n_classes - 1. Distances on standardized features; the
+    genuine neighbours are :func:`skdml.constraints.target_neighbors`, the impostors
+    :func:`skdml.kernels.knn`'s, so ties (duplicate samples) go to the lower index. A class
+    of ``m <= k_genuine`` samples gives each ``m - 1`` genuine neighbours; samples alone in
+    their class anchor no triplet.
     """
     Z, _, varying = standardize(X)
     if not varying.any():
         Z = X
+    targets = _target_neighbors(Z, y, k_genuine)
     out = []
     for c in np.unique(y):
         same, other = np.flatnonzero(y == c), np.flatnonzero(y != c)
         kg, ki = min(k_genuine, len(same) - 1), min(k_impostor, len(other))
         if kg < 1 or ki < 1:
             continue
-        genuine = NearestNeighbors(n_neighbors=kg + 1).fit(Z[same])
-        g = same[genuine.kneighbors(Z[same], return_distance=False)]
-        # Drop each sample itself (usually first; a tie with a duplicate may reorder).
-        g = np.array([row[row != a][:kg] for a, row in zip(same, g)])
-        i = other[
-            NearestNeighbors(n_neighbors=ki).fit(Z[other]).kneighbors(
-                Z[same], return_distance=False
-            )
-        ]
+        g = targets[same, :kg]
+        i = other[knn(Z[same], Z[other], k=ki)[1]]
         a = np.repeat(same, kg * ki)
         p = np.repeat(g, ki, axis=1).ravel()
         n = np.tile(i, (1, kg)).ravel()
