@@ -19,13 +19,18 @@ tests import them from a submodule (``metric_learn.constraints.Constraints``,
 ``metric_learn.sklearn_shims``, and, for metric-learn's private helpers (``_util``,
 ``lmnn._sum_outer_products``, ...), stubs that raise ``NotImplementedError`` naming the
 helper: tests of metric-learn's internals then fail with that reason instead of stopping
-the collection of the whole file. ``metric_learn.exceptions`` holds placeholder exception
-classes, which skdml never raises.
+the collection of the whole file. One helper is a placeholder instead: ``make_context``
+returns a fixed string, so the tests of public methods that build the error message they
+expect with it reach their check of skdml's behaviour. ``metric_learn.exceptions`` holds
+placeholder exception classes, which skdml never raises.
 
 Every test runs with a per-test time limit (``--timeout``, SIGALRM). The summary counts
-passed, failed, errored and skipped tests, sorts each failure by cause from its test name and
-exception (see :func:`categorize`), and prints the counts per cause and per file;
-``--output`` writes one row per failure (test id, group, reason, exception lines).
+passed, failed, errored and skipped tests per file, sorts each failure by cause from its test
+id and exception (:func:`categorize`: every cause has a reason true of each test in it, and a
+failure no rule matches is "unsorted", which makes the script exit with status 1), and prints
+the table ``compat_metric_learn`` of the docs' migration page (written to
+``docs/bench_tables/`` under ``SKDML_BENCH_WRITE_DOCS=1``, from a full run only);
+``--output`` writes one row per failure (test id, kind, cause, exception lines).
 """
 
 import argparse
@@ -40,6 +45,9 @@ import tempfile
 import textwrap
 import time
 import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import start_run, write_table, writing_docs  # noqa: E402
 
 CONFTEST = textwrap.dedent('''
     """Make ``import metric_learn`` resolve to skdml.compat.metric_learn (written by
@@ -109,6 +117,15 @@ CONFTEST = textwrap.dedent('''
         "_initialize_metric_mahalanobis", "_initialize_components")})
 
 
+    def _make_context(estimator):
+        """A placeholder: metric-learn's tests of public methods build the error message
+        they expect with this helper; with it they reach the check of skdml's behaviour."""
+        return " (placeholder for metric_learn._util.make_context)"
+
+
+    sys.modules["metric_learn._util"].make_context = _make_context
+
+
     class PreprocessorError(Exception):
         """Placeholder: skdml never raises it."""
 
@@ -152,62 +169,193 @@ CONFTEST = textwrap.dedent('''
 ''')
 
 INTERNAL = "metric-learn internal"
-MISSING = "API difference: skdml lacks it (NotImplementedError)"
+API = "API difference"
+WORDING = "wording"
+NUMBERS = "different numbers"
+UNSORTED = "unsorted"
 
-#: (group, reason, test function names or None, pattern on "ExceptionType: message"):
-#: the first rule whose test names (when given) and pattern both match wins.
+#: cause -> (kind, reason): why the tests of that cause fail. Every reason is true of every
+#: test the rules below sort into its cause (checked on their tracebacks).
+CAUSES = {
+    "private helper": (
+        INTERNAL, "imports or tests a private helper of metric-learn (metric_learn._util, "
+                  "base_metric.ArrayIndexer, lmnn._sum_outer_products); the suite's stub raises "
+                  "NotImplementedError"),
+    "private method": (
+        INTERNAL, "calls, overrides or sets up a private method of a metric-learn learner "
+                  "(_validate_calibration_params, _loss_grad, _generate_bases_*, "
+                  "_check_preprocessor, _prepare_inputs, ...)"),
+    "subclassed base class": (
+        INTERNAL, "defines a learner by subclassing metric-learn's base classes and relies on "
+                  "their private machinery (_prepare_inputs, __init__(preprocessor))"),
+    "LSML weights": (
+        API, "LSML's per-quadruplet weights raise NotImplementedError (these tests pass their "
+             "labels as weights)"),
+    "MMC init ignored": (
+        API, "MMC's init is ignored with a warning (skdml's MMC solves the convex program "
+             "from its own start), so an invalid or singular init is neither refused nor "
+             "warned about as such"),
+    "singular array prior": (
+        API, "a singular array prior is a ValueError (metric-learn: NonPSDError, a "
+             "LinAlgError)"),
+    "one class": (API, "NCA refuses labels of a single class with a ValueError"),
+    "1-D components_, scalar inputs": (
+        API, "get_metric() needs a 2-D components_ and refuses scalars (metric-learn takes a "
+             "1-D components_ and scalars as one-feature samples)"),
+    "covariance prior shrunk": (
+        API, "prior='covariance' inverts a Ledoit-Wolf shrunk covariance, invertible on "
+             "collinear features: no LinAlgError"),
+    "RCA ridge": (
+        API, "RCA's ridge keeps a rank-deficient within-chunklet covariance invertible: no "
+             "warning that the metric may hold NaN"),
+    "SDML regularized": (
+        API, "SDML makes P + balance_param * K positive definite and solves it: no "
+             "RuntimeError or ConvergenceWarning from scikit-learn's graphical lasso"),
+    "SDML verbose": (API, "SDML's verbose has no effect: no message naming the solver"),
+    "SCML: no warning or error": (
+        API, "SCML does not warn on a rank-reducing metric, fewer bases than classes or "
+             "n_basis=None, nor raise on output_iter > max_iter or fewer triplets than "
+             "features"),
+    "chunks: a warning": (
+        API, "Constraints.chunks gives fewer chunklets than asked with a warning (metric-learn: "
+             "ValueError)"),
+    "error message": (
+        WORDING, "the same input is refused with a ValueError; its message is skdml's"),
+    "warning message": (
+        WORDING, "the same warning category is emitted; its message is skdml's"),
+    "verbose output": (WORDING, "verbose output in skdml's format"),
+    "init='auto' rescaled": (
+        NUMBERS, "NCA's and MLKR's init='auto' start is rescaled to soft neighbourhoods, so "
+                 "it differs from the unscaled matrix metric-learn picks"),
+    "Covariance divides by n": (
+        NUMBERS, "Covariance divides by n (np.cov: n - 1): its metric is the pseudo-inverse of "
+                 "n / (n - 1) times np.cov"),
+    "SDML pair term averaged": (
+        NUMBERS, "SDML averages its pair term over the pairs: balance_param=5e-5 on the "
+                 "test's 3000 pairs weighs 3000 times less than in metric-learn's sum"),
+    "MMC barrier": (
+        NUMBERS, "skdml's MMC adds a log-determinant barrier by default (a full-rank metric); "
+                 "the test's matrix is Xing et al.'s exact low-rank optimum, whose "
+                 "direction skdml.MMC(barrier=0) finds, at another scale"),
+    "LFDA local scaling": (
+        NUMBERS, "LFDA's local scale is the distance to the k-th neighbour (Sugiyama, 2007); "
+                 "metric-learn's indexing (np.partition(d, k, axis=0)[:, k]) takes other "
+                 "entries, and fixing it gives skdml's subspace"),
+    "equidistant neighbours": (
+        NUMBERS, "neighbours are found on standardized features, where the search's "
+                 "rounding breaks an exact tie (sample 1 of (0, 0), (2, 2), (4, 4) takes "
+                 "sample 2, metric-learn the lower index 0)"),
+    "SCML LDA basis": (
+        NUMBERS, "skdml builds SCML's LDA basis its own way, which separates these 60-feature "
+                 "classes less than the test's bound (on metric-learn's basis, skdml's solver "
+                 "meets it)"),
+}
+
+
+#: (pattern on the skip message, why): metric-learn's own reasons to skip a test.
+SKIPS = [(r"skggm", "metric-learn runs them only with skggm (an optional solver of its SDML) "
+                    "installed")]
+
+
+def _tests(*names):
+    """A regular expression matching the named tests (``function`` or ``TestClass::function``)
+    with any parameters."""
+    return r"(?:" + "|".join(re.escape(n) for n in names) + r")(?:\[|$)"
+
+
+#: (cause, tests, pattern): a failure belongs to the first rule whose ``tests`` (a regular
+#: expression on ``[TestClass::]function[params]``, None for any test) and ``pattern`` (on
+#: its "ExceptionType: message" lines) both match; one that no rule matches is "unsorted".
 RULES = [
-    (INTERNAL, "tests that subclass metric-learn's base classes (private _prepare_inputs, "
-               "__init__(preprocessor))", None,
-     r"IdentityPairsClassifier|MockBadPairsClassifier|MockMetricLearner|takes no arguments"),
-    (INTERNAL, "private methods of metric-learn's learners (_validate_calibration_params, "
-               "_loss_grad, _generate_bases_*, ...)",
-     {"test_loss_func", "test_finite_differences"}, r""),
-    (INTERNAL, "private methods of metric-learn's learners (_validate_calibration_params, "
-               "_loss_grad, _generate_bases_*, ...)", None, r"has no attribute '_"),
-    (INTERNAL, "private helpers (metric_learn._util, ArrayIndexer, "
-               "lmnn._sum_outer_products, components_from_metric)", None,
-     r"metric-learn internal "),
-    ("time limit", "per-test time limit", None, r"per-test time limit"),
-    (MISSING, "calibrate_threshold(strategy='max_tnr')", None, r"strategy='max_tnr'\): skdml"),
-    (MISSING, "calibrate_threshold(strategy='f_beta', beta=0)", None, r"beta must be > 0"),
-    (MISSING, "predict / decision_function / score on triplets (SCML), quadruplets (LSML)",
-     {"test_cross_validation_is_finite"}, r""),
-    (MISSING, "predict / decision_function / score on triplets (SCML), quadruplets (LSML)",
-     None, r"(SCML|LSML)\.(predict|score|decision_function): skdml"),
-    (MISSING, "prior='random', MMC init other than 'identity'", None,
-     r"prior='random'|MMC(_Supervised)?\(init="),
-    (MISSING, "array priors of SDML and LSML, LSML weights", None,
-     r"takes no array prior|weighs every"),
-    (MISSING, "LMNN learn_rate (skdml optimizes with L-BFGS)", None, r"learn_rate="),
-    ("skdml defect", "components_ set by hand to a 1-D array: MahalanobisDistance fails "
-                     "with an IndexError", {"test_get_metric_works_does_not_raise"},
-     r"IndexError"),
-    ("API difference: different numbers", "init='auto': LMNN's is skdml's 'pca'; NCA's and "
-     "MLKR's 'auto' start is rescaled", {"test_auto_init_transformation"}, r""),
-    ("API difference: different numbers", "covariance divided by n; standardized features; "
-     "skdml's constraints and solvers",
-     {"test_singular_returns_pseudo_inverse", "test_iris", "test_big_n_features"}, r""),
-    ("API difference: stricter input checks", "ValueError instead of NonPSDError; one class "
-     "refused", {"test_singular_array_init_or_prior_strictpd", "test_one_class"}, r""),
-    ("API difference: skdml accepts or regularizes", "no error or warning where "
-     "metric-learn raises or warns", {"test_bad_parameters",
-                                      "test_rank_deficient_returns_warning"}, r""),
-    ("API difference: skdml accepts or regularizes", "no error or warning where "
-     "metric-learn raises or warns", None, r"DID NOT RAISE|DID NOT WARN"),
-    ("API difference: wording", "wording of errors, warnings and verbose output", None, r""),
+    ("private helper", None, r"NotImplementedError: metric-learn internal "),
+    ("private helper", _tests("test_make_context"), r"^AssertionError: assert .*placeholder"),
+    ("subclassed base class", None, r"'(IdentityPairsClassifier|MockBadPairsClassifier)' "
+     r"object has no attribute|MockMetricLearner\(\) takes no arguments"),
+    ("private method", None,
+     r"^AttributeError: (type object )?'\w+' (object )?has no attribute '_"),
+    ("private method", _tests("TestNCA::test_finite_differences",
+                              "TestMLKR::test_finite_differences"),
+     r"^sklearn\.exceptions\.NotFittedError"),  # sets n_iter_ on an unfitted learner first
+    ("private method", _tests("test_loss_func"), r"^IndexError: list index out of range"),
+    ("LSML weights", None, r"^NotImplementedError: LSML(_Supervised)?(\.fit)?\(weights="),
+    ("MMC init ignored", _tests("test_init_mahalanobis[MMC]",
+                                "test_init_mahalanobis[MMC_Supervised]"),
+     r"^Failed: DID NOT RAISE .*ValueError"),
+    ("MMC init ignored", _tests("test_singular_covariance_init_of_non_strict_pd[MMC]",
+                                "test_singular_covariance_init_of_non_strict_pd[MMC_Supervised]"),
+     r"^assert False"),
+    ("MMC barrier", _tests("TestMMC::test_iris"), r"^AssertionError: [\s|]*Arrays are not almost "
+     r"equal"),
+    ("singular array prior", _tests("test_singular_array_init_or_prior_strictpd"),
+     r"^ValueError: (ITML|SDML|LSML): prior must be positive definite"),
+    ("one class", _tests("TestNCA::test_one_class"),
+     r"^ValueError: NCA needs at least 2 distinct classes"),
+    ("1-D components_, scalar inputs", _tests("test_get_metric_works_does_not_raise"),
+     r"^ValueError: MahalanobisDistance: components must be a non-empty 2-D array"),
+    ("covariance prior shrunk", _tests("test_singular_covariance_init_or_prior_strictpd"),
+     r"^Failed: DID NOT RAISE .*LinAlgError"),
+    ("RCA ridge", _tests("TestRCA::test_rank_deficient_returns_warning",
+                         "TestRCA::test_bad_parameters"), r"^assert False"),
+    ("SDML regularized", _tests(
+        "TestSDML::test_sdml_raises_warning_msg_not_installed_skggm",
+        "TestSDML::test_sdml_supervised_raises_warning_msg_not_installed_skggm",
+        "TestSDML::test_sdml_raises_warning_non_psd"), r"^Failed: DID NOT (RAISE|WARN)"),
+    ("SDML verbose", _tests("test_verbose_has_not_installed_skggm_sdml",
+                            "test_verbose_has_not_installed_skggm_sdml_supervised"),
+     r"^assert \"SDML will use scikit-learn's graphical lasso solver\.\" in ''"),
+    ("SCML: no warning or error", _tests(
+        "TestSCML::test_dimension_reduction_msg", "TestSCML::test_small_n_basis_lda",
+        "TestSCML::test_large_output_iter", "test_raise_big_number_of_features"),
+     r"^Failed: DID NOT (RAISE|WARN)"),
+    ("SCML: no warning or error", _tests("TestSklearnCompat::test_scml"),
+     r"^AssertionError: assert 'As no value for `n_basis` was selected, ' in "),
+    ("chunks: a warning", _tests("test_chunk_case_one_miss_point"),
+     r"^Failed: DID NOT RAISE .*ValueError"),
+    ("error message", _tests(
+        "test_n_components", "test_init_transformation", "test_embed_dim",
+        "test_pair_distance_dim", "test_error_message_tuple_size",
+        "test_check_input_pairs_learners_invalid_y",
+        "test_validate_calibration_params_invalid_parameters_error_before__fit",
+        "TestSCML::test_n_basis_wrong_type", "TestSCML::test_int_inputs",
+        "TestSCML::test_int_inputs_supervised", "TestSCML::test_array_basis",
+        "TestSCML::test_big_n_basis_lda"),
+     r"^(AssertionError: )?assert .+ == "),
+    ("warning message", _tests("test_score_pairs_warning", "test_convergence_warning"),
+     r"^assert False \| \+  where False = any\("),
+    ("warning message", _tests("test_generate_knntriplets_k_genuine",
+                               "test_generate_knntriplets_k_impostor"),
+     r"^AssertionError: assert '.+' in \["),
+    ("verbose output", _tests("test_verbose", "TestSCML::test_verbose",
+                              "test_convergence_simple_example",
+                              "test_no_twice_same_objective"), r"^AssertionError: assert "),
+    ("init='auto' rescaled", r"test_auto_init_transformation\[(NCA|MLKR)-",
+     r"^AssertionError: \| Arrays are not almost equal"),
+    ("Covariance divides by n", _tests("TestCovariance::test_singular_returns_pseudo_inverse"),
+     r"^AssertionError: \| Not equal to tolerance"),
+    ("SDML pair term averaged", _tests("TestSDML::test_iris"), r"not less than 0\.22$"),
+    ("LFDA local scaling", _tests("TestLFDA::test_iris"), r"not less than 0\.15$"),
+    ("SCML LDA basis", _tests("TestSCML::test_big_n_features"), r"< 0\.7$"),
+    ("equidistant neighbours", r"test_generate_knntriplets_under_edge\[1-",
+     r"^assert False \| \+  where False = <function array_equal"),
 ]
 
 
+def _qualified(nodeid):
+    """``[TestClass::]function[params]`` of a test id ``module[.TestClass]::function[params]``."""
+    owner, name = nodeid.split("::", 1)
+    owner = owner.rsplit(".", 1)[-1]
+    return f"{owner}::{name}" if owner.startswith("Test") else name
+
+
 def categorize(nodeid, message):
-    """``(group, reason)`` of a failure, from its test name and its exception text."""
-    function = nodeid.split("::")[-1].split("[")[0]
-    for group, reason, functions, pattern in RULES:
-        if functions is not None and function not in functions:
+    """``(kind, cause)`` of a failure, from its test id and its exception text."""
+    test = _qualified(nodeid)
+    for cause, tests, pattern in RULES:
+        if tests is not None and not re.match(tests, test):
             continue
-        if re.search(pattern, message, flags=re.MULTILINE | re.DOTALL):
-            return group, reason
-    return "unsorted", ""
+        if re.search(pattern, message, flags=re.MULTILINE):
+            return CAUSES[cause][0], cause
+    return UNSORTED, "unsorted"
 
 
 def extract_tests(source, workdir):
@@ -262,6 +410,10 @@ def main(argv=None):
     parser.add_argument("--summarize-only", action="store_true",
                         help="summarize the JUnit report a previous run left in --workdir")
     args = parser.parse_args(argv)
+    if writing_docs() and (args.files or args.k or args.summarize_only):
+        parser.error("the docs table (SKDML_BENCH_WRITE_DOCS=1) comes from a full run: no "
+                     "--files, -k or --summarize-only")
+    start_run(threads=None, repeat=None)
 
     workdir = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="ml_tests_"))
     repo = pathlib.Path(__file__).resolve().parent.parent
@@ -292,16 +444,11 @@ def main(argv=None):
     failures = [(nodeid, *categorize(nodeid, message), message)
                 for nodeid, outcome, message in rows if outcome in ("failed", "error")]
     ran = outcomes["passed"] + outcomes["failed"] + outcomes["error"]
-    print(f"\nmetric-learn's test suite on skdml.compat.metric_learn ({elapsed:.0f} s)")
+    print(f"\nmetric-learn's test suite ({source_version(args.source)}) on "
+          f"skdml.compat.metric_learn ({elapsed:.0f} s)")
     print(f"  tests: {len(rows)}; passed {outcomes['passed']}, failed {outcomes['failed']}, "
           f"errors {outcomes['error']}, skipped {outcomes['skipped']}; pass rate "
           f"{outcomes['passed'] / max(ran, 1):.1%} of the tests run")
-    print("\nfailures by cause:")
-    for group, count in collections.Counter(g for _, g, _, _ in failures).most_common():
-        print(f"  {count:5d}  {group}")
-        reasons = collections.Counter(r for _, g, r, _ in failures if g == group)
-        for reason, n in reasons.most_common():
-            print(f"  {n:11d}  {reason}")
     print("\nby file (passed / run):")
     per_file = collections.defaultdict(collections.Counter)
     for nodeid, outcome, _ in rows:
@@ -309,13 +456,60 @@ def main(argv=None):
     for name, counts in sorted(per_file.items()):
         run = counts["passed"] + counts["failed"] + counts["error"]
         print(f"  {counts['passed']:5d} / {run:5d}  {name}")
+    print("\nfailures and errors by cause:")
+    write_table("compat_metric_learn", table_rows(rows, failures),
+                ["outcome", "kind", "cause", "tests", "why"],
+                note=f"metric-learn's test/ folder at {source_version(args.source)}, run with "
+                     f"pytest against skdml.compat.metric_learn, {args.timeout:g} s per test; "
+                     f"{outcomes['passed']} of the {ran} tests run pass "
+                     f"({outcomes['passed'] / max(ran, 1):.1%})")
+    unsorted = [f for f in failures if f[1] == UNSORTED]
+    for nodeid, _, _, message in unsorted:
+        print(f"  unsorted: {nodeid}: {message[:200]}")
     if args.output:
         with open(args.output, "w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["test", "group", "reason", "message"])
+            writer.writerow(["test", "kind", "cause", "message"])
             writer.writerows(failures)
         print(f"\nfailures written to {args.output}")
-    return 0
+    return 1 if unsorted else 0
+
+
+def table_rows(rows, failures):
+    """The table's rows: the count of each outcome, then of each cause of failure."""
+    outcomes = collections.Counter(outcome for _, outcome, _ in rows)
+    skips = sorted({next((why for pattern, why in SKIPS if re.search(pattern, message)),
+                         message)
+                    for _, outcome, message in rows if outcome == "skipped"})
+    table = [
+        {"outcome": "passed", "tests": outcomes["passed"]},
+        {"outcome": "failed", "tests": outcomes["failed"],
+         "why": "by cause below" if outcomes["failed"] else ""},
+        {"outcome": "error", "tests": outcomes["error"],
+         "why": "by cause below" if outcomes["error"] else ""},
+        {"outcome": "skipped", "tests": outcomes["skipped"], "why": "; ".join(skips)},
+    ]
+    failed = dict((nodeid, outcome) for nodeid, outcome, _ in rows)
+    by_cause = collections.defaultdict(collections.Counter)
+    for nodeid, kind, cause, _ in failures:
+        by_cause[kind, cause][failed[nodeid]] += 1
+    order = {kind: i for i, kind in enumerate([INTERNAL, API, WORDING, NUMBERS, UNSORTED])}
+    for (kind, cause), n in sorted(by_cause.items(),
+                                   key=lambda kc: (order[kc[0][0]], -kc[1].total())):
+        why = CAUSES[cause][1] if cause in CAUSES else "no rule of categorize() matches"
+        table.append({"outcome": ", ".join(sorted(n)), "kind": kind, "cause": cause,
+                      "tests": n.total(), "why": why})
+    return table
+
+
+def source_version(source):
+    """``git describe`` of metric-learn's repository, or the folder's name."""
+    for args in (["--git-dir", str(source)], ["-C", str(source)]):
+        done = subprocess.run(["git", *args, "describe", "--tags", "--always"],
+                              capture_output=True, text=True)
+        if done.returncode == 0:
+            return f"metric-learn {done.stdout.strip()}"
+    return f"the folder {pathlib.Path(source).name}"
 
 
 if __name__ == "__main__":

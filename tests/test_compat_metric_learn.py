@@ -344,10 +344,6 @@ def test_unfitted_adapter():
 
 # --- what skdml does not have: a clear error, and the fitted state kept ---------------------
 @pytest.mark.parametrize("adapter, params, match", [
-    (ml.LMNN, {"learn_rate": 1e-3}, "learn_rate=0.001.*no learning rate"),
-    (ml.LMNN, {"min_iter": 5}, "min_iter=5"),
-    (ml.MMC_Supervised, {"max_proj": 50}, "max_proj=50"),
-    (ml.MMC_Supervised, {"init": "covariance"}, "init='covariance'"),
     (ml.MMC_Supervised, {"diagonal_c": 2.0}, "diagonal_c=2.0"),
     (ml.SCML_Supervised, {"gamma": 0.1}, "gamma=0.1.*skdml.SCML"),
     (ml.LSML_Supervised, {"weights": np.ones(10)}, "weights"),
@@ -359,6 +355,23 @@ def test_gaps_raise_not_implemented(adapter, params, match, iris):
     with pytest.raises(NotImplementedError, match=match):
         learner.set_params(**params).fit(X, y)
     assert learner.skdml_estimator_ is before
+
+
+# --- parameters that only steer metric-learn's optimizer: ignored, with a warning -----------
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("adapter, params, match", [
+    (ml.LMNN, {"learn_rate": 1e-3}, r"learn_rate=0.001\) is ignored.*no learning rate"),
+    (ml.LMNN, {"min_iter": 5}, r"min_iter=5\) is ignored"),
+    (ml.MMC_Supervised, {"max_proj": 50}, r"max_proj=50\) is ignored"),
+    (ml.MMC_Supervised, {"init": "covariance"}, r"init='covariance'\) is ignored"),
+], ids=lambda p: repr(p)[-40:])
+def test_optimizer_parameters_are_ignored_with_a_warning(adapter, params, match, iris):
+    X, y = iris
+    base = {"max_iter": 20, "random_state": 0}
+    expected = adapter(**base).fit(X, y).components_
+    with pytest.warns(UserWarning, match=match):
+        learner = adapter(**base, **params).fit(X, y)
+    np.testing.assert_allclose(learner.components_, expected)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -429,6 +442,28 @@ def test_constraints_skip_unlabeled_samples(iris):
     assert np.all(partial[anchor] != partial[negative])
     pairs, labels = ml.wrap_pairs(X, (a, b, c, d))
     assert pairs.shape == (60, 2, 4) and labels.tolist() == [1] * 30 + [-1] * 30
+
+
+def test_knn_triplets_warn_when_classes_are_too_small():
+    """metric-learn warns when a class is too small for k_genuine (or the other classes for
+    k_impostor) and takes every neighbour there is; so does the adapter."""
+    X = np.arange(14, dtype=float).reshape(7, 2) ** 2
+    y = np.array([1, 1, 1, 2, 2, 2, -1])  # the unlabeled sample takes no part
+    constraints = ml.Constraints(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # enough neighbours: no warning
+        assert len(constraints.generate_knntriplets(X, k_genuine=2, k_impostor=3)) == 36
+    with pytest.warns(UserWarning) as record:
+        triplets = constraints.generate_knntriplets(X, k_genuine=3, k_impostor=3)
+    assert [str(w.message).split(": ", 1)[1] for w in record] == [
+        f"class {c} has 3 samples, too few for k_genuine=3 genuine neighbours each; each of "
+        f"its samples gets 2." for c in (1, 2)]
+    assert len(triplets) == 36  # 6 anchors x 2 genuine x 3 impostors
+    with pytest.warns(UserWarning) as record:
+        constraints.generate_knntriplets(X, k_genuine=1, k_impostor=4)
+    assert [str(w.message).split(": ", 1)[1] for w in record] == [
+        f"the classes other than {c} have 3 samples, too few for k_impostor=4 impostors "
+        f"each; each sample of class {c} gets 3." for c in (1, 2)]
 
 
 @pytest.mark.parametrize("name", ["ITML", "MMC", "SDML"])

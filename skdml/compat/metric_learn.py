@@ -19,10 +19,12 @@ array or a callable that turns indices into samples).
 
 So the metric learned is skdml's, not metric-learn's: skdml standardizes features inside
 most learners, samples its own constraints from labels, and solves with its own solvers.
-Where skdml has no counterpart of a metric-learn parameter, only metric-learn's default is
-accepted and any other value raises ``NotImplementedError`` naming the difference; where a
-behaviour is missing (LSML's ``weights``), the call raises ``NotImplementedError`` too. The
-migration page of the documentation lists every mapping.
+Where skdml has no counterpart of a metric-learn parameter that changes the result, only
+metric-learn's default is accepted and any other value raises ``NotImplementedError`` naming
+the difference; a parameter that only steers metric-learn's own optimizer (LMNN's
+``learn_rate`` and ``min_iter``, MMC's ``max_proj`` and ``init``) is ignored with a
+``UserWarning`` saying why. Where a behaviour is missing (LSML's ``weights``), the call raises
+``NotImplementedError`` too. The migration page of the documentation lists every mapping.
 
 Examples
 --------
@@ -156,6 +158,15 @@ class MahalanobisMixin(BaseEstimator):
             raise NotImplementedError(
                 f"{type(self).__name__}({name}={value!r}): {why}. Only metric-learn's "
                 f"default {name}={default!r} is accepted ({_SEE})."
+            )
+
+    def _ignored(self, name, default, why):
+        """Warn that parameter ``name``, away from metric-learn's ``default``, is ignored."""
+        value = getattr(self, name)
+        if not _is_default(value, default):
+            warnings.warn(
+                f"{type(self).__name__}({name}={value!r}) is ignored: {why} ({_SEE}).",
+                UserWarning,
             )
 
     def _prior(self):
@@ -585,11 +596,11 @@ class _BaseMMC(MahalanobisMixin):
     n_iter_ = _Fitted()
 
     def _skdml_params(self):
-        self._only_default("max_proj", 10000, "skdml's MMC has no inner projection loop to "
-                           "bound (L-BFGS inside the PSD cone by default; one eigenvalue "
-                           "clipping per step with barrier=0)")
-        self._only_default("init", "identity", "skdml's MMC solves the convex program from "
-                           "its own start; its optimum does not depend on one")
+        self._ignored("max_proj", 10000, "skdml's MMC has no inner projection loop to "
+                      "bound (L-BFGS inside the PSD cone by default; one eigenvalue "
+                      "clipping per step with barrier=0)")
+        self._ignored("init", "identity", "skdml's MMC solves the convex program from "
+                      "its own start; its optimum does not depend on one")
         self._only_default("diagonal_c", 1.0, "skdml's diagonal MMC has no weight on its "
                            "dissimilar term")
         return dict(
@@ -851,9 +862,9 @@ class LMNN(_SupervisedMixin, MahalanobisMixin):
         self.k = k
 
     def _skdml_params(self):
-        self._only_default("min_iter", 50, "skdml's LMNN stops on its tolerance alone")
-        self._only_default("learn_rate", 1e-7, "skdml's LMNN optimizes with L-BFGS, which "
-                           "has no learning rate")
+        self._ignored("min_iter", 50, "skdml's LMNN stops on its tolerance alone")
+        self._ignored("learn_rate", 1e-7, "skdml's LMNN optimizes with L-BFGS, which "
+                      "has no learning rate")
         return dict(
             n_neighbors=self._renamed("n_neighbors", "k"), n_components=self.n_components,
             init=self.init, regularization=self.regularization, max_iter=self.max_iter,
@@ -993,10 +1004,30 @@ class Constraints:
 
     def generate_knntriplets(self, X, k_genuine, k_impostor):
         """Triplets (anchor, one of its ``k_genuine`` same-class neighbours, one of its
-        ``k_impostor`` other-class neighbours), as an (n_triplets, 3) index array."""
+        ``k_impostor`` other-class neighbours), as an (n_triplets, 3) index array.
+
+        Where a class has too few samples for ``k_genuine`` neighbours (or the other classes
+        too few for ``k_impostor``), its anchors take them all, with a ``UserWarning``, as in
+        metric-learn.
+        """
         known, labels = self._known()
         X = np.asarray(X, dtype=np.float64)[known]
-        return known[_neighbor_triplets(X, labels, k_genuine, k_impostor)]
+        classes, codes, counts = np.unique(labels, return_inverse=True, return_counts=True)
+        for label, count in zip(classes, counts):
+            if count - 1 < k_genuine:
+                warnings.warn(
+                    f"Constraints.generate_knntriplets: class {label} has {count} samples, "
+                    f"too few for k_genuine={k_genuine} genuine neighbours each; each of its "
+                    f"samples gets {count - 1}.", UserWarning,
+                )
+            if len(labels) - count < k_impostor:
+                warnings.warn(
+                    f"Constraints.generate_knntriplets: the classes other than {label} have "
+                    f"{len(labels) - count} samples, too few for k_impostor={k_impostor} "
+                    f"impostors each; each sample of class {label} gets "
+                    f"{len(labels) - count}.", UserWarning,
+                )
+        return known[_neighbor_triplets(X, codes, k_genuine, k_impostor)]
 
 
 def wrap_pairs(X, constraints):
