@@ -29,7 +29,7 @@ def print_progress(name, n_iter, objective, start, **extra):
 
 
 def minimize_lbfgs(loss, L0, *, max_iter, tol, name, verbose=0, callback=None,
-                   require_finite=True):
+                   require_finite=True, failure_hint=None):
     """Minimize ``loss(L) -> (value, gradient)`` over the matrix ``L`` by L-BFGS-B.
 
     Parameters
@@ -50,12 +50,16 @@ def minimize_lbfgs(loss, L0, *, max_iter, tol, name, verbose=0, callback=None,
     require_finite : bool, default=True
         Raise ``FloatingPointError`` when the objective is not finite. A loss that returns
         ``inf`` on purpose, to make the line search step back, passes ``False``.
+    failure_hint : str or None, default=None
+        Also warn when L-BFGS-B stopped before ``max_iter`` without converging (a line
+        search that found no decrease, for instance), with this advice at the end of the
+        message; ``None``: no such warning.
 
     Returns
     -------
     L : ndarray, the minimizer found; n_iter : int, L-BFGS-B's iteration count;
     value : float, the objective at ``L``. Warns with a ``ConvergenceWarning`` when it stopped
-    at ``max_iter``.
+    at ``max_iter`` (or, with ``failure_hint``, short of converging).
     """
     shape = L0.shape
     state = {"value": np.nan, "n_iter": 0, "start": time.perf_counter()}
@@ -83,6 +87,12 @@ def minimize_lbfgs(loss, L0, *, max_iter, tol, name, verbose=0, callback=None,
         warnings.warn(
             f"{name} did not converge within max_iter={max_iter} iterations "
             f"(objective {result.fun:.6g}); increase max_iter or tol.",
+            ConvergenceWarning,
+        )
+    elif failure_hint is not None and not result.success:
+        warnings.warn(
+            f"{name} stopped after {n_iter} iterations without converging ({result.message}); "
+            f"the last iterate is returned. {failure_hint}",
             ConvergenceWarning,
         )
     return result.x.reshape(shape).copy(), n_iter, float(result.fun)

@@ -23,8 +23,9 @@ from sklearn.datasets import make_spd_matrix
 from sklearn.utils import check_random_state
 
 __all__ = [
-    "clip_psd", "components_from_psd", "feature_scales", "is_positive_definite",
-    "principal_axes", "standardize", "standardized_prior", "unstandardize_components",
+    "clip_psd", "components_from_inverse", "components_from_psd", "feature_scales",
+    "is_positive_definite", "principal_axes", "standardize", "standardized_prior",
+    "unstandardize_components",
 ]
 
 #: Relative tolerance below which an eigenvalue counts as zero: ``eigvalsh`` of a singular
@@ -58,6 +59,20 @@ def components_from_psd(M, n_components=None, *, rtol=1e-10):
     if not keep.any():
         return np.zeros((1, M.shape[0]))
     return np.sqrt(w[keep])[:, None] * V[:, keep].T
+
+
+def components_from_inverse(M, *, rtol=0.0):
+    """``L`` with ``L.T @ L`` the (pseudo-)inverse of the symmetric PSD ``M``: ``L M L.T = I``.
+
+    From ``M = V diag(w) V^T``, ``L = diag(w)^{-1/2} V^T`` over the eigenvalues above
+    ``rtol * max(w)`` (the others, directions ``M`` does not span, are dropped). The rows
+    come in increasing order of ``w``, so in decreasing order of the metric's eigenvalues
+    ``1 / w``, as in :func:`components_from_psd`. Whitening by a covariance ``M`` is
+    ``X @ L.T``.
+    """
+    w, V = linalg.eigh(M)
+    keep = w > rtol * w[-1]
+    return (V[:, keep] / np.sqrt(w[keep])).T
 
 
 def principal_axes(X, n_components, *, complete=False):

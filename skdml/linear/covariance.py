@@ -3,13 +3,12 @@
 from numbers import Integral, Real
 
 import numpy as np
-from scipy import linalg
 from sklearn.covariance import ledoit_wolf, oas, shrunk_covariance
 from sklearn.utils.validation import validate_data
 
 from .._param_validation import Interval, StrOptions
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
-from ._psd import standardize, unstandardize_components
+from ._psd import components_from_inverse, standardize, unstandardize_components
 
 
 class Covariance(MahalanobisMixin, BaseMetricLearner):
@@ -109,10 +108,9 @@ class Covariance(MahalanobisMixin, BaseMetricLearner):
         corr = np.zeros((0, 0))
         if varying.any():
             corr = self._correlation(Z)
-            w, V = linalg.eigh(corr)
-            keep = w > self.tol * w[-1]
-            w, V = w[keep][::-1], V[:, keep][:, ::-1]
-            components = unstandardize_components((V / np.sqrt(w)).T, scales, varying)
+            # The leading axis of the correlation first (the least weighted by the metric).
+            L = components_from_inverse(corr, rtol=self.tol)[::-1]
+            components = unstandardize_components(L, scales, varying)
         covariance = np.zeros((d, d))
         covariance[np.ix_(varying, varying)] = corr * np.outer(scales[varying], scales[varying])
         self.components_ = components

@@ -10,7 +10,7 @@ from .._param_validation import Interval, StrOptions
 from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_n_components
 from ..kernels import pairwise_distances
-from ._psd import standardize
+from ._psd import standardize, unstandardize_components
 
 __all__ = ["LFDA"]
 
@@ -139,13 +139,12 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
         # Symmetric-definite generalized problem: real eigenvalues, ascending.
         w, V = linalg.eigh(S_lb, S_lw, subset_by_index=(Z.shape[1] - m, Z.shape[1] - 1))
         w, V = w[::-1], V[:, ::-1]
-        T = np.zeros((n_features, m))
-        T[varying] = V / scales[varying][:, None]  # back to the units of X
+        L = unstandardize_components(V.T, scales, varying)  # back to the units of X
         if self.embedding_type == "weighted":
-            T *= np.sqrt(np.clip(w, 0.0, None))
+            L *= np.sqrt(np.clip(w, 0.0, None))[:, None]
         elif self.embedding_type == "orthonormalized":
-            T, _ = np.linalg.qr(T)
-        self.components_ = np.ascontiguousarray(T.T)
+            L = np.linalg.qr(L.T)[0].T
+        self.components_ = np.ascontiguousarray(L)
         self.eigenvalues_ = w
         self.classes_ = classes
         self.n_components_ = m

@@ -18,8 +18,8 @@ from .._validation import (
 from ..constraints import triplets_from_labels
 from ._optim import minimize_lbfgs
 from ._psd import (
-    components_from_psd, feature_scales, standardize, standardized_prior,
-    unstandardize_components,
+    components_from_inverse, components_from_psd, feature_scales, standardize,
+    standardized_prior, unstandardize_components,
 )
 
 # Ridge on the prior covariance (relative to its mean eigenvalue) so that it inverts with
@@ -186,6 +186,13 @@ n_features), default='identity'
                     "fit(tuples) without y, or fit(X, y) with samples and class labels."
                 )
             size = np.shape(X)[1] if ndim >= 2 else None
+            if size is not None and size not in (3, 4):
+                raise ValueError(
+                    "LSML expects quadruplets of shape (n_quadruplets, 4, n_features) or "
+                    "triplets of shape (n_triplets, 3, n_features) (with a preprocessor: indices "
+                    f"of shape (n, 4) or (n, 3)), got an array of shape "
+                    f"{np.shape(X)}."
+                )
             if size == 3:
                 t = check_tuples(X, tuple_size=3, preprocessor=preprocessor, estimator=self)
                 quads = t[:, [0, 1, 0, 2]]
@@ -227,8 +234,7 @@ n_features), default='identity'
             else:
                 P = np.atleast_2d(np.corrcoef(points[:, varying], rowvar=False))
                 P = P + _PRIOR_RIDGE * np.trace(P) / d * np.eye(d)
-            w, V = linalg.eigh(P)
-            L0 = (V / np.sqrt(w)).T  # L0.T @ L0 = P^{-1}
+            L0 = components_from_inverse(P)  # L0.T @ L0 = P^{-1}
             # Many small (d x d) products: BLAS threads cost more than they give.
             with threadpool_limits(1 if d <= 256 else None, user_api="blas"):
                 L, self.n_iter_, self.objective_ = self._minimize(

@@ -1,12 +1,11 @@
 """MMC: Mahalanobis metric for clustering (Xing, Ng, Jordan and Russell, 2002)."""
 
-import sys
+import time
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from scipy import linalg
-from scipy.optimize import minimize
 from sklearn.covariance import ledoit_wolf_shrinkage
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -19,6 +18,7 @@ from .._validation import (
     check_classification_labels,
 )
 from ..constraints import pairs_from_labels
+from ._optim import minimize_lbfgs, print_progress
 from ._psd import (
     components_from_psd, feature_scales, standardize, unstandardize_components,
 )
@@ -379,7 +379,6 @@ def _barrier_lbfgs(obj, max_iter, tol, verbose):
     gradient steps crawl near the boundary. ``tol`` is scipy's ``gtol``.
     """
     M0 = obj.start()
-    d = len(M0)
     if obj.diagonal:
         x0 = np.log(M0)
 
@@ -389,49 +388,26 @@ def _barrier_lbfgs(obj, max_iter, tol, verbose):
         def chain(x, M, G):
             return G * M
     else:
-        x0 = np.sqrt(M0[0, 0]) * np.eye(d).ravel()  # M0 is a multiple of the identity
+        x0 = np.sqrt(M0[0, 0]) * np.eye(len(M0))  # M0 is a multiple of the identity
 
         def to_metric(x):
-            L = x.reshape(d, d)
-            return L.T @ L
+            return x.T @ x
 
         def chain(x, M, G):
-            return (2.0 * x.reshape(d, d) @ G).ravel()
+            return 2.0 * x @ G
 
-    last = {}
-
-    def fun(x):
+    def loss(x):
         M = to_metric(x)
         value = obj.value(M)
-        last.update(x=x.copy(), value=value)
-        if not np.isfinite(value):
+        if not np.isfinite(value):  # outside the cone: the line search steps back
             return np.inf, np.zeros_like(x)
         return value, chain(x, M, obj.gradient(M))
 
-    n_iter = 0
-
-    def callback(x):
-        nonlocal n_iter
-        n_iter += 1
-        if verbose:
-            value = last["value"] if np.array_equal(x, last["x"]) else fun(x)[0]
-            print(f"[MMC] iteration {n_iter:4d}  objective {value:.8e}", file=sys.stdout)
-
-    result = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=callback,
-                      options={"maxiter": max_iter, "gtol": tol})
-    if result.nit >= max_iter:
-        warnings.warn(
-            f"MMC did not converge within max_iter={max_iter} iterations (objective "
-            f"{result.fun:.6g}); increase max_iter or tol.",
-            ConvergenceWarning,
-        )
-    elif not result.success:
-        warnings.warn(
-            f"MMC stopped after {result.nit} iterations without converging ({result.message}); "
-            "the last metric is returned. Try a larger barrier or tol.",
-            ConvergenceWarning,
-        )
-    return to_metric(result.x), max(int(result.nit), 1), float(result.fun)
+    x, n_iter, value = minimize_lbfgs(
+        loss, x0, max_iter=max_iter, tol=tol, name="MMC", verbose=verbose,
+        require_finite=False, failure_hint="Try a larger barrier or tol.",
+    )
+    return to_metric(x), max(n_iter, 1), value
 
 
 def _projected_gradient(obj, max_iter, tol, verbose):
@@ -439,6 +415,7 @@ def _projected_gradient(obj, max_iter, tol, verbose):
 
     Written by hand: scipy offers no projected gradient method over the PSD cone.
     """
+    start = time.perf_counter()
     M = obj.start()
     F = obj.value(M)
     g = obj.gradient(M)
@@ -464,8 +441,7 @@ def _projected_gradient(obj, max_iter, tol, verbose):
         g_new = obj.gradient(M_new)
         change = np.linalg.norm(delta) / max(np.linalg.norm(M_new), 1e-300)
         if verbose:
-            print(f"[MMC] iteration {n_iter:4d}  objective {F_new:.8e}  change {change:.2e}",
-                  file=sys.stdout)
+            print_progress("MMC", n_iter, F_new, start, change=change)
         s, r = delta.ravel(), (g_new - g).ravel()
         sr = s @ r
         M, F, g = M_new, F_new, g_new

@@ -5,10 +5,15 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 
 from skdml import NCA
 from skdml.linear._init import initial_directions
+from skdml.linear.mcml import MCML
+from skdml.linear.mlkr import MLKR
+
+from .conftest import _knn_score
 
 
 def _peak_bytes(fn):
@@ -57,3 +62,38 @@ def test_pca_rows_beyond_the_rank():
     np.testing.assert_array_equal(zero[:2], full[:2])
     assert np.all(zero[2:] == 0)
     assert full.flags.c_contiguous and zero.flags.c_contiguous
+
+
+@pytest.mark.parametrize("init", ["auto", "pca", "lda", "identity", "random"])
+def test_nca_inits(init):
+    X, y = load_iris(return_X_y=True)
+    nca = NCA(n_components=2, init=init, random_state=0).fit(X, y)
+    assert nca.components_.shape == (2, 4)
+    assert _knn_score(nca.transform(X), y, nca.transform(X), y) > 0.9
+
+
+def test_init_array_and_random_state():
+    X, y = load_iris(return_X_y=True)
+    L0 = np.eye(3, 4)
+    assert NCA(init=L0).fit(X, y).components_.shape == (3, 4)
+    assert MLKR(init=L0).fit(X, y.astype(float)).components_.shape == (3, 4)
+    assert MCML(init=L0).fit(X, y).components_.shape[1] == 4
+    a = NCA(init="random", random_state=1).fit(X, y).components_
+    b = NCA(init="random", random_state=1).fit(X, y).components_
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: NCA(init=np.eye(2, 3)), "init must have shape"),
+        (lambda: NCA(n_components=2, init=np.eye(3, 4)), "init must have shape"),
+        (lambda: NCA(n_components=3, init="lda"), "n_classes - 1"),
+        (lambda: MCML(init=np.eye(2, 3)), "init must have shape"),
+        (lambda: NCA(init=np.full((4, 4), np.nan)), "NaN"),
+    ],
+)
+def test_bad_init(make, message):
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=message):
+        make().fit(X, y)

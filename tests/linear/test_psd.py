@@ -1,10 +1,11 @@
-"""The shared linear algebra of the linear learners (skdml/linear/_psd.py): principal axes."""
+"""The shared linear algebra of the linear learners (skdml/linear/_psd.py): principal axes,
+the factor of an inverse, standardization."""
 
 import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from skdml.linear._psd import principal_axes
+from skdml.linear._psd import components_from_inverse, principal_axes
 
 
 @pytest.mark.parametrize("n_components", [1, 3, 6])
@@ -51,3 +52,33 @@ def test_principal_axes_memory_stays_linear_in_n_samples():
     finally:
         tracemalloc.stop()
     assert peak < 10 * X.nbytes
+
+
+def test_standardize_then_unstandardize_keeps_the_embedding():
+    from skdml.linear._psd import standardize, unstandardize_components
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4)) * [1e-3, 1.0, 1e3, 0.0] + [0.0, 5.0, -2.0, 7.0]
+    Z, scales, varying = standardize(X)
+    assert varying.tolist() == [True, True, True, False] and scales[3] == 0
+    np.testing.assert_allclose(Z.std(axis=0), 1.0)
+    L = rng.normal(size=(2, 3))
+    components = unstandardize_components(L, scales, varying)
+    assert components.shape == (2, 4) and np.all(components[:, 3] == 0)
+    np.testing.assert_allclose(X @ components.T, Z @ L.T, rtol=1e-10)
+    Zc = standardize(X, center=True)[0]
+    np.testing.assert_allclose(Zc.mean(axis=0), 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("rank", [5, 3])
+def test_components_from_inverse_whitens_on_the_span(rank):
+    rng = np.random.RandomState(0)
+    A = rng.standard_normal((5, rank)) * [10.0, 1.0, 0.1, 1.0, 3.0][:rank]
+    M = A @ A.T  # PSD, of rank `rank`
+    L = components_from_inverse(M, rtol=1e-10)
+    assert L.shape == (rank, 5)
+    np.testing.assert_allclose(L @ M @ L.T, np.eye(rank), atol=1e-8)
+    np.testing.assert_allclose(L.T @ L, np.linalg.pinv(M, rcond=1e-10, hermitian=True),
+                               rtol=1e-6, atol=1e-12 * np.abs(L.T @ L).max())
+    norms = np.linalg.norm(L, axis=1)  # 1 / sqrt(w): the metric's eigenvalues, decreasing
+    assert np.all(np.diff(norms) <= 0)

@@ -1,10 +1,17 @@
-"""SCML's triplets from labels: one target-neighbour search, deterministic ties."""
+"""SCML (skdml/linear/scml.py): triplets from labels (one target-neighbour search,
+deterministic ties), sparse non-negative weights, a given basis, random triplets."""
+
+import warnings
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
 
-from skdml.constraints import target_neighbors
-from skdml.linear.scml import _neighbor_triplets
+from skdml.constraints import target_neighbors, triplets_from_labels
+from skdml.linear.scml import SCML, _neighbor_triplets
+
+from .conftest import _knn
 
 
 def _per_anchor(t, anchor):
@@ -39,3 +46,69 @@ def test_neighbor_triplets_use_the_target_neighbours_on_duplicates():
         nearest = np.sort(np.linalg.norm(Z[other] - Z[a], axis=1))[:10]
         np.testing.assert_allclose(np.linalg.norm(Z[impostors] - Z[a], axis=1), nearest,
                                    atol=1e-12)
+
+
+def test_scml_weights_are_sparse_nonnegative_and_improve_the_objective(noisy):
+    X_train, _, y_train, _, _ = noisy
+    t = triplets_from_labels(y_train, 500, random_state=0)
+    est = SCML(random_state=0).fit(X_train[t])
+    assert np.all(est.weights_ >= 0)
+    assert 0 < np.count_nonzero(est.weights_) < len(est.weights_)
+    assert est.objective_ < 0.5  # w = 0 scores 1
+    np.testing.assert_allclose(
+        est.get_mahalanobis_matrix(), (est.basis_.T * est.weights_) @ est.basis_, atol=1e-8
+    )
+    again = SCML(random_state=0).fit(X_train[t])
+    np.testing.assert_array_equal(again.weights_, est.weights_)
+    with pytest.warns(ConvergenceWarning):
+        SCML(max_iter=20, output_iter=10, random_state=0).fit(X_train[t])
+
+
+def test_scml_accepts_a_given_basis():
+    X, y = load_iris(return_X_y=True)
+    basis = np.eye(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = SCML(basis=basis, random_state=0).fit(X, y)
+    directions = est.basis_ / np.linalg.norm(est.basis_, axis=1, keepdims=True)
+    np.testing.assert_allclose(directions, basis)  # the same directions, rescaled
+    M = est.get_mahalanobis_matrix()
+    np.testing.assert_allclose(M, np.diag(est.weights_ / X.std(0) ** 2), atol=1e-10)
+
+
+def test_scml_neighbor_triplets_join_near_samples():
+    from skdml.linear.scml import _neighbor_triplets
+
+    X, y = load_iris(return_X_y=True)
+    X = np.vstack([X, X[:5]])  # duplicates
+    y = np.r_[y, y[:5]]
+    t = _neighbor_triplets(X, y, 3, 10)
+    assert len(t) == len(X) * 30
+    assert np.all(y[t[:, 0]] == y[t[:, 1]]) and np.all(y[t[:, 0]] != y[t[:, 2]])
+    assert np.all(t[:, 0] != t[:, 1])
+    Z = (X - X.mean(0)) / X.std(0)
+    d = lambda a, b: np.linalg.norm(Z[a] - Z[b], axis=1)  # noqa: E731
+    # A genuine neighbor is among the 3 nearest of its class.
+    a = 7
+    same = np.flatnonzero((y == y[a]) & (np.arange(len(y)) != a))
+    nearest3 = np.sort(d(np.full(len(same), a), same))[2]
+    assert np.all(d(t[t[:, 0] == a, 0], t[t[:, 0] == a, 1]) <= nearest3 + 1e-12)
+    with pytest.raises(ValueError, match="at least two samples"):
+        _neighbor_triplets(X[:3], np.arange(3), 3, 10)
+
+
+def test_scml_random_triplets_from_labels(noisy):
+    X_train, X_test, y_train, y_test, base = noisy
+    est = SCML(triplets="random", n_constraints=2000, random_state=0).fit(X_train, y_train)
+    score = _knn(est.transform(X_train), y_train, est.transform(X_test), y_test)
+    assert score >= base + 0.15
+
+
+def test_scml_says_so_when_no_step_beats_the_zero_metric():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=100, n_classes=3, n_features=20, n_informative=20,
+                               n_redundant=0, random_state=42)
+    with pytest.warns(ConvergenceWarning, match="every learned distance is 0.*increase gamma"):
+        scml = SCML(gamma=5e-3, random_state=42, max_iter=1000).fit(X, y)
+    assert not np.any(scml.components_)
