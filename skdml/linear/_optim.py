@@ -1,5 +1,6 @@
 """The L-BFGS-B driver and the progress line shared by the gradient-based linear learners."""
 
+import numbers
 import sys
 import time
 import warnings
@@ -18,9 +19,12 @@ def print_progress(name, n_iter, objective, start, **extra):
     """One verbose line: ``[name] iteration k  objective f  [key value ...]  time t``.
 
     ``start`` is a ``time.perf_counter()`` reading taken when the optimization began;
-    ``extra`` adds named figures (printed as ``%.3e``) before the time.
+    ``extra`` adds named figures (counts as integers, the rest as ``%.3e``) before the time.
     """
-    figures = "".join(f"{key} {value:.3e}  " for key, value in extra.items())
+    figures = "".join(
+        f"{key} {value}  " if isinstance(value, numbers.Integral) else f"{key} {value:.3e}  "
+        for key, value in extra.items()
+    )
     print(
         f"[{name}] iteration {n_iter:4d}  objective {objective:.6e}  {figures}"
         f"time {time.perf_counter() - start:.2f}s",

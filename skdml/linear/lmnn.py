@@ -22,7 +22,7 @@ from ..base import BaseMetricLearner, MahalanobisMixin, fit_context
 from .._validation import check_classification_labels, check_n_components
 from ..constraints import _target_neighbors as _target_neighbors_of
 from ..kernels._pairwise import _over_row_chunks
-from ._optim import Adam, check_batch_size
+from ._optim import Adam, check_batch_size, print_progress
 from ._init import initial_directions
 
 __all__ = ["LMNN"]
@@ -931,27 +931,20 @@ def _validation_split(X, y, random_state):
 
 
 class _Progress:
-    """Verbose progress lines: iteration, objective, active triplets and impostors, time."""
+    """Verbose progress in the linear learners' one format (``_optim.print_progress``):
+    iteration, objective, active triplets, impostor pairs and candidates, time; and notes."""
 
     def __init__(self, verbose):
         self.verbose = verbose
         self.start = time.perf_counter()
-        self.header = False
 
     def line(self, n_iter, value, objective, note=""):
         if not self.verbose:
             return
-        if not self.header:
-            print(
-                f"[LMNN] {'iter':>5} {'objective':>14} {'triplets':>10} {'impostors':>10} "
-                f"{'candidates':>10} {'time (s)':>9}"
-            )
-            self.header = True
-        print(
-            f"[LMNN] {n_iter:5d} {value:14.6g} {objective.n_active:10d} "
-            f"{objective.n_impostors:10d} {objective.n_candidates:10d} "
-            f"{time.perf_counter() - self.start:9.2f}{note}"
-        )
+        print_progress("LMNN", n_iter, value, self.start, triplets=objective.n_active,
+                       impostors=objective.n_impostors, candidates=objective.n_candidates)
+        if note:
+            self.note(note)
         sys.stdout.flush()
 
     def note(self, text):
@@ -1040,7 +1033,7 @@ def _minimize_gd(objective, L0, max_iter, tol, progress):
                     return L, n_iter, True
         else:
             step *= 0.5
-            progress.line(n_iter, value, objective, note="  (step halved)")
+            progress.line(n_iter, value, objective, note="step halved")
             if step * np.linalg.norm(grad) <= np.finfo(float).eps * scale:
                 progress.note(f"step too small after {n_iter} iterations")
                 return L, n_iter, True

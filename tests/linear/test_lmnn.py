@@ -160,8 +160,10 @@ def test_verbose_progress(capsys):
     X, y = load_iris(return_X_y=True)
     LMNN(verbose=1, max_iter=5).fit(X, y)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[LMNN]")]
+    # the linear learners' one format: [LMNN] iteration k  objective f  ...  time t
+    assert lines[0].split()[1:3] == ["iteration", "1"]
     assert "objective" in lines[0] and "impostors" in lines[0] and "time" in lines[0]
-    assert lines[1].split()[1] == "1"
+    assert lines[1].split()[2] == "2"
 
 
 def test_string_labels_give_the_same_metric():
