@@ -5,8 +5,9 @@ skdml's full-batch and large-n paths against the peers, same run; LMNN, NCA or I
                                                   [--timeout 600]
 
 Data: ``make_classification`` with 50 features (20 informative, 10 redundant, 20 of noise),
-20 classes of two clusters each, ``class_sep=2.0``, ``random_state=0``, standardized; the
-first ``n`` samples train, the same 5,000 held-out samples test every fit (3-NN accuracy on
+20 classes of two clusters each, ``class_sep=2.0``, ``random_state=0``, standardized,
+drawn once for the largest size of the run (so runs of different ``--max-n`` see different
+data); the first ``n`` samples train, the same 5,000 held-out samples test every fit (3-NN accuracy on
 the learned embedding, Euclidean 3-NN on the raw features for reference). ``n`` runs over
 10^4, 3 x 10^4, 10^5, 3 x 10^5 and 10^6, up to ``--max-n`` (default 10^5, about an hour on
 this machine; ``--max-n 1e6`` adds the larger sizes; a smaller ``--max-n`` runs that one
