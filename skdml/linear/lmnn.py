@@ -147,7 +147,8 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         10% of the samples (at most 3,000; stratified, drawn with ``random_state``) and
         stopping after two passes in a row without a better ``n_neighbors``-NN accuracy
         on them; the best pass is kept (a ``ConvergenceWarning`` if the 10th still
-        improved).
+        improved). The starting metric is scored on them too: if no pass beats it, the
+        start is kept, with a warning naming the cause.
     verbose : int, default=0
         If positive, print one progress line per iteration (objective, number of active
         triplets and impostor pairs, elapsed time) to stdout.
@@ -331,7 +332,17 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         return 1, False
 
     def _warn_on_caps(self, run, early_stopping):
-        """A ``ConvergenceWarning`` for each cap a fit stopped on."""
+        """A ``ConvergenceWarning`` for each cap a fit stopped on, and a warning when no
+        pass beat the start on the validation split."""
+        if run.kept_start:
+            warnings.warn(
+                f"LMNN: no pass beat the starting metric (init={self.init!r}) on the held-out "
+                f"validation split ({run.start_score:.4f} against at best "
+                f"{max(run.scores):.4f}), so the start is kept. On dense data each sample has "
+                "many impostors and the push term outweighs the pull term: a smaller "
+                f"regularization than {self.regularization} (e.g. 0.1) weighs it less.",
+                UserWarning,
+            )
         if run.capped_passes:
             passes = (f" in {run.capped_passes} of its {run.n_passes} passes"
                       if run.n_passes > 1 else "")
@@ -862,11 +873,16 @@ class _Passes:
         self.progress = _Progress(lmnn.verbose)
         self.n_iter = self.n_passes = self.capped_passes = 0
         self.scores = []
+        self.start_score = None  # the starting metric's validation accuracy
+        self.kept_start = False  # no pass beat the start on the validation split
         self.stopped_by = None  # "fixed point", "validation" or "passes"
 
     def __call__(self, L, max_passes):
         lmnn, objective = self.lmnn, self.objective
-        best, best_score, since_best = L, -np.inf, 0
+        start, best, best_score, since_best = L, L, -np.inf, 0
+        if self.X_val is not None:
+            self.start_score = self._validation_score(L)
+            self.progress.note(f"start: validation accuracy {self.start_score:.4f}")
         for p in range(max_passes):
             if p:
                 targets = self._targets(objective.X @ L.T)
@@ -897,6 +913,9 @@ class _Passes:
                     break
         else:
             self.stopped_by = "passes"
+        if self.start_score is not None and best_score < self.start_score:
+            self.kept_start = True
+            return start
         return best
 
     def _targets(self, Z):

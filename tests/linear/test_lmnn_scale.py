@@ -251,6 +251,21 @@ def test_max_iter_cap_in_a_later_pass_warns(noisy_classes):
         LMNN(n_passes=2, max_iter=2).fit(X_train, y_train)
 
 
+def test_auto_passes_keep_the_start_when_no_pass_beats_it(monkeypatch, noisy_classes):
+    # The validation split scores the starting metric first; passes that all score below it
+    # are discarded: the start is kept, and a warning names the cause and the fix.
+    X_train, _, y_train, _ = noisy_classes
+    monkeypatch.setattr(lmnn_module, "_AUTO_PASSES_ABOVE", 500)
+    scores = iter([0.9, 0.8, 0.85, 0.7, 0.6])
+    monkeypatch.setattr(lmnn_module._Passes, "_validation_score", lambda self, L: next(scores))
+    lmnn = LMNN(solver="sgd", init="identity", random_state=0)
+    with pytest.warns(UserWarning, match=r"no pass beat the starting metric.*0\.9000.*"
+                                         r"0\.8500.*smaller regularization"):
+        lmnn.fit(X_train, y_train)
+    np.testing.assert_array_equal(lmnn.components_, np.eye(X_train.shape[1]))
+    np.testing.assert_allclose(lmnn.validation_scores_, [0.8, 0.85, 0.7, 0.6])
+
+
 def test_auto_passes_cap_warns(monkeypatch, noisy_classes):
     X_train, _, y_train, _ = noisy_classes
     monkeypatch.setattr(lmnn_module, "_AUTO_PASSES_ABOVE", 500)
