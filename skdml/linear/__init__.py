@@ -1,4 +1,21 @@
-"""Classical Mahalanobis metric learners, one module per algorithm."""
+"""Classical Mahalanobis metric learners, one module per algorithm.
+
+The toolkit a new learner builds on (one place for each piece, so that none is copied):
+
+- ``_init``: starting components (``'auto'``, ``'pca'``, ``'lda'``, ``'identity'``,
+  ``'random'`` or an array) and ``n_components`` checks;
+- ``_optim``: L-BFGS on a matrix with a scikit-learn style ``callback``
+  (``minimize_lbfgs``), Adam and minibatch epochs (``minimize_minibatch``),
+  ``check_batch_size`` and the one verbose line format (``print_progress``);
+- ``_softmax``: the neighbour softmax and Laplacian products of NCA, MLKR and MCML;
+- ``_psd``: the units policy (``standardize`` / ``unstandardize_components``: read its
+  docstring before choosing whether a learner standardizes), PSD clipping, the
+  factorizations of a metric into components (``components_from_psd``,
+  ``components_from_inverse``) and the principal axes (``principal_axes``);
+- ``skdml.constraints``: target neighbours, pairs, triplets and quadruplets from labels.
+
+Tests mirror the modules: ``tests/linear/test_<module>.py``.
+"""
 
 from .covariance import Covariance
 from .itml import ITML
