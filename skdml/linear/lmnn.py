@@ -351,7 +351,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
                 f"{passes} (tol={self.tol}); increase max_iter for a better metric.",
                 ConvergenceWarning,
             )
-        if early_stopping and run.stopped_by == "passes":
+        if early_stopping and run.stopped_by == "passes" and not run.kept_start:
             warnings.warn(
                 f"LMNN ran all {run.n_passes} passes of n_passes='auto' while the validation "
                 "accuracy was still improving; pass a larger n_passes (an int runs that many "

@@ -266,6 +266,24 @@ def test_auto_passes_keep_the_start_when_no_pass_beats_it(monkeypatch, noisy_cla
     np.testing.assert_allclose(lmnn.validation_scores_, [0.8, 0.85, 0.7, 0.6])
 
 
+def test_kept_start_is_not_also_called_still_improving(monkeypatch, noisy_classes):
+    # Ten passes that keep improving but never reach the start: the start is kept, and the
+    # fit does not also claim that the validation accuracy was still improving.
+    X_train, _, y_train, _ = noisy_classes
+    monkeypatch.setattr(lmnn_module, "_AUTO_PASSES_ABOVE", 500)
+    scores = iter([0.95] + [0.5 + 0.04 * p for p in range(10)])
+    monkeypatch.setattr(lmnn_module._Passes, "_validation_score", lambda self, L: next(scores))
+    monkeypatch.setattr(lmnn_module, "_n_changed", lambda old, new: 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lmnn = LMNN(solver="sgd", init="identity", max_iter=2, random_state=0).fit(
+            X_train, y_train)
+    messages = [str(w.message) for w in caught]
+    assert lmnn.n_passes_ == 10
+    assert any("no pass beat the starting metric" in m for m in messages)
+    assert not any("still improving" in m for m in messages)
+
+
 def test_auto_passes_cap_warns(monkeypatch, noisy_classes):
     X_train, _, y_train, _ = noisy_classes
     monkeypatch.setattr(lmnn_module, "_AUTO_PASSES_ABOVE", 500)
