@@ -289,18 +289,16 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
             X, X_val, y_enc, y_val = _validation_split(X, y_enc, self.random_state)
         with _threads_for(X.shape[0], n_components):
             L0 = self._initialize(X, y_enc, n_components)
-            pool = None
             if self.solver == "sgd":
                 pool = _target_neighbors(X, y_enc, self.n_neighbors, classes,
                                          n_search=_POOL * self.n_neighbors)
                 targets = np.ascontiguousarray(pool[:, :self.n_neighbors])
-            else:
-                targets = _target_neighbors(X, y_enc, self.n_neighbors, classes)
-            if self.solver == "sgd":
                 objective = _StochasticObjective(X, y_enc, targets, self.regularization,
                                                  batch_size, self.learning_rate,
                                                  self.random_state)
             else:
+                pool = None
+                targets = _target_neighbors(X, y_enc, self.n_neighbors, classes)
                 objective = _Objective(X, y_enc, targets, self.regularization)
             run = _Passes(self, objective, X_val, y_val, pool)
             try:
