@@ -48,6 +48,8 @@ _SGD_PATIENCE = 3
 #: solver='sgd': each sample's target neighbors are chosen again at every pass among its
 #: _POOL * n_neighbors nearest same-class samples in the input space (searched once).
 _POOL = 10
+#: A learned L smaller than this fraction of its start (Frobenius norms) has collapsed.
+_COLLAPSE = 1e-2
 #: Fits whose full pass (n_samples^2 * n_components multiply-adds) is below this run
 #: single-threaded; see _threads_for.
 _SERIAL_WORK = 2**28
@@ -70,6 +72,16 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
     The first (pull) term draws target neighbors in; the second (push) term is a hinge loss
     on every triplet whose impostor ``l`` is inside the margin. The distance is then used by a
     k-nearest-neighbor classifier (``Pipeline([LMNN(), KNeighborsClassifier()])``).
+
+    *Impostors.* In the paper's objective (``n_impostors=None``, the default of the
+    full-batch solvers) every impostor inside the margin counts. Their number per sample
+    grows with the density of the data, so on large data whose classes overlap the push
+    term outweighs the pull term and the metric barely beats the Euclidean one.
+    ``n_impostors=k`` counts only each sample's ``k`` nearest impostors, as mlpack's LMNN
+    does [5]_; the minibatch solver's default (``'auto'``) takes them among each step's
+    ``batch_size`` reference samples, which keeps the push term the same size whatever
+    ``n_samples`` (``benchmarks/bench_scale_up.py`` measures both against the Euclidean
+    metric up to 10^6 samples).
 
     *Passes.* The target neighbors come from the input's Euclidean distance, which the
     learned metric is meant to replace. After the optimization converges, a further pass
@@ -109,6 +121,17 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         lies in the span of the data.
     regularization : float in (0, 1), default=0.5
         ``mu``, the weight of the push (impostor) term against the pull term.
+    n_impostors : int, None or 'auto', default='auto'
+        The impostors each sample's push term counts (see *Impostors* above). ``None``:
+        every impostor inside the margin (Weinberger & Saul). An int ``k``: the sample's
+        ``k`` nearest impostors inside the margin (mlpack); with ``solver='sgd'``, its ``k``
+        nearest among the step's reference samples, which stand in for all samples: an
+        approximate search whose impostors are those of data of ``batch_size`` samples
+        (exact when ``batch_size`` is ``n_samples``). ``'auto'``: ``n_neighbors`` with
+        ``solver='sgd'``, ``None`` with the full-batch solvers. With the full-batch solvers
+        a small ``k`` can let ``L`` shrink to zero on classes that overlap (at ``L = 0``
+        each sample pays exactly ``k * n_neighbors`` unit hinge terms, less than the push
+        of the overlapping samples at any useful ``L``).
     max_iter : int, default=200
         Maximum number of optimizer iterations in each pass (a ``ConvergenceWarning`` when a
         pass stops there). With ``solver='sgd'`` an iteration is a *round* of
@@ -122,10 +145,11 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         ``'lbfgs'``: scipy's L-BFGS-B on ``L``. ``'gd'``: gradient descent with the step
         adaptation of Weinberger & Saul (grow the step by 1% after a success, halve it after
         a failure), slower but with a monotonically decreasing objective. ``'sgd'``: a
-        stochastic approximation of the same objective for large data: each step draws
-        ``batch_size`` anchors and ``batch_size`` other samples (``random_state``), finds
-        the anchors' impostors among the latter, scales their hinge terms up to all samples
-        (an unbiased estimate of the objective and its gradient) and takes an Adam step [4]_.
+        stochastic approximation for large data: each step draws ``batch_size`` anchors and
+        ``batch_size`` other samples (``random_state``), finds the anchors' impostors among
+        the latter and takes an Adam step [4]_. With ``n_impostors=None`` it scales their
+        hinge terms up to all samples (an unbiased estimate of the full-batch objective and
+        its gradient); with an int (the default), it keeps each anchor's nearest ones.
         Each sample's ``10 * n_neighbors`` nearest same-class samples in the input space are
         searched once, exactly; each later pass chooses its target neighbors among these
         candidates (the full-batch solvers search all same-class samples at every pass).
@@ -201,6 +225,9 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
     .. [3] C. Goepfert, B. Paassen and B. Hammer, "Convergence of multi-pass large margin
        nearest neighbor metric learning", ICANN 2016.
     .. [4] D. P. Kingma and J. Ba, "Adam: a method for stochastic optimization", ICLR 2015.
+    .. [5] R. R. Curtin et al., "mlpack 4: a fast, header-only C++ machine learning
+       library", Journal of Open Source Software 8(82), 2023 (its ``lmnn`` program uses
+       each point's ``k`` nearest differently labeled points as impostors).
 
     Examples
     --------
@@ -222,6 +249,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "init": [StrOptions({"pca", "lda", "identity", "random", "auto"}), "array-like"],
         "regularization": [Interval(Real, 0, 1, closed="neither")],
+        "n_impostors": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "solver": [StrOptions({"lbfgs", "gd", "sgd"})],
@@ -240,6 +268,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         *,
         init="pca",
         regularization=0.5,
+        n_impostors="auto",
         max_iter=200,
         tol=1e-5,
         solver="lbfgs",
@@ -254,6 +283,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         self.n_components = n_components
         self.init = init
         self.regularization = regularization
+        self.n_impostors = n_impostors
         self.max_iter = max_iter
         self.tol = tol
         self.solver = solver
@@ -295,11 +325,12 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
                 targets = np.ascontiguousarray(pool[:, :self.n_neighbors])
                 objective = _StochasticObjective(X, y_enc, targets, self.regularization,
                                                  batch_size, self.learning_rate,
-                                                 self.random_state)
+                                                 self.random_state, self._n_impostors())
             else:
                 pool = None
                 targets = _target_neighbors(X, y_enc, self.n_neighbors, classes)
-                objective = _Objective(X, y_enc, targets, self.regularization)
+                objective = _Objective(X, y_enc, targets, self.regularization,
+                                       self._n_impostors())
             run = _Passes(self, objective, X_val, y_val, pool)
             try:
                 L = run(L0, n_passes)
@@ -313,6 +344,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
                     "solver='sgd' (memory bounded by batch_size) for data of this size."
                 ) from exc
         self._warn_on_caps(run, early_stopping)
+        self._warn_on_collapse(L0, L)
         self.components_ = L
         self.classes_ = classes
         self.n_components_ = L.shape[0]
@@ -320,6 +352,13 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         self.n_passes_ = run.n_passes
         self.validation_scores_ = np.asarray(run.scores, dtype=float)
         return self
+
+    def _n_impostors(self):
+        """The impostors each sample's push term counts: an int (its nearest), or None
+        (all); ``'auto'``: ``n_neighbors`` with ``solver='sgd'``, else all."""
+        if self.n_impostors != "auto":
+            return self.n_impostors
+        return self.n_neighbors if self.solver == "sgd" else None
 
     def _pass_plan(self, n_samples):
         """``(passes at most, early stopping on a validation split?)`` for ``n_passes``."""
@@ -338,7 +377,9 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
                 f"validation split ({run.start_score:.4f} against at best "
                 f"{max(run.scores):.4f}), so the start is kept. On dense data each sample has "
                 "many impostors and the push term outweighs the pull term: a smaller "
-                f"regularization than {self.regularization} (e.g. 0.1) weighs it less.",
+                f"regularization than {self.regularization} (e.g. 0.1) weighs it less"
+                + (", and solver='sgd' (n_impostors='auto') counts only each sample's "
+                   "nearest ones." if self._n_impostors() is None else "."),
                 UserWarning,
             )
         if run.capped_passes:
@@ -356,6 +397,23 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
                 "passes without a validation split) for a better metric.",
                 ConvergenceWarning,
             )
+
+    def _warn_on_collapse(self, L0, L):
+        """A warning when ``L`` shrank towards zero: the margin could not be held."""
+        shrink = np.linalg.norm(L) / max(np.linalg.norm(L0), np.finfo(float).tiny)
+        if shrink >= _COLLAPSE:
+            return
+        n_impostors = self._n_impostors()
+        fix = (f"n_impostors=None (here {n_impostors}) counts every impostor inside the "
+               "margin, which keeps L away from zero" if n_impostors is not None else
+               "check that the labels carry information about the features")
+        warnings.warn(
+            f"LMNN: the learned map shrank to {shrink:.1e} times the size of its start: no "
+            "direction keeps the impostors a unit margin farther than the target neighbors, "
+            "so the objective is lowest near L = 0 and the learned distance means little "
+            f"(the classes overlap almost entirely); {fix}.",
+            UserWarning,
+        )
 
     def _resolve_n_components(self, n_features):
         if isinstance(self.init, str):
@@ -479,46 +537,85 @@ def _pair_sqdist(Z, a, b):
 
 
 @njit(cache=True)
-def _hinge_anchor(Z, DT, indptr, others, per_impostor, per_target, i):
+def _nearest_impostors(d, reach, n_impostors, order):
+    """Write into ``order`` the positions of the at most ``n_impostors`` smallest entries of
+    ``d`` below ``reach``, nearest first (ties to the lower position); return how many."""
+    m = 0
+    for p in range(d.shape[0]):
+        if d[p] >= reach or (m == n_impostors and d[p] >= d[order[m - 1]]):
+            continue
+        q = min(m, n_impostors - 1)
+        while q > 0 and d[order[q - 1]] > d[p]:
+            order[q] = order[q - 1]
+            q -= 1
+        order[q] = p
+        m = min(m + 1, n_impostors)
+    return m
+
+
+@njit(cache=True)
+def _hinge_terms(DT, i, d, per_target, total):
+    """Anchor ``i``'s hinge terms against one impostor at squared distance ``d``: adds the
+    active triplets to ``per_target[i]``; returns ``(total + their sum, their count)``."""
+    count = 0
+    for j in range(DT.shape[1]):
+        m = DT[i, j] + 1.0 - d
+        if m > 0.0:
+            total += m
+            count += 1
+            per_target[i, j] += 1
+    return total, count
+
+
+@njit(cache=True)
+def _hinge_anchor(Z, DT, indptr, others, per_impostor, per_target, n_impostors, i):
     """The hinge terms of anchor ``i`` over its candidate impostors; returns their sum.
 
     For candidate ``l = others[p]``, ``indptr[i] <= p < indptr[i + 1]``, each target column
     ``j`` with ``DT[i, j] + 1 - ||Z_i - Z_l||^2 > 0`` is an active triplet. Writes the active
     triplets per candidate pair (``per_impostor[p]``) and per target pair
     (``per_target[i, j]``): cells of anchor ``i`` only, so anchors can run in parallel.
+    ``n_impostors`` > 0 counts only the anchor's ``n_impostors`` nearest candidates.
     """
-    k = DT.shape[1]
     dim = Z.shape[1]
-    total = 0.0
-    for j in range(k):
+    start, stop = indptr[i], indptr[i + 1]
+    d = np.empty(stop - start)
+    reach = -np.inf
+    for j in range(DT.shape[1]):
         per_target[i, j] = 0
-    for p in range(indptr[i], indptr[i + 1]):
+        reach = max(reach, DT[i, j])
+    for p in range(start, stop):
         l = others[p]
-        d = 0.0
+        s = 0.0
         for c in range(dim):
             t = Z[i, c] - Z[l, c]
-            d += t * t
-        count = 0
-        for j in range(k):
-            m = DT[i, j] + 1.0 - d
-            if m > 0.0:
-                total += m
-                count += 1
-                per_target[i, j] += 1
-        per_impostor[p] = count
+            s += t * t
+        d[p - start] = s
+        per_impostor[p] = 0
+    total = 0.0
+    if n_impostors == 0:
+        for p in range(start, stop):
+            total, per_impostor[p] = _hinge_terms(DT, i, d[p - start], per_target, total)
+        return total
+    order = np.empty(n_impostors, dtype=np.intp)
+    for q in range(_nearest_impostors(d, reach + 1.0, n_impostors, order)):
+        total, per_impostor[start + order[q]] = _hinge_terms(DT, i, d[order[q]], per_target,
+                                                             total)
     return total
 
 
 @njit(cache=True)
-def _hinge_serial(Z, DT, indptr, others, per_impostor, per_target, push):
+def _hinge_serial(Z, DT, indptr, others, per_impostor, per_target, n_impostors, push):
     for i in range(DT.shape[0]):
-        push[i] = _hinge_anchor(Z, DT, indptr, others, per_impostor, per_target, i)
+        push[i] = _hinge_anchor(Z, DT, indptr, others, per_impostor, per_target, n_impostors,
+                                i)
 
 
 @njit(parallel=True, cache=True)
-def _hinge_parallel(Z, DT, indptr, others, per_impostor, per_target, push):
+def _hinge_parallel(Z, DT, indptr, others, per_impostor, per_target, n_impostors, push):
     for i in prange(DT.shape[0]):
-        push[i] = _hinge_anchor(Z, DT, indptr, others, per_impostor, per_target, i)
+        push[i] = _hinge_anchor(Z, DT, indptr, others, per_impostor, per_target, n_impostors,
+                                i)
 
 
 @njit(nogil=True, cache=True)
@@ -604,8 +701,9 @@ class _Objective(_TargetPairs):
     pairs the previous set had missed.
     """
 
-    def __init__(self, X, y, targets, mu):
+    def __init__(self, X, y, targets, mu, n_impostors=None):
         self.X, self.y, self.mu = X, y, mu
+        self.n_impostors_per_anchor = n_impostors or 0  # 0: every impostor counts
         self.n, self.k = targets.shape
         self.set_targets(targets)
         self.refreshed_at = None  # the L of the last refresh
@@ -660,7 +758,8 @@ class _Objective(_TargetPairs):
         per_target = np.empty((n, k), dtype=np.int64)
         push = np.empty(n)
         kernel = _hinge_parallel if len(b) * Z.shape[1] > _PARALLEL_WORK else _hinge_serial
-        kernel(Z, DT, self.cand_ptr, b, per_impostor, per_target, push)
+        kernel(Z, DT, self.cand_ptr, b, per_impostor, per_target,
+               self.n_impostors_per_anchor, push)
         push = float(push.sum())
         pull = float(DT[self.valid].sum())
         hit = per_impostor > 0
@@ -684,45 +783,51 @@ class _Objective(_TargetPairs):
 
 @njit(cache=True)
 def _batch_impostors(G, sq_anchors, sq_reference, DT, y_anchors, y_reference, per_target,
-                     push, rows, cols, counts):
+                     push, rows, cols, counts, n_impostors):
     """The hinge terms of a minibatch: anchors against reference samples, in one scan.
 
     ``G``: inner products of the anchors (rows) with the reference samples in the metric,
     ``sq_*`` their squared norms, so that ``sq_anchors[i] + sq_reference[l] - 2 G[i, l]`` is
     the squared distance of the pair; ``DT[i, j]``: from anchor ``i`` to its target ``j``
     (-inf where it has none). A pair of different classes closer than the anchor's farthest
-    target plus the margin is an impostor pair: its row, column and count of active
-    triplets go to ``rows``, ``cols``, ``counts``. Writes ``per_target[i, j]`` (the active
-    triplets of target pair ``(i, j)``) and ``push[i]`` (the anchor's sum of hinge terms).
-    Returns the number of impostor pairs, or -1 when they do not fit in ``rows`` (call
-    again with larger buffers). Active pairs are rare, so the scan is the cost: no
-    ``batch_size^2`` array is written.
+    target plus the margin is an impostor pair (with ``n_impostors`` > 0: only the anchor's
+    ``n_impostors`` nearest such pairs): its row, column and count of active triplets go to
+    ``rows``, ``cols``, ``counts``. Writes ``per_target[i, j]`` (the active triplets of
+    target pair ``(i, j)``) and ``push[i]`` (the anchor's sum of hinge terms). Returns the
+    number of impostor pairs, or -1 when they do not fit in ``rows`` (call again with larger
+    buffers). Active pairs are rare, so the scan is the cost: no ``batch_size^2`` array is
+    written.
     """
     n_pairs = 0
     capacity = rows.shape[0]
+    d = np.empty(G.shape[1])  # the anchor's impostors: reference samples found[:m] ...
+    found = np.empty(G.shape[1], dtype=np.intp)
+    order = np.empty(G.shape[1], dtype=np.intp)  # ... or the nearest of them, found[order[:m]]
     for i in range(G.shape[0]):
         reach = -np.inf
         for j in range(DT.shape[1]):
             per_target[i, j] = 0
             reach = max(reach, DT[i, j])
         reach += 1.0 - sq_anchors[i]  # d(i, l) < reach_i  <=>  sq_l - 2 G_il < reach
-        total = 0.0
+        m = 0
         for l in range(G.shape[1]):
             partial = sq_reference[l] - 2.0 * G[i, l]
             if partial >= reach or y_reference[l] == y_anchors[i]:
                 continue
-            d = sq_anchors[i] + partial
-            count = 0
-            for j in range(DT.shape[1]):
-                m = DT[i, j] + 1.0 - d
-                if m > 0.0:
-                    total += m
-                    count += 1
-                    per_target[i, j] += 1
+            d[m] = sq_anchors[i] + partial
+            found[m] = l
+            m += 1
+        selected = 0 < n_impostors < m
+        if selected:
+            m = _nearest_impostors(d[:m], np.inf, n_impostors, order)
+        total = 0.0
+        for q in range(m):
+            p = order[q] if selected else q
+            total, count = _hinge_terms(DT, i, d[p], per_target, total)
             if count:
                 if n_pairs == capacity:
                     return -1
-                rows[n_pairs], cols[n_pairs], counts[n_pairs] = i, l, count
+                rows[n_pairs], cols[n_pairs], counts[n_pairs] = i, found[p], count
                 n_pairs += 1
         push[i] = total
     return n_pairs
@@ -732,16 +837,21 @@ class _StochasticObjective(_TargetPairs):
     """The LMNN objective estimated on a minibatch, for ``solver='sgd'``.
 
     A step draws ``batch_size`` anchors and ``batch_size`` reference samples. The pull terms
-    are the anchors' own; the push terms of an anchor are its hinge terms over the reference
-    samples of other classes, scaled by (its other-class samples in all) / (in the
-    reference), which makes them an unbiased estimate of its push terms over all samples;
-    the whole is scaled by ``n_samples / batch_size``. Memory: one ``batch_size^2`` array
-    of inner products, scanned once by ``_batch_impostors``, plus the impostor pairs found
-    (few), whatever ``n_samples``.
+    are the anchors' own. With ``n_impostors=None`` the push terms of an anchor are its
+    hinge terms over the reference samples of other classes, scaled by (its other-class
+    samples in all) / (in the reference), which makes them an unbiased estimate of its push
+    terms over all samples. With an int, they are its hinge terms over its ``n_impostors``
+    nearest impostors among the reference samples, unscaled: the exact terms when the
+    reference is all samples, and otherwise those of impostors drawn at the density of
+    ``batch_size`` samples, whatever ``n_samples``. The whole is scaled by
+    ``n_samples / batch_size``. Memory: one ``batch_size^2`` array of inner products,
+    scanned once by ``_batch_impostors``, plus the impostor pairs found (few).
     """
 
-    def __init__(self, X, y, targets, mu, batch_size, learning_rate, random_state):
+    def __init__(self, X, y, targets, mu, batch_size, learning_rate, random_state,
+                 n_impostors=None):
         self.X, self.y, self.mu = X, y, mu
+        self.n_impostors_per_anchor = n_impostors or 0  # 0: every impostor counts
         self.learning_rate = learning_rate
         self.n, self.k = targets.shape
         self.batch_size = min(batch_size, self.n)
@@ -781,14 +891,18 @@ class _StochasticObjective(_TargetPairs):
         sq_A, sq_R = np.einsum("ij,ij->i", ZA, ZA), np.einsum("ij,ij->i", ZR, ZR)
         while True:
             n_pairs = _batch_impostors(G, sq_A, sq_R, DT, y[A], y[R], self.per_target,
-                                       self.push, self.rows, self.cols, self.counts)
+                                       self.push, self.rows, self.cols, self.counts,
+                                       self.n_impostors_per_anchor)
             if n_pairs >= 0:
                 break
             self._pairs_buffers(2 * len(self.rows))
         per_target = self.per_target
         rows, cols = self.rows[:n_pairs], self.cols[:n_pairs]
-        other = b - np.bincount(y[R], minlength=self.n_classes)[y[A]]
-        scale = np.divide(self.n_other[A], other, out=np.zeros(b), where=other > 0)
+        if self.n_impostors_per_anchor:
+            scale = np.ones(b)
+        else:
+            other = b - np.bincount(y[R], minlength=self.n_classes)[y[A]]
+            scale = np.divide(self.n_other[A], other, out=np.zeros(b), where=other > 0)
         self.n_active = int(per_target.sum())
         self.n_impostors = n_pairs
         value = (1.0 - mu) * DT[valid].sum() + mu * float(scale @ self.push)

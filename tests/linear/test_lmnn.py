@@ -19,16 +19,20 @@ from skdml.linear import lmnn as lmnn_module
 from skdml.linear.lmnn import LMNN, _Objective, _target_neighbors
 
 
-def brute_force_loss(L, X, y, targets, mu):
-    """The LMNN objective by explicit loops over every triplet (the formula of the paper)."""
+def brute_force_loss(L, X, y, targets, mu, n_impostors=None):
+    """The LMNN objective by explicit loops over every triplet (the formula of the paper);
+    with ``n_impostors``, over each sample's that many nearest other-class samples only
+    (mlpack's definition: nearest whether inside the margin or not)."""
     Z = X @ L.T
     pull = push = 0.0
     for i, row in enumerate(targets):
+        others = np.flatnonzero(y != y[i])
+        d_il = np.sum((Z[others] - Z[i]) ** 2, axis=1)
+        nearest = np.argsort(d_il, kind="stable")[:n_impostors]
         for j in row[row >= 0]:
             d_ij = np.sum((Z[i] - Z[j]) ** 2)
             pull += d_ij
-            for l in np.flatnonzero(y != y[i]):
-                push += max(0.0, 1.0 + d_ij - np.sum((Z[i] - Z[l]) ** 2))
+            push += np.maximum(0.0, 1.0 + d_ij - d_il[nearest]).sum()
     return (1 - mu) * pull + mu * push
 
 
@@ -89,26 +93,28 @@ def test_loss_decreases(solver):
     assert after < 0.7 * before
 
 
+@pytest.mark.parametrize("n_impostors", [None, 1, 4])
 @pytest.mark.parametrize("n_components", [2, 5])
-def test_gradient_matches_finite_differences(n_components):
+def test_gradient_matches_finite_differences(n_components, n_impostors):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((24, 5))
     y = rng.integers(0, 3, 24)
     targets = _target_neighbors(X, y, 3, np.arange(3))
     L = 0.5 * rng.standard_normal((n_components, 5))
-    objective = _Objective(X, y, targets, 0.3)
+    objective = _Objective(X, y, targets, 0.3, n_impostors)
     objective.refresh(L)
     value, grad = objective.evaluate(L)
+    loss = lambda L: brute_force_loss(L, X, y, targets, 0.3, n_impostors)
     # The active set holds every active impostor: the value is the exact objective.
-    assert value == pytest.approx(brute_force_loss(L, X, y, targets, 0.3), rel=1e-12)
+    assert value == pytest.approx(loss(L), rel=1e-12)
+    if n_impostors is not None:  # some sample has more impostors than n_impostors
+        assert loss(L) < brute_force_loss(L, X, y, targets, 0.3)
     eps = 1e-6
     numeric = np.zeros_like(L)
     for idx in itertools.product(*map(range, L.shape)):
         step = np.zeros_like(L)
         step[idx] = eps
-        plus = brute_force_loss(L + step, X, y, targets, 0.3)
-        minus = brute_force_loss(L - step, X, y, targets, 0.3)
-        numeric[idx] = (plus - minus) / (2 * eps)
+        numeric[idx] = (loss(L + step) - loss(L - step)) / (2 * eps)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-5)
 
 
