@@ -18,7 +18,7 @@ full objective; ``n_passes='auto'`` runs several target-neighbor passes with a v
 split above 10,000 samples), skdml's ``LMNN(solver='sgd')`` (minibatches of 1,000 anchors;
 each anchor's 3 nearest impostors among the step's 1,000 reference samples), the same with
 ``n_impostors=None`` (every impostor inside the margin, the paper's objective, which the
-L-BFGS row and the peers optimize too), metric-learn's ``LMNN`` and mlpack's ``lmnn``
+L-BFGS row and metric-learn optimize too), metric-learn's ``LMNN`` and mlpack's ``lmnn``
 (L-BFGS; mlpack counts each sample's 3 nearest impostors). skdml gets ``random_state=0``
 (validation split, minibatches), metric-learn ``random_state=0``, mlpack ``seed=1``.
 
