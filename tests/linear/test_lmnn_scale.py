@@ -20,6 +20,15 @@ def knn_score(model, X_train, y_train, X_test, y_test):
         model.transform(X_train), y_train).score(model.transform(X_test), y_test)
 
 
+def random_problem(seed, n_samples, n_features, n_classes, n_components, scale=1.0):
+    """Gaussian samples of random classes, their 3 target neighbors, and a random ``L``."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, n_features))
+    y = rng.integers(0, n_classes, n_samples)
+    targets = _target_neighbors(X, y, 3, np.arange(n_classes))
+    return X, y, targets, scale * rng.standard_normal((n_components, n_features))
+
+
 @pytest.fixture(scope="module")
 def noisy_classes():
     """Four classes in 4 informative dimensions plus 12 of noise: the Euclidean target
@@ -48,11 +57,7 @@ def test_minibatch_of_all_samples_is_the_exact_objective(n_impostors):
     # With batch_size = n_samples a step's anchors and reference samples are all samples:
     # the estimate and its gradient are then the objective and gradient of the full solver,
     # with every impostor (scaled by 1) or with each anchor's nearest ones.
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((40, 5))
-    y = rng.integers(0, 3, 40)
-    targets = _target_neighbors(X, y, 3, np.arange(3))
-    L = 0.7 * rng.standard_normal((4, 5))
+    X, y, targets, L = random_problem(0, 40, 5, 3, 4, scale=0.7)
     exact = _Objective(X, y, targets, 0.3, n_impostors)
     exact.refresh(L)
     value, grad = exact.evaluate(L)
@@ -66,11 +71,7 @@ def test_minibatch_of_all_samples_is_the_exact_objective(n_impostors):
 def test_minibatch_counts_each_anchors_nearest_impostors():
     # n_impostors=2: each anchor's hinge terms are over its two nearest other-class
     # reference samples inside the margin, found among the step's reference samples.
-    rng = np.random.default_rng(2)
-    X = rng.standard_normal((80, 3))
-    y = rng.integers(0, 4, 80)
-    targets = _target_neighbors(X, y, 3, np.arange(4))
-    L = rng.standard_normal((3, 3))
+    X, y, targets, L = random_problem(2, 80, 3, 4, 3)
     nearest = lmnn_module._StochasticObjective(X, y, targets, 0.5, 50, 0.01, 0, 2)
     every = lmnn_module._StochasticObjective(X, y, targets, 0.5, 50, 0.01, 0)
     nearest.step(L)
@@ -133,11 +134,7 @@ def test_auto_impostors(solver, expected):
 def test_minibatch_impostor_buffers_grow():
     # The scan writes the impostor pairs into preallocated buffers and is rerun with larger
     # ones when they overflow: a one-pair buffer gives the same estimate and gradient.
-    rng = np.random.default_rng(1)
-    X = rng.standard_normal((60, 4))
-    y = rng.integers(0, 3, 60)
-    targets = _target_neighbors(X, y, 3, np.arange(3))
-    L = rng.standard_normal((4, 4))
+    X, y, targets, L = random_problem(1, 60, 4, 3, 4)
     roomy = lmnn_module._StochasticObjective(X, y, targets, 0.5, 30, 0.01, 0)
     tight = lmnn_module._StochasticObjective(X, y, targets, 0.5, 30, 0.01, 0)
     tight._pairs_buffers(1)
