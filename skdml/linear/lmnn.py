@@ -568,6 +568,16 @@ def _hinge_terms(DT, i, d, per_target, total):
 
 
 @njit(cache=True)
+def _row_sqdist(Z, i, l):
+    """``||Z[i] - Z[l]||^2``."""
+    s = 0.0
+    for c in range(Z.shape[1]):
+        t = Z[i, c] - Z[l, c]
+        s += t * t
+    return s
+
+
+@njit(cache=True)
 def _hinge_anchor(Z, DT, indptr, others, per_impostor, per_target, n_impostors, i):
     """The hinge terms of anchor ``i`` over its candidate impostors; returns their sum.
 
@@ -577,26 +587,21 @@ def _hinge_anchor(Z, DT, indptr, others, per_impostor, per_target, n_impostors, 
     (``per_target[i, j]``): cells of anchor ``i`` only, so anchors can run in parallel.
     ``n_impostors`` > 0 counts only the anchor's ``n_impostors`` nearest candidates.
     """
-    dim = Z.shape[1]
     start, stop = indptr[i], indptr[i + 1]
-    d = np.empty(stop - start)
     reach = -np.inf
     for j in range(DT.shape[1]):
         per_target[i, j] = 0
         reach = max(reach, DT[i, j])
-    for p in range(start, stop):
-        l = others[p]
-        s = 0.0
-        for c in range(dim):
-            t = Z[i, c] - Z[l, c]
-            s += t * t
-        d[p - start] = s
-        per_impostor[p] = 0
     total = 0.0
     if n_impostors == 0:
         for p in range(start, stop):
-            total, per_impostor[p] = _hinge_terms(DT, i, d[p - start], per_target, total)
+            total, per_impostor[p] = _hinge_terms(DT, i, _row_sqdist(Z, i, others[p]),
+                                                  per_target, total)
         return total
+    d = np.empty(stop - start)
+    for p in range(start, stop):
+        d[p - start] = _row_sqdist(Z, i, others[p])
+        per_impostor[p] = 0
     order = np.empty(n_impostors, dtype=np.intp)
     for q in range(_nearest_impostors(d, reach + 1.0, n_impostors, order)):
         total, per_impostor[start + order[q]] = _hinge_terms(DT, i, d[order[q]], per_target,
